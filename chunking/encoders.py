@@ -1,0 +1,85 @@
+"""Encoder stages: embed chunks for the index and queries for retrieval, with the same model.
+
+Example YAML::
+
+    encoder:
+      type: chunk_encoder
+      init_parameters: {model: minilm, batch_size: 32}
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from ragloom.chunking.text_encoder import DType, Pooling, TextEncoder, load_encoder
+from ragloom.component import Component, output_types
+from ragloom.models import DEFAULT_ENCODER
+from ragloom.progress import progress_bar
+from ragloom.registry import register
+from ragloom.types import Chunk
+
+
+class _EncoderStage(Component):
+    """Shared settings of the chunk and query encoders (so both always embed alike)."""
+
+    def __init__(
+        self,
+        model: str = DEFAULT_ENCODER,
+        pooling: Pooling = "mean",
+        normalize: bool = True,
+        batch_size: Annotated[int, Field(gt=0)] = 32,
+        max_length: Annotated[int, Field(gt=0)] | None = None,
+        device: str = "auto",
+        dtype: DType = "float32",
+    ):
+        self.model = model
+        self.pooling = pooling
+        self.normalize = normalize
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.device = device
+        self.dtype = dtype
+        self._encoder: TextEncoder | None = None
+
+    def warm_up(self) -> None:
+        if self._encoder is None:
+            self._encoder = load_encoder(self.model, self.device, self.dtype)
+
+    @property
+    def encoder(self) -> TextEncoder:
+        self.warm_up()
+        assert self._encoder is not None
+        return self._encoder
+
+    def _encode(self, texts: list[str], progress: Any = None) -> Any:
+        return self.encoder.encode(
+            texts,
+            batch_size=self.batch_size,
+            pooling=self.pooling,
+            normalize=self.normalize,
+            max_length=self.max_length,
+            progress=progress,
+        )
+
+
+@register("chunk_encoder")
+class ChunkEncoder(_EncoderStage):
+    """Embeds each chunk on its own ("naive" chunk encoding) with a transformers model."""
+
+    @output_types(chunks=list[Chunk])
+    def run(self, chunks: list[Chunk]) -> dict[str, Any]:
+        with progress_bar(total=len(chunks), desc="encoding", unit="chunk") as bar:
+            vectors = self._encode([c.text for c in chunks], progress=bar)
+        return {"chunks": [replace(c, embedding=v) for c, v in zip(chunks, vectors, strict=True)]}
+
+
+@register("query_encoder")
+class QueryEncoder(_EncoderStage):
+    """Embeds a query with the same model and pooling as the index."""
+
+    @output_types(embedding=list[float])
+    def run(self, query: str) -> dict[str, Any]:
+        return {"embedding": self._encode([query])[0].tolist()}

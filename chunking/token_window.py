@@ -1,0 +1,88 @@
+"""Token-window chunking: fixed windows of model tokens, with overlap, on exact character spans.
+
+Example YAML::
+
+    chunker:
+      type: token_chunker
+      init_parameters: {chunk_size: 128, overlap: 16, tokenizer: minilm}
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from ragloom.chunking.text_encoder import load_tokenizer
+from ragloom.component import Component, output_types
+from ragloom.errors import ComponentConfigError, Problem
+from ragloom.models import DEFAULT_ENCODER
+from ragloom.registry import register
+from ragloom.types import Chunk, Document
+
+
+def token_windows(
+    offsets: list[tuple[int, int]], text_length: int, chunk_size: int, overlap: int
+) -> list[tuple[int, int]]:
+    """Character spans of consecutive token windows.
+
+    Without overlap the spans tile the text (each window runs to the next window's first token,
+    the first starts at 0 and the last ends at the end), so no character is lost.
+    """
+    if not offsets:
+        return []
+    step = chunk_size - overlap
+    starts = list(range(0, max(len(offsets) - overlap, 1), step))
+    spans = []
+    for n, first in enumerate(starts):
+        last = min(first + chunk_size, len(offsets)) - 1
+        begin = 0 if n == 0 else offsets[first][0]
+        if n == len(starts) - 1:
+            end = text_length
+        elif overlap == 0:
+            end = offsets[starts[n + 1]][0]
+        else:
+            end = offsets[last][1]
+        spans.append((begin, end))
+    return spans
+
+
+@register("token_chunker")
+class TokenWindowChunker(Component):
+    """Splits documents into windows of `chunk_size` model tokens overlapping by `overlap`."""
+
+    def __init__(
+        self,
+        chunk_size: Annotated[int, Field(gt=0)] = 128,
+        overlap: Annotated[int, Field(ge=0)] = 16,
+        tokenizer: str = DEFAULT_ENCODER,
+    ):
+        if overlap >= chunk_size:
+            raise ComponentConfigError(
+                Problem(
+                    f"token_chunker: overlap ({overlap}) must be smaller than chunk_size ({chunk_size})",
+                    field="overlap",
+                )
+            )
+        self.chunk_size = chunk_size
+        self.overlap = overlap
+        self.tokenizer = tokenizer
+        self._tokenizer: Any = None
+
+    def warm_up(self) -> None:
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.tokenizer)
+
+    def chunk(self, doc: Document) -> list[Chunk]:
+        """The chunks of one document, in order."""
+        self.warm_up()
+        encoding = self._tokenizer(
+            doc.text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        )
+        offsets = [tuple(o) for o in encoding["offset_mapping"]]
+        spans = token_windows(offsets, len(doc.text), self.chunk_size, self.overlap)
+        return [Chunk.from_span(doc, start, end, n) for n, (start, end) in enumerate(spans)]
+
+    @output_types(chunks=list[Chunk])
+    def run(self, documents: list[Document]) -> dict[str, Any]:
+        return {"chunks": [chunk for doc in documents for chunk in self.chunk(doc)]}

@@ -1,0 +1,292 @@
+"""The pipeline DAG: named components, typed connections, declared inputs and outputs.
+
+Example::
+
+    pipe = Pipeline()
+    pipe.add("chunker", TokenWindowChunker(chunk_size=128))
+    pipe.add("encoder", ChunkEncoder())
+    pipe.connect("chunker.chunks", "encoder.chunks")
+    pipe.add_input("documents", "chunker.documents")
+    result = pipe.run({"documents": docs})
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ragloom.component import Component, InputSocket, OutputSocket
+from ragloom.errors import PipelineValidationError, Problem
+from ragloom.pipeline.sockets import is_compatible, type_repr
+
+NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+DEFAULT_INDEX_DIR = ".ragloom"
+
+
+@dataclass(frozen=True)
+class Address:
+    """`component.socket`."""
+
+    component: str
+    socket: str
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        if not isinstance(text, str) or text.count(".") != 1:
+            raise PipelineValidationError(
+                Problem(f"{text!r} is not of the form 'component.socket'")
+            )
+        component, socket = text.split(".")
+        return cls(component, socket)
+
+    def __str__(self) -> str:
+        return f"{self.component}.{self.socket}"
+
+
+@dataclass(frozen=True)
+class Connection:
+    sender: Address
+    receiver: Address
+
+
+@dataclass
+class PipelineResult:
+    """What a run produced: outputs by name and wall-clock seconds per stage."""
+
+    outputs: dict[str, Any]
+    timings: dict[str, float]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.outputs[name]
+
+
+class Pipeline:
+    """A DAG of components. Build in Python or from YAML; validated before any model loads."""
+
+    def __init__(self, index_dir: str | Path | None = None, executor: dict[str, Any] | None = None):
+        self.components: dict[str, Component] = {}
+        self.connections: list[Connection] = []
+        self.inputs: dict[str, list[Address]] = {}
+        self.outputs: dict[str, Address] = {}
+        self.index_dir: Path | None = Path(index_dir) if index_dir else None
+        self.executor: dict[str, Any] = dict(executor or {"type": "local"})
+        self._warm = False
+
+    # -- building ---------------------------------------------------------------------------
+
+    def add(self, name: str, component: Component) -> Pipeline:
+        """Add a component under a unique name."""
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise PipelineValidationError(
+                Problem(f"invalid component name {name!r}: use letters, digits, '_' or '-'")
+            )
+        if name in self.components:
+            raise PipelineValidationError(Problem(f"component {name!r} is already in the pipeline"))
+        if not isinstance(component, Component):
+            raise PipelineValidationError(
+                Problem(f"component {name!r} must be a ragloom Component, got {type(component).__name__}")
+            )
+        self.components[name] = component
+        self._warm = False
+        return self
+
+    def connect(self, sender: str, receiver: str) -> Pipeline:
+        """Connect `producer.output` to `consumer.input`, checking names and types now."""
+        out_addr, in_addr = Address.parse(sender), Address.parse(receiver)
+        out_socket = self._output_socket(out_addr)
+        in_socket = self._input_socket(in_addr)
+        if not is_compatible(out_socket.type, in_socket.type):
+            raise PipelineValidationError(
+                Problem(
+                    f"type mismatch: {out_addr} is {type_repr(out_socket.type)} but "
+                    f"{in_addr} expects {type_repr(in_socket.type)}",
+                    component=in_addr.component,
+                    field=in_addr.socket,
+                )
+            )
+        if not in_socket.variadic and (
+            self._senders_of(in_addr) or any(in_addr in t for t in self.inputs.values())
+        ):
+            raise PipelineValidationError(
+                Problem(f"{in_addr} is already fed; only variadic inputs take several senders")
+            )
+        self.connections.append(Connection(out_addr, in_addr))
+        return self
+
+    def add_input(self, name: str, *targets: str) -> Pipeline:
+        """Declare a pipeline input `name` that feeds the given `component.socket` targets."""
+        if not targets:
+            raise PipelineValidationError(Problem(f"pipeline input {name!r} feeds no socket"))
+        addresses = []
+        for target in targets:
+            addr = Address.parse(target)
+            socket = self._input_socket(addr)
+            if not socket.variadic and self._senders_of(addr):
+                raise PipelineValidationError(
+                    Problem(f"{addr} is connected to another stage; it cannot also be an input")
+                )
+            addresses.append(addr)
+        self.inputs.setdefault(name, []).extend(addresses)
+        return self
+
+    def add_output(self, name: str, source: str) -> Pipeline:
+        """Expose `component.output` as the pipeline output `name`."""
+        addr = Address.parse(source)
+        self._output_socket(addr)
+        self.outputs[name] = addr
+        return self
+
+    # -- introspection ----------------------------------------------------------------------
+
+    def _component(self, name: str) -> Component:
+        if name not in self.components:
+            known = ", ".join(self.components) or "(none)"
+            raise PipelineValidationError(
+                Problem(f"no component named {name!r}; components are: {known}", component=name)
+            )
+        return self.components[name]
+
+    def _output_socket(self, addr: Address) -> OutputSocket:
+        sockets = type(self._component(addr.component)).output_sockets()
+        if addr.socket not in sockets:
+            valid = ", ".join(f"{s.name} ({type_repr(s.type)})" for s in sockets.values())
+            raise PipelineValidationError(
+                Problem(
+                    f"{addr.component} has no output {addr.socket!r}; outputs are: {valid}",
+                    component=addr.component,
+                    field=addr.socket,
+                )
+            )
+        return sockets[addr.socket]
+
+    def _input_socket(self, addr: Address) -> InputSocket:
+        sockets = type(self._component(addr.component)).input_sockets()
+        if addr.socket not in sockets:
+            valid = ", ".join(f"{s.name} ({type_repr(s.type)})" for s in sockets.values())
+            raise PipelineValidationError(
+                Problem(
+                    f"{addr.component} has no input {addr.socket!r}; inputs are: {valid}",
+                    component=addr.component,
+                    field=addr.socket,
+                )
+            )
+        return sockets[addr.socket]
+
+    def _senders_of(self, addr: Address) -> list[Address]:
+        return [c.sender for c in self.connections if c.receiver == addr]
+
+    def predecessors(self, name: str) -> set[str]:
+        return {c.sender.component for c in self.connections if c.receiver.component == name}
+
+    def topological_order(self) -> list[str]:
+        """Components in an order where every sender precedes its receivers; raises on a cycle."""
+        indegree = {name: len(self.predecessors(name)) for name in self.components}
+        ready = [name for name, degree in indegree.items() if degree == 0]
+        order: list[str] = []
+        while ready:
+            name = ready.pop(0)
+            order.append(name)
+            for succ in sorted({c.receiver.component for c in self.connections if c.sender.component == name}):
+                indegree[succ] -= 1
+                if indegree[succ] == 0:
+                    ready.append(succ)
+        if len(order) != len(self.components):
+            stuck = ", ".join(n for n in self.components if n not in order)
+            raise PipelineValidationError(
+                Problem(f"the pipeline has a cycle through: {stuck}", component=stuck.split(",")[0])
+            )
+        return order
+
+    def validate(self) -> None:
+        """Check the whole graph: cycles and required inputs that nothing feeds."""
+        problems = list(self.problems())
+        if problems:
+            raise PipelineValidationError(problems)
+
+    def problems(self) -> Iterable[Problem]:
+        try:
+            self.topological_order()
+        except PipelineValidationError as exc:
+            yield from exc.problems
+        fed = {c.receiver for c in self.connections}
+        fed.update(addr for targets in self.inputs.values() for addr in targets)
+        for name, component in self.components.items():
+            for socket in type(component).input_sockets().values():
+                if socket.required and Address(name, socket.name) not in fed:
+                    yield Problem(
+                        f"{name} ({component.type_name}): required input {socket.name!r} "
+                        f"({type_repr(socket.type)}) is neither connected nor a pipeline input; "
+                        f"connect it or list it under `inputs:`",
+                        component=name,
+                        field=socket.name,
+                    )
+
+    def required_inputs(self) -> set[str]:
+        """Pipeline inputs that feed at least one required socket."""
+        required = set()
+        for name, targets in self.inputs.items():
+            for addr in targets:
+                if type(self.components[addr.component]).input_sockets()[addr.socket].required:
+                    required.add(name)
+        return required
+
+    # -- running ----------------------------------------------------------------------------
+
+    def resolved_index_dir(self) -> Path:
+        return self.index_dir if self.index_dir is not None else Path(DEFAULT_INDEX_DIR)
+
+    def warm_up(self) -> None:
+        """Bind stores to the index directory and load every model, once."""
+        if self._warm:
+            return
+        index_dir = self.resolved_index_dir()
+        for component in self.components.values():
+            component.bind_index(index_dir)
+            component.warm_up()
+        self._warm = True
+
+    def run(self, inputs: dict[str, Any] | None = None) -> PipelineResult:
+        """Run the pipeline on named inputs; independent branches run concurrently."""
+        from ragloom.pipeline.local import LocalExecutor
+
+        return LocalExecutor.from_config(self.executor).run(self, dict(inputs or {}))
+
+    # -- serialisation ----------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        from ragloom.pipeline.serde import pipeline_to_dict
+
+        return pipeline_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: Any = None) -> Pipeline:
+        from ragloom.pipeline.serde import pipeline_from_dict
+
+        return pipeline_from_dict(data, source)
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        """YAML text of the pipeline (written to `path` when given)."""
+        from ragloom.pipeline.spec import dump_yaml
+
+        text = dump_yaml(self.to_dict())
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Pipeline:
+        """Load and validate a pipeline file; errors give the file and line."""
+        from ragloom.pipeline.spec import load_yaml_file
+
+        data, source = load_yaml_file(path)
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def from_yaml_text(cls, text: str) -> Pipeline:
+        from ragloom.pipeline.spec import parse_yaml
+
+        data, source = parse_yaml(text)
+        return cls.from_dict(data, source)

@@ -1,0 +1,51 @@
+"""Socket type rules: which output types may feed which input types, checked at build time."""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from typing import Any
+
+_UNION_ORIGINS = (typing.Union, types.UnionType)
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in _UNION_ORIGINS
+
+
+def is_compatible(sender: Any, receiver: Any) -> bool:
+    """True when every value of type `sender` is acceptable where `receiver` is expected."""
+    if sender is Any or receiver is Any or sender == receiver:
+        return True
+    if _is_union(sender):
+        return all(is_compatible(arm, receiver) for arm in typing.get_args(sender))
+    if _is_union(receiver):
+        return any(is_compatible(sender, arm) for arm in typing.get_args(receiver))
+    if receiver is float and sender is int:
+        return True
+    s_origin, r_origin = typing.get_origin(sender), typing.get_origin(receiver)
+    if s_origin is None and r_origin is None:
+        return isinstance(sender, type) and isinstance(receiver, type) and issubclass(sender, receiver)
+    if s_origin is None or r_origin is None:
+        return False
+    if not (isinstance(s_origin, type) and isinstance(r_origin, type)):
+        return s_origin == r_origin and typing.get_args(sender) == typing.get_args(receiver)
+    if not issubclass(s_origin, r_origin):
+        return False
+    s_args, r_args = typing.get_args(sender), typing.get_args(receiver)
+    if not r_args:
+        return True
+    if len(s_args) != len(r_args):
+        return False
+    return all(is_compatible(s, r) for s, r in zip(s_args, r_args, strict=True))
+
+
+def type_repr(tp: Any) -> str:
+    """A short readable name for a socket type: `list[Chunk]`, `str | None`."""
+    if tp is Any:
+        return "Any"
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    text = str(tp)
+    return re.sub(r"\b(?:[a-zA-Z_][\w]*\.)+([A-Za-z_]\w*)", r"\1", text)

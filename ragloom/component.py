@@ -1,0 +1,224 @@
+"""The component contract: typed `run()` inputs, named typed outputs, serialisable config.
+
+A component keeps only serialisable configuration in `__init__` (captured automatically and
+validated against the signature's type hints), loads anything heavy in `warm_up()`, and
+round-trips through `{"type": ..., "init_parameters": {...}}`.
+
+Example::
+
+    @register("upper")
+    class Upper(Component):
+        def __init__(self, suffix: str = ""):
+            self.suffix = suffix
+
+        @output_types(text=str)
+        def run(self, text: str) -> dict[str, Any]:
+            return {"text": text.upper() + self.suffix}
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pydantic
+
+from ragloom.errors import ComponentConfigError, Problem
+
+VARIADIC = "ragloom.variadic"
+T = typing.TypeVar("T")
+#: A socket that accepts any number of connections; the component receives a list of them.
+Variadic = typing.Annotated[list[T], VARIADIC]
+
+
+def output_types(**types: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a `run` method's named outputs and their types."""
+
+    def mark(run: Callable[..., Any]) -> Callable[..., Any]:
+        run._ragloom_outputs = dict(types)  # type: ignore[attr-defined]
+        return run
+
+    return mark
+
+
+@dataclass(frozen=True)
+class InputSocket:
+    name: str
+    type: Any
+    required: bool
+    default: Any = None
+    variadic: bool = False
+
+
+@dataclass(frozen=True)
+class OutputSocket:
+    name: str
+    type: Any
+
+
+class Component:
+    """Base class of every pipeline stage."""
+
+    type_name: ClassVar[str] = ""
+
+    _init_parameters: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _capturing_init(cls, cls.__dict__["__init__"])  # type: ignore[method-assign]
+
+    def bind_index(self, index_dir: Path) -> None:
+        """Told the pipeline's index directory before warm-up; stores keep their data there."""
+
+    def warm_up(self) -> None:
+        """Load models or open stores. Called once before the first run; must be idempotent."""
+
+    def run(self, **inputs: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def init_parameters(self) -> dict[str, Any]:
+        return dict(getattr(self, "_init_parameters", {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The serialisation envelope: `{"type": name, "init_parameters": {...}}`."""
+        return {"type": self.type_name or type(self).__name__, "init_parameters": self.init_parameters}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Component:
+        params = data.get("init_parameters") or {}
+        if not isinstance(params, dict):
+            raise ComponentConfigError(
+                Problem(f"{cls.label()}: init_parameters must be a mapping", field="init_parameters")
+            )
+        check_parameter_names(cls, params)
+        return cls(**params)
+
+    @classmethod
+    def label(cls) -> str:
+        return cls.type_name or cls.__name__
+
+    @classmethod
+    def input_sockets(cls) -> dict[str, InputSocket]:
+        return _input_sockets(cls)
+
+    @classmethod
+    def output_sockets(cls) -> dict[str, OutputSocket]:
+        declared = getattr(cls.run, "_ragloom_outputs", None)
+        if declared is None:
+            raise TypeError(f"{cls.__name__}.run has no @output_types(...) declaration")
+        return {name: OutputSocket(name, tp) for name, tp in declared.items()}
+
+    @classmethod
+    def init_parameter_specs(cls) -> dict[str, tuple[Any, Any]]:
+        """Parameter name -> (type, default or inspect.Parameter.empty), for docs and the CLI."""
+        return {name: (tp, default) for name, (tp, default) in _init_fields(cls).items()}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.init_parameters.items())
+        return f"{type(self).__name__}({params})"
+
+
+def check_parameter_names(cls: type[Component], params: dict[str, Any]) -> None:
+    """Reject parameters the component does not have, suggesting the closest valid name."""
+    fields = _init_fields(cls)
+    problems = []
+    for name in params:
+        if name not in fields:
+            close = difflib.get_close_matches(name, list(fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            valid = ", ".join(fields) or "(none)"
+            problems.append(
+                Problem(
+                    f"{cls.label()}: unknown parameter {name!r}{hint} Valid parameters: {valid}",
+                    field=name,
+                )
+            )
+    if problems:
+        raise ComponentConfigError(problems)
+
+
+def _capturing_init(cls: type, init: Callable[..., None]) -> Callable[..., None]:
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def wrapper(self: Component, *args: Any, **kwargs: Any) -> None:
+        label = type(self).label()
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError as exc:
+            check_parameter_names(type(self), kwargs)
+            raise ComponentConfigError(Problem(f"{label}: {exc}")) from None
+        bound.apply_defaults()
+        arguments = {k: v for k, v in bound.arguments.items() if k != "self"}
+        validated = _validate(cls, arguments, label)
+        init(self, **validated)
+        self._init_parameters = validated
+
+    return wrapper
+
+
+def _validate(cls: type, arguments: dict[str, Any], label: str) -> dict[str, Any]:
+    model = _init_model(cls)
+    try:
+        validated = model.model_validate(arguments)
+    except pydantic.ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else ""
+            problems.append(
+                Problem(
+                    f"{label}: parameter {name!r}: {err['msg']} "
+                    f"(got {err.get('input')!r})",
+                    field=name,
+                )
+            )
+        raise ComponentConfigError(problems) from None
+    return {name: getattr(validated, name) for name in arguments}
+
+
+@functools.cache
+def _init_fields(cls: type) -> dict[str, tuple[Any, Any]]:
+    init = cls.__init__
+    init = getattr(init, "__wrapped__", init)
+    hints = typing.get_type_hints(init, include_extras=True)
+    fields = {}
+    for name, param in inspect.signature(init).parameters.items():
+        if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        fields[name] = (hints.get(name, Any), param.default)
+    return fields
+
+
+@functools.cache
+def _init_model(cls: type) -> type[pydantic.BaseModel]:
+    definitions: dict[str, Any] = {}
+    for name, (tp, default) in _init_fields(cls).items():
+        definitions[name] = (tp, ... if default is inspect.Parameter.empty else default)
+    config = pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    return pydantic.create_model(f"{cls.__name__}Config", __config__=config, **definitions)
+
+
+@functools.cache
+def _input_sockets(cls: type) -> dict[str, InputSocket]:
+    hints = typing.get_type_hints(cls.run, include_extras=True)
+    sockets = {}
+    for name, param in inspect.signature(cls.run).parameters.items():
+        if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        tp = hints.get(name, Any)
+        variadic = False
+        if typing.get_origin(tp) is typing.Annotated and VARIADIC in tp.__metadata__:
+            variadic = True
+            tp = typing.get_args(typing.get_args(tp)[0])[0]
+        required = param.default is inspect.Parameter.empty
+        default = None if required else param.default
+        sockets[name] = InputSocket(name, tp, required, default, variadic)
+    return sockets

@@ -1,0 +1,1 @@
+"""Built-in configurations: the default RAG pipeline the CLI uses without `-c`."""

@@ -1,0 +1,170 @@
+"""The data that flows between stages: documents, chunks with exact spans, hits and answers."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document as LCDocument
+
+Metadata = dict[str, Any]
+
+
+def content_hash(text: str, metadata: Metadata | None = None) -> str:
+    """A stable short hash of a text (and metadata): ids and change detection use it."""
+    digest = hashlib.sha256(text.encode("utf-8"))
+    if metadata:
+        digest.update(repr(sorted(metadata.items())).encode("utf-8"))
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class Document:
+    """A source text. `id` is user-given (a path, a corpus id) or, when empty, a content hash."""
+
+    text: str
+    id: str = ""
+    metadata: Metadata = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise TypeError(f"Document.text must be str, got {type(self.text).__name__}")
+        if not self.id:
+            self.id = content_hash(self.text)
+
+    @property
+    def hash(self) -> str:
+        """Content hash of text and metadata: what decides whether a document changed."""
+        return content_hash(self.text, self.metadata)
+
+    def to_langchain(self) -> LCDocument:
+        from langchain_core.documents import Document as LCDocument
+
+        return LCDocument(id=self.id, page_content=self.text, metadata=dict(self.metadata))
+
+    @classmethod
+    def from_langchain(cls, doc: LCDocument) -> Document:
+        return cls(text=doc.page_content, id=doc.id or "", metadata=dict(doc.metadata))
+
+
+@dataclass
+class Chunk:
+    """A piece of a document: `document.text[start:end] == text` always holds."""
+
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    position: int = 0
+    id: str = ""
+    metadata: Metadata = field(default_factory=dict)
+    embedding: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start <= self.end:
+            raise ValueError(f"Chunk span [{self.start}, {self.end}) is not a valid span")
+        if self.end - self.start != len(self.text):
+            raise ValueError(
+                f"Chunk text length {len(self.text)} does not match span "
+                f"[{self.start}, {self.end}) of document {self.doc_id!r}"
+            )
+        if not self.id:
+            self.id = f"{self.doc_id}#{self.start}-{self.end}"
+
+    @classmethod
+    def from_span(cls, doc: Document, start: int, end: int, position: int) -> Chunk:
+        """The chunk covering `doc.text[start:end]`, inheriting the document's metadata."""
+        return cls(
+            doc_id=doc.id,
+            text=doc.text[start:end],
+            start=start,
+            end=end,
+            position=position,
+            metadata=dict(doc.metadata),
+        )
+
+    def to_langchain(self) -> LCDocument:
+        from langchain_core.documents import Document as LCDocument
+
+        meta = dict(self.metadata)
+        meta.update(doc_id=self.doc_id, start=self.start, end=self.end, position=self.position)
+        return LCDocument(id=self.id, page_content=self.text, metadata=meta)
+
+    @classmethod
+    def from_langchain(cls, doc: LCDocument) -> Chunk:
+        """Inverse of `to_langchain`; a plain LangChain document becomes one whole-text chunk."""
+        meta = dict(doc.metadata)
+        doc_id = str(meta.pop("doc_id", doc.id or content_hash(doc.page_content)))
+        start = int(meta.pop("start", 0))
+        end = int(meta.pop("end", start + len(doc.page_content)))
+        position = int(meta.pop("position", 0))
+        return cls(
+            doc_id=doc_id,
+            text=doc.page_content,
+            start=start,
+            end=end,
+            position=position,
+            id=doc.id or "",
+            metadata=meta,
+        )
+
+
+@dataclass
+class Hit:
+    """A retrieved chunk, its final score, and each source's score and 1-based rank."""
+
+    chunk: Chunk
+    score: float
+    source_scores: dict[str, float] = field(default_factory=dict)
+    source_ranks: dict[str, int] = field(default_factory=dict)
+
+    def with_score(self, score: float) -> Hit:
+        return replace(self, score=float(score))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape the CLI prints for a hit."""
+        c = self.chunk
+        return {
+            "doc_id": c.doc_id,
+            "chunk_id": c.id,
+            "text": c.text,
+            "score": float(self.score),
+            "start": c.start,
+            "end": c.end,
+            "metadata": c.metadata,
+            "source_scores": dict(self.source_scores),
+            "source_ranks": dict(self.source_ranks),
+        }
+
+    def to_langchain(self) -> LCDocument:
+        doc = self.chunk.to_langchain()
+        doc.metadata["score"] = float(self.score)
+        return doc
+
+
+@dataclass
+class Answer:
+    """A generated (or extracted) answer with the hits it cites and per-stage timings."""
+
+    text: str
+    hits: list[Hit] = field(default_factory=list)
+    cited: list[int] = field(default_factory=list)
+    generator: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cited_hits(self) -> list[Hit]:
+        """The hits the answer cites, by their 1-based passage number."""
+        return [self.hits[i - 1] for i in self.cited if 0 < i <= len(self.hits)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "generator": self.generator,
+            "cited": list(self.cited),
+            "timings": dict(self.timings),
+        }
