@@ -41,11 +41,38 @@ def is_compatible(sender: Any, receiver: Any) -> bool:
     return all(is_compatible(s, r) for s, r in zip(s_args, r_args, strict=True))
 
 
+_CONSTRAINTS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "min_length": "len >=", "max_length": "len <="}
+
+
+def _constraints(metadata: tuple[Any, ...]) -> list[str]:
+    found = []
+    for item in metadata:
+        for sub in getattr(item, "metadata", [item]):
+            for attr, symbol in _CONSTRAINTS.items():
+                value = getattr(sub, attr, None)
+                if value is not None and not callable(value):
+                    found.append(f"{symbol} {value}")
+    return found
+
+
 def type_repr(tp: Any) -> str:
-    """A short readable name for a socket type: `list[Chunk]`, `str | None`."""
+    """A short readable name for a socket or parameter type: `list[Chunk]`, `int (> 0) | None`."""
     if tp is Any:
         return "Any"
-    if isinstance(tp, type) and not typing.get_args(tp):
+    if tp is None or tp is type(None):
+        return "None"
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Annotated:
+        base = type_repr(args[0])
+        rules = _constraints(tp.__metadata__)
+        return f"{base} ({', '.join(rules)})" if rules else base
+    if origin in _UNION_ORIGINS:
+        return " | ".join(type_repr(arm) for arm in args)
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin is not None:
+        name = getattr(origin, "__name__", str(origin))
+        return f"{name}[{', '.join(type_repr(a) for a in args)}]" if args else name
+    if isinstance(tp, type):
         return tp.__name__
-    text = str(tp)
-    return re.sub(r"\b(?:[a-zA-Z_][\w]*\.)+([A-Za-z_]\w*)", r"\1", text)
+    return re.sub(r"\b(?:[a-zA-Z_][\w]*\.)+([A-Za-z_]\w*)", r"\1", str(tp))

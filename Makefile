@@ -1,0 +1,48 @@
+# ragloom developer commands. `make help` lists them.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_INDEX ?= .ragloom-demo
+QUESTION ?= How does late chunking embed a chunk?
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test unit integration lint format bench clean
+
+help: ## Show this help.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	# torch first and pinned: the local CPU build, never the multi-GB CUDA one.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+setup: $(BIN)/.installed ## Create .venv and install ragloom with its dev tools.
+
+demo: setup ## Index the sample corpus in examples/ and answer a question with citations.
+	$(BIN)/ragloom index examples/corpus --index-dir $(DEMO_INDEX)
+	$(BIN)/ragloom query "$(QUESTION)" --index-dir $(DEMO_INDEX)
+
+test: setup ## Run every test (unit, then integration with real models and stores).
+	$(BIN)/python -m pytest
+
+unit: setup ## Fast unit tests only.
+	$(BIN)/python -m pytest -m "not integration"
+
+integration: setup ## Integration tests only (bundled model, Chroma on disk).
+	$(BIN)/python -m pytest -m integration
+
+lint: setup ## Ruff lint and format check.
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup ## Apply ruff fixes and formatting.
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: setup ## Run the benchmarks (minutes; prints tables).
+	$(BIN)/python benchmarks/run_all.py
+
+clean: ## Remove the virtualenv, caches and demo index.
+	rm -rf $(VENV) $(DEMO_INDEX) .pytest_cache .ruff_cache build dist *.egg-info

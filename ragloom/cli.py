@@ -1,0 +1,189 @@
+"""The `ragloom` command line: index, query, validate, components.
+
+stdout carries results only (with `--json`, exactly one JSON object); progress bars, logs and
+errors go to stderr. Errors are printed as messages, never as tracebacks (RAGLOOM_DEBUG=1 shows
+the traceback too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ragloom.errors import RagloomError
+
+app = typer.Typer(
+    name="ragloom",
+    help="RAG pipelines as typed DAGs: index documents, ask questions, validate pipelines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="RAG configuration YAML (default: the built-in pipeline)."),
+]
+IndexDirOption = Annotated[
+    Path | None,
+    typer.Option("--index-dir", help="Index directory (default: the config's, else ./.ragloom)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@contextlib.contextmanager
+def _friendly_errors(exit_code: int = 1) -> Iterator[None]:
+    """Turn errors into a message on stderr and an exit code."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except RagloomError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(exit_code) from None
+    except KeyboardInterrupt:
+        _err("interrupted")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if os.environ.get("RAGLOOM_DEBUG"):
+            raise
+        _err(f"error: {type(exc).__name__}: {exc} (set RAGLOOM_DEBUG=1 for the traceback)")
+        raise typer.Exit(exit_code) from None
+
+
+def _quiet_libraries() -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    with contextlib.suppress(ImportError):
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt, .md, .jsonl, BEIR).")],
+    config: ConfigOption = None,
+    index_dir: IndexDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Build or update the index from PATHS; unchanged input adds no chunk."""
+    from ragloom.rag import RAG
+
+    _quiet_libraries()
+    with _friendly_errors():
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise RagloomError(f"no such file or folder: {', '.join(missing)}")
+        rag = RAG.from_file(config, index_dir)
+        report = rag.index(list(paths))
+        if as_json:
+            typer.echo(json.dumps(report.to_dict()))
+            return
+        stored = ", ".join(f"{k}: {v}" for k, v in report.stored.items())
+        typer.echo(f"indexed {report.documents} document(s) into {rag.index_dir} ({stored} chunks stored)")
+        for line in report.skipped:
+            typer.echo(f"skipped {line}")
+
+
+@app.command()
+def query(
+    question: Annotated[str, typer.Argument(help="The question to answer.")],
+    config: ConfigOption = None,
+    index_dir: IndexDirOption = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", min=1, help="Number of passages to return.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer QUESTION from the index, citing the passages used."""
+    from ragloom.rag import RAG
+
+    _quiet_libraries()
+    with _friendly_errors():
+        result = RAG.from_file(config, index_dir).query(question, top_k=top_k)
+        if as_json:
+            typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+            return
+        if result.answer is not None:
+            label = f" ({result.answer.generator})" if result.answer.generator else ""
+            typer.echo(f"Answer{label}: {result.answer.text}\n")
+        for n, hit in enumerate(result.hits, start=1):
+            snippet = " ".join(hit.chunk.text.split())
+            snippet = snippet if len(snippet) <= 160 else snippet[:157] + "..."
+            typer.echo(f"[{n}] {hit.score:.4f}  {hit.chunk.doc_id} [{hit.chunk.start}:{hit.chunk.end}]")
+            typer.echo(f"    {snippet}")
+
+
+@app.command()
+def validate(config: Annotated[Path, typer.Argument(help="A RAG configuration or pipeline YAML.")]) -> None:
+    """Check a configuration without loading any model; exit 0 when valid."""
+    from ragloom.config import validate_file
+
+    with _friendly_errors(exit_code=2):
+        try:
+            kind = validate_file(config)
+        except RagloomError as exc:
+            problems = getattr(exc, "problems", None) or [str(exc)]
+            _err(f"{config}: {len(problems)} problem(s)")
+            for problem in problems:
+                _err(f"  {problem}")
+            raise typer.Exit(2) from None
+        typer.echo(f"{config}: valid {kind}")
+
+
+@app.command()
+def components(as_json: JsonOption = False) -> None:
+    """List the registered component types, their inputs, outputs and parameters."""
+    from ragloom.pipeline.sockets import type_repr
+    from ragloom.registry import registered_types
+
+    with _friendly_errors():
+        listing: dict[str, Any] = {}
+        for name, cls in registered_types().items():
+            params = {}
+            for pname, (tp, default) in cls.init_parameter_specs().items():
+                params[pname] = {
+                    "type": type_repr(tp),
+                    "default": None if default is inspect.Parameter.empty else default,
+                    "required": default is inspect.Parameter.empty,
+                }
+            listing[name] = {
+                "summary": (inspect.getdoc(cls) or "").splitlines()[0] if cls.__doc__ else "",
+                "inputs": {s.name: type_repr(s.type) for s in cls.input_sockets().values()},
+                "outputs": {s.name: type_repr(s.type) for s in cls.output_sockets().values()},
+                "parameters": params,
+            }
+        if as_json:
+            typer.echo(json.dumps(listing, default=str))
+            return
+        for name, info in listing.items():
+            typer.echo(f"{name}: {info['summary']}")
+            typer.echo(f"  inputs:  {', '.join(f'{k}: {v}' for k, v in info['inputs'].items())}")
+            typer.echo(f"  outputs: {', '.join(f'{k}: {v}' for k, v in info['outputs'].items())}")
+            for pname, p in info["parameters"].items():
+                default = "required" if p["required"] else f"default {p['default']!r}"
+                typer.echo(f"  - {pname}: {p['type']} ({default})")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

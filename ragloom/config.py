@@ -1,0 +1,147 @@
+"""A RAG configuration file: an indexing pipeline and a query pipeline sharing one index.
+
+Shape (each section is a pipeline in the Haystack shape)::
+
+    version: 1
+    index_dir: .ragloom        # optional; `--index-dir` overrides, default ./.ragloom
+    indexing: {components: ..., connections: ..., inputs: {paths: [...]}, outputs: ...}
+    query:    {components: ..., connections: ..., inputs: {query: [...]}, outputs: {hits: ...}}
+
+The CLI relies on this contract: the indexing pipeline takes `paths`; the query pipeline takes
+`query` (and optionally `top_k`) and exposes `hits` (and optionally `answer`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ragloom.errors import ConfigError, PipelineValidationError, Problem
+from ragloom.pipeline.graph import Pipeline
+from ragloom.pipeline.serde import PIPELINE_KEYS
+from ragloom.pipeline.spec import Source, load_yaml_file, parse_yaml
+
+CONFIG_KEYS = ("version", "index_dir", "executor", "indexing", "query")
+SUPPORTED_VERSIONS = (1,)
+#: Settings that must agree between the chunk encoder and the query encoder.
+ENCODER_KEYS = ("model", "pooling", "normalize", "max_length")
+
+
+@dataclass
+class RagConfig:
+    """The two pipelines of a RAG application and where their index lives."""
+
+    indexing: Pipeline
+    query: Pipeline
+    index_dir: Path | None = None
+    file: str | None = None
+
+    def set_index_dir(self, index_dir: str | Path | None) -> None:
+        """Point both pipelines at `index_dir` (CLI flag > config > ./.ragloom)."""
+        if index_dir is not None:
+            self.index_dir = Path(index_dir)
+        for pipeline in (self.indexing, self.query):
+            pipeline.index_dir = self.index_dir
+            pipeline._warm = False
+
+    def encoder_settings(self) -> dict[str, Any] | None:
+        """The chunk encoder's settings recorded in the index manifest (None without one)."""
+        for component in self.indexing.components.values():
+            if component.type_name == "chunk_encoder":
+                return {k: component.init_parameters.get(k) for k in ENCODER_KEYS}
+        return None
+
+
+def is_pipeline_file(data: Any) -> bool:
+    """A bare pipeline (components at the top) rather than a RAG configuration."""
+    return isinstance(data, dict) and "components" in data
+
+
+def config_from_dict(data: Any, source: Source | None = None) -> RagConfig:
+    """Build and check a RagConfig; every problem is reported with its line."""
+    src = source or Source()
+    if not isinstance(data, dict):
+        raise ConfigError(src.problem("a configuration must be a mapping with `indexing:` and `query:`"))
+    problems: list[Problem] = []
+    for key in data:
+        if key not in CONFIG_KEYS:
+            hint = " (this looks like a bare pipeline section)" if key in PIPELINE_KEYS else ""
+            problems.append(src.problem(f"unknown key {key!r}{hint}; expected {', '.join(CONFIG_KEYS)}", key))
+    version = data.get("version", 1)
+    if version not in SUPPORTED_VERSIONS:
+        problems.append(src.problem(f"unsupported version {version!r}; supported: 1", "version"))
+    pipelines: dict[str, Pipeline] = {}
+    for section in ("indexing", "query"):
+        if section not in data:
+            problems.append(src.problem(f"missing `{section}:` pipeline"))
+            continue
+        section_data = data[section]
+        if isinstance(section_data, dict):
+            section_data = {**section_data}
+            for shared in ("index_dir", "executor"):
+                if shared in data and shared not in section_data:
+                    section_data[shared] = data[shared]
+        try:
+            pipelines[section] = Pipeline.from_dict(section_data, src.sub(section))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise PipelineValidationError(problems)
+    config = RagConfig(pipelines["indexing"], pipelines["query"], file=src.file)
+    problems.extend(_contract_problems(config, src))
+    if problems:
+        raise PipelineValidationError(problems)
+    config.set_index_dir(data.get("index_dir"))
+    return config
+
+
+def _contract_problems(config: RagConfig, src: Source) -> list[Problem]:
+    problems = []
+    if "paths" not in config.indexing.inputs:
+        problems.append(src.problem("the indexing pipeline must declare the input `paths`", "indexing", "inputs"))
+    if "query" not in config.query.inputs:
+        problems.append(src.problem("the query pipeline must declare the input `query`", "query", "inputs"))
+    if "hits" not in config.query.outputs:
+        problems.append(src.problem("the query pipeline must declare the output `hits`", "query", "outputs"))
+    indexed = config.encoder_settings()
+    for name, component in config.query.components.items():
+        if component.type_name != "query_encoder" or indexed is None:
+            continue
+        for key in ENCODER_KEYS:
+            value = component.init_parameters.get(key)
+            if value != indexed[key]:
+                problems.append(
+                    src.problem(
+                        f"query encoder {name!r} has {key}={value!r} but the index is encoded with "
+                        f"{key}={indexed[key]!r}; queries must be encoded like the index",
+                        "query", "components", name, "init_parameters", key,
+                        component=name,
+                        field=key,
+                    )
+                )
+    return problems
+
+
+def load_config(path: str | Path) -> RagConfig:
+    """Read a RAG configuration file (YAML, safe loader)."""
+    data, source = load_yaml_file(path)
+    return config_from_dict(data, source)
+
+
+def default_config() -> RagConfig:
+    """The built-in configuration (bundled models, hybrid retrieval, extractive answers)."""
+    text = resources.files("ragloom.defaults").joinpath("default.yaml").read_text(encoding="utf-8")
+    data, source = parse_yaml(text, "<built-in default.yaml>")
+    return config_from_dict(data, source)
+
+
+def validate_file(path: str | Path) -> str:
+    """Validate a RAG configuration or a bare pipeline file; returns what kind it was."""
+    data, source = load_yaml_file(path)
+    if is_pipeline_file(data):
+        Pipeline.from_dict(data, source)
+        return "pipeline"
+    config_from_dict(data, source)
+    return "configuration"

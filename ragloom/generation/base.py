@@ -1,0 +1,42 @@
+"""The generator interface every backend fits: a local model, an HTTP endpoint, a LangChain model.
+
+A backend turns chat messages into text, whole or streamed. Pipeline stages wrap a backend; the
+backend itself holds no pipeline knowledge, so the same one serves the SDK and the CLI.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
+
+
+class TextGenerator(ABC):
+    """Chat messages in, text out; `stream` yields pieces as they are produced."""
+
+    name: str = "generator"
+
+    @abstractmethod
+    def stream(self, messages: list[Message], **options: Any) -> Iterator[str]:
+        """Yield the answer piece by piece."""
+
+    def generate(self, messages: list[Message], **options: Any) -> str:
+        """The whole answer at once."""
+        return "".join(self.stream(messages, **options))
+
+
+class LangChainChatGenerator(TextGenerator):
+    """Any langchain-core `BaseChatModel` as a ragloom generator (SDK use)."""
+
+    name = "langchain"
+
+    def __init__(self, model: Any):
+        self.model = model
+
+    def stream(self, messages: list[Message], **options: Any) -> Iterator[str]:
+        for piece in self.model.stream([(m["role"], m["content"]) for m in messages], **options):
+            text = piece.content if hasattr(piece, "content") else str(piece)
+            if text:
+                yield str(text)

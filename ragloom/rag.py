@@ -1,0 +1,144 @@
+"""The RAG application the CLI drives: index files, answer questions, over one index directory.
+
+Example::
+
+    from ragloom.rag import RAG
+
+    rag = RAG.from_file("examples/hybrid.yaml", index_dir="my-index")  # or RAG() for the default
+    rag.index(["examples/corpus"])
+    result = rag.query("What does late chunking do?")
+    print(result.answer.text, [h.chunk.doc_id for h in result.hits])
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ragloom.config import RagConfig, default_config, load_config
+from ragloom.errors import ConfigError
+from ragloom.manifest import check_encoder, read_manifest, write_manifest
+from ragloom.types import Answer, Document, Hit
+
+
+@dataclass
+class IndexReport:
+    """What one indexing run did."""
+
+    documents: int
+    chunks_written: dict[str, int]
+    stored: dict[str, int]
+    skipped: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "documents": self.documents,
+            "chunks_written": self.chunks_written,
+            "stored": self.stored,
+            "skipped": self.skipped,
+            "timings": self.timings,
+        }
+
+
+@dataclass
+class QueryResult:
+    """The hits, the answer (None for a ranking-only pipeline) and per-stage timings."""
+
+    hits: list[Hit]
+    answer: Answer | None
+    timings: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `ragloom query --json` object."""
+        return {
+            "answer": self.answer.text if self.answer is not None else None,
+            "hits": [hit.to_dict() for hit in self.hits],
+            "timings": self.timings,
+            "generator": self.answer.generator if self.answer is not None else None,
+            "cited": self.answer.cited if self.answer is not None else [],
+        }
+
+
+class RAG:
+    """An indexing pipeline and a query pipeline bound to one index directory."""
+
+    def __init__(self, config: RagConfig | None = None, index_dir: str | Path | None = None):
+        self.config = config or default_config()
+        self.config.set_index_dir(index_dir)
+
+    @classmethod
+    def from_file(cls, path: str | Path | None, index_dir: str | Path | None = None) -> RAG:
+        """Load a configuration file (None: the built-in default)."""
+        return cls(load_config(path) if path else default_config(), index_dir)
+
+    @property
+    def index_dir(self) -> Path:
+        return self.config.indexing.resolved_index_dir()
+
+    def index(self, paths: list[str | Path]) -> IndexReport:
+        """Load, chunk, encode and write `paths`; re-running on the same input adds nothing."""
+        manifest = read_manifest(self.index_dir)
+        encoder = self.config.encoder_settings()
+        check_encoder(self.index_dir, manifest, encoder)
+        result = self.config.indexing.run({"paths": [str(p) for p in paths]})
+        outputs = result.outputs
+        documents: list[Document] = outputs.get("documents") or []
+        written = {k: int(v) for k, v in outputs.items() if isinstance(v, int) and not isinstance(v, bool)}
+        known = dict((manifest or {}).get("documents", {}))
+        known.update({doc.id: doc.hash for doc in documents})
+        write_manifest(
+            self.index_dir,
+            {
+                "encoder": encoder,
+                "pipeline": self.config.indexing.to_dict(),
+                "documents": known,
+                "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        )
+        return IndexReport(
+            documents=len(documents),
+            chunks_written=written,
+            stored=self.chunk_counts(),
+            skipped=list(outputs.get("skipped") or []),
+            timings=result.timings,
+        )
+
+    def query(self, question: str, top_k: int | None = None) -> QueryResult:
+        """Run the query pipeline; `top_k` needs the pipeline to declare a `top_k` input."""
+        if not question or not question.strip():
+            raise ConfigError("the question is empty")
+        manifest = read_manifest(self.index_dir)
+        if manifest is None:
+            raise ConfigError(
+                f"no index in {self.index_dir}: run `ragloom index PATH...` first "
+                f"(or pass --index-dir where the index lives)"
+            )
+        check_encoder(self.index_dir, manifest, self.config.encoder_settings())
+        inputs: dict[str, Any] = {"query": question}
+        if top_k is not None:
+            if "top_k" not in self.config.query.inputs:
+                raise ConfigError("--top-k needs the query pipeline to declare a `top_k` input")
+            inputs["top_k"] = top_k
+        start = time.perf_counter()
+        result = self.config.query.run(inputs)
+        timings = dict(result.timings)
+        timings.setdefault("total", time.perf_counter() - start)
+        answer = result.outputs.get("answer")
+        hits = result.outputs["hits"]
+        if answer is not None:
+            answer.timings = timings
+        return QueryResult(hits=hits, answer=answer, timings=timings)
+
+    def chunk_counts(self) -> dict[str, int]:
+        """Chunks stored by each writer stage of the indexing pipeline."""
+        self.config.indexing.warm_up()
+        counts = {}
+        for name, component in self.config.indexing.components.items():
+            store = getattr(component, "store", None)
+            if store is not None and hasattr(store, "count"):
+                counts[name] = int(store.count())
+        return counts

@@ -1,0 +1,1 @@
+"""Retrieval stages: BM25, dense Chroma, fusion (installed as `ragloom.retrievers`)."""

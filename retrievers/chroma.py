@@ -1,0 +1,107 @@
+"""Dense retrieval stages over an embedded Chroma store in the index directory.
+
+Example YAML::
+
+    writer:
+      type: chroma_writer
+      init_parameters: {collection: ragloom}
+    dense:
+      type: chroma_retriever
+      init_parameters: {collection: ragloom, top_k: 20}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from ragloom.component import Component, output_types
+from ragloom.registry import register
+from ragloom.retrievers.chroma_store import ChromaStore, to_hits
+from ragloom.types import Chunk, Hit
+
+CollectionName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")]
+Positive = Annotated[int, Field(gt=0)]
+
+
+class _ChromaStage(Component):
+    """Where the collection lives and how its HNSW graph is built (fixed at creation)."""
+
+    def __init__(
+        self,
+        collection: CollectionName = "ragloom",
+        subdir: str = "chroma",
+        space: Literal["cosine", "ip", "l2"] = "cosine",
+        ef_construction: Positive = 200,
+        ef_search: Positive = 100,
+        max_neighbors: Positive = 16,
+    ):
+        self.collection = collection
+        self.subdir = subdir
+        self.space = space
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
+        self.max_neighbors = max_neighbors
+        self._index_dir = Path(".ragloom")
+        self._store: ChromaStore | None = None
+
+    def bind_index(self, index_dir: Path) -> None:
+        if Path(index_dir) != self._index_dir:
+            self._index_dir = Path(index_dir)
+            self._store = None
+
+    @property
+    def store(self) -> ChromaStore:
+        if self._store is None:
+            hnsw = {
+                "space": self.space,
+                "ef_construction": self.ef_construction,
+                "ef_search": self.ef_search,
+                "max_neighbors": self.max_neighbors,
+            }
+            self._store = ChromaStore(self._index_dir / self.subdir, self.collection, hnsw)
+        return self._store
+
+    def warm_up(self) -> None:
+        _ = self.store.collection
+
+
+@register("chroma_writer")
+class ChromaWriter(_ChromaStage):
+    """Writes embedded chunks; a document's old chunks are replaced, never duplicated."""
+
+    @output_types(written=int)
+    def run(self, chunks: list[Chunk]) -> dict[str, Any]:
+        return {"written": self.store.write(chunks)}
+
+
+@register("chroma_retriever")
+class ChromaRetriever(_ChromaStage):
+    """Nearest chunks to a query embedding, scored by cosine similarity."""
+
+    def __init__(
+        self,
+        top_k: Positive = 10,
+        source: str = "dense",
+        collection: CollectionName = "ragloom",
+        subdir: str = "chroma",
+        space: Literal["cosine", "ip", "l2"] = "cosine",
+        ef_construction: Positive = 200,
+        ef_search: Positive = 100,
+        max_neighbors: Positive = 16,
+    ):
+        super().__init__(collection, subdir, space, ef_construction, ef_search, max_neighbors)
+        self.top_k = top_k
+        self.source = source
+
+    @output_types(hits=list[Hit])
+    def run(
+        self,
+        query_embedding: list[float],
+        top_k: int | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        found = self.store.search(query_embedding, top_k or self.top_k, filters)
+        return {"hits": to_hits(found, self.source)}

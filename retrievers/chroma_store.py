@@ -1,0 +1,148 @@
+"""A Chroma collection holding chunks with ragloom's own embeddings (embedded, on disk).
+
+Chroma's default embedding function is never used (it would try to download a model):
+`embedding_function=None` is passed on every create and get. HNSW settings are fixed when the
+collection is created. One process writes a directory at a time (see shared STACK notes).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ragloom.types import Chunk, Hit
+
+RESERVED_KEYS = ("doc_id", "start", "end", "position", "metadata_json")
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+
+
+def open_client(path: Path) -> Any:
+    """The process-wide PersistentClient of a directory (telemetry off)."""
+    import chromadb
+    from chromadb.config import Settings
+
+    key = str(path.resolve())
+    with _clients_lock:
+        if key not in _clients:
+            path.mkdir(parents=True, exist_ok=True)
+            _clients[key] = chromadb.PersistentClient(
+                path=key, settings=Settings(anonymized_telemetry=False)
+            )
+        return _clients[key]
+
+
+def _chunk_metadata(chunk: Chunk) -> dict[str, Any]:
+    """Scalars for Chroma filters plus the full metadata as JSON for an exact round trip."""
+    meta: dict[str, Any] = {
+        k: v
+        for k, v in chunk.metadata.items()
+        if isinstance(v, str | int | float | bool) and k not in RESERVED_KEYS
+    }
+    meta.update(
+        doc_id=chunk.doc_id,
+        start=chunk.start,
+        end=chunk.end,
+        position=chunk.position,
+        metadata_json=json.dumps(chunk.metadata, ensure_ascii=False, default=str),
+    )
+    return meta
+
+
+def _chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+    return Chunk(
+        doc_id=str(meta["doc_id"]),
+        text=text,
+        start=int(meta["start"]),
+        end=int(meta["end"]),
+        position=int(meta.get("position", 0)),
+        id=chunk_id,
+        metadata=json.loads(meta.get("metadata_json") or "{}"),
+    )
+
+
+class ChromaStore:
+    """Chunks in one Chroma collection: replace-by-document writes, cosine search."""
+
+    def __init__(self, path: Path, collection: str, hnsw: dict[str, Any]):
+        self.path = path
+        self.collection_name = collection
+        self.hnsw = dict(hnsw)
+        self._collection: Any = None
+
+    @property
+    def collection(self) -> Any:
+        if self._collection is None:
+            client = open_client(self.path)
+            self._collection = client.get_or_create_collection(
+                self.collection_name,
+                embedding_function=None,
+                configuration={"hnsw": self.hnsw},
+            )
+        return self._collection
+
+    def count(self) -> int:
+        return int(self.collection.count())
+
+    def chunk_ids(self) -> set[str]:
+        return set(self.collection.get(include=[])["ids"])
+
+    def delete_documents(self, doc_ids: Iterable[str]) -> None:
+        ids = sorted(set(doc_ids))
+        for begin in range(0, len(ids), 500):
+            self.collection.delete(where={"doc_id": {"$in": ids[begin : begin + 500]}})
+
+    def write(self, chunks: Sequence[Chunk]) -> int:
+        """Replace the stored chunks of every document in `chunks` with these chunks."""
+        missing = [c.id for c in chunks if c.embedding is None]
+        if missing:
+            raise ValueError(f"{len(missing)} chunk(s) have no embedding, e.g. {missing[0]!r}")
+        ids = [c.id for c in chunks]
+        if len(set(ids)) != len(ids):
+            raise ValueError("duplicate chunk ids in one write; every chunk id must be unique")
+        self.delete_documents(c.doc_id for c in chunks)
+        batch = max(1, int(open_client(self.path).get_max_batch_size()))
+        for begin in range(0, len(chunks), batch):
+            part = chunks[begin : begin + batch]
+            self.collection.upsert(
+                ids=[c.id for c in part],
+                embeddings=[list(map(float, c.embedding)) for c in part],  # type: ignore[arg-type]
+                documents=[c.text for c in part],
+                metadatas=[_chunk_metadata(c) for c in part],
+            )
+        return len(chunks)
+
+    def search(
+        self, embedding: Sequence[float], top_k: int, where: dict[str, Any] | None = None
+    ) -> list[tuple[Chunk, float]]:
+        """The `top_k` nearest chunks with cosine similarity (1 - cosine distance)."""
+        total = self.count()
+        if total == 0:
+            return []
+        result = self.collection.query(
+            query_embeddings=[list(map(float, embedding))],
+            n_results=min(top_k, total),
+            where=where or None,
+            include=["documents", "metadatas", "distances"],
+        )
+        rows = zip(
+            result["ids"][0],
+            result["documents"][0],
+            result["metadatas"][0],
+            result["distances"][0],
+            strict=True,
+        )
+        found = [(_chunk_from_record(i, t, m), 1.0 - float(d)) for i, t, m, d in rows]
+        found.sort(key=lambda pair: (-pair[1], pair[0].id))
+        return found
+
+
+def to_hits(found: list[tuple[Chunk, float]], source: str) -> list[Hit]:
+    """Hits stamped with this source's score and 1-based rank."""
+    return [
+        Hit(chunk, score, source_scores={source: score}, source_ranks={source: rank})
+        for rank, (chunk, score) in enumerate(found, start=1)
+    ]
