@@ -22,25 +22,45 @@ from ragloom.types import Chunk, Document
 
 
 def token_windows(
-    offsets: list[tuple[int, int]], text_length: int, chunk_size: int, overlap: int
+    offsets: list[tuple[int, int]],
+    text_length: int,
+    chunk_size: int,
+    overlap: int,
+    word_ids: list[int | None] | None = None,
 ) -> list[tuple[int, int]]:
     """Character spans of consecutive token windows.
 
-    Without overlap the spans tile the text (each window runs to the next window's first token,
-    the first starts at 0 and the last ends at the end), so no character is lost.
+    With `word_ids`, a window never starts or ends inside a word (it widens to the whole word,
+    so a window may hold a few tokens more than `chunk_size`). Without overlap the spans tile
+    the text (each runs to the next window's start, the first starts at 0 and the last ends
+    at the end), so no character is lost.
     """
     if not offsets:
         return []
     step = chunk_size - overlap
-    starts = list(range(0, max(len(offsets) - overlap, 1), step))
-    spans = []
-    for n, first in enumerate(starts):
+    windows = []
+    for first in range(0, max(len(offsets) - overlap, 1), step):
         last = min(first + chunk_size, len(offsets)) - 1
+        if word_ids is not None:
+            while (
+                first > 0 and word_ids[first] is not None and word_ids[first - 1] == word_ids[first]
+            ):
+                first -= 1
+            while (
+                last + 1 < len(offsets)
+                and word_ids[last] is not None
+                and word_ids[last + 1] == word_ids[last]
+            ):
+                last += 1
+        if not windows or first > windows[-1][0]:
+            windows.append((first, last))
+    spans = []
+    for n, (first, last) in enumerate(windows):
         begin = 0 if n == 0 else offsets[first][0]
-        if n == len(starts) - 1:
+        if n == len(windows) - 1:
             end = text_length
         elif overlap == 0:
-            end = offsets[starts[n + 1]][0]
+            end = offsets[windows[n + 1][0]][0]
         else:
             end = offsets[last][1]
         spans.append((begin, end))
@@ -60,7 +80,8 @@ class TokenWindowChunker(Component):
         if overlap >= chunk_size:
             raise ComponentConfigError(
                 Problem(
-                    f"token_chunker: overlap ({overlap}) must be smaller than chunk_size ({chunk_size})",
+                    f"token_chunker: overlap ({overlap}) must be smaller than "
+                    f"chunk_size ({chunk_size})",
                     field="overlap",
                 )
             )
@@ -80,7 +101,9 @@ class TokenWindowChunker(Component):
             doc.text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
         )
         offsets = [tuple(o) for o in encoding["offset_mapping"]]
-        spans = token_windows(offsets, len(doc.text), self.chunk_size, self.overlap)
+        spans = token_windows(
+            offsets, len(doc.text), self.chunk_size, self.overlap, encoding.word_ids()
+        )
         return [Chunk.from_span(doc, start, end, n) for n, (start, end) in enumerate(spans)]
 
     @output_types(chunks=list[Chunk])

@@ -71,8 +71,18 @@ class Pipeline:
         self.connections: list[Connection] = []
         self.inputs: dict[str, list[Address]] = {}
         self.outputs: dict[str, Address] = {}
-        self.index_dir: Path | None = Path(index_dir) if index_dir else None
         self.executor: dict[str, Any] = dict(executor or {"type": "local"})
+        self._warm = False
+        self.index_dir = Path(index_dir) if index_dir else None
+
+    @property
+    def index_dir(self) -> Path | None:
+        """Where stores keep their data (None: ./.ragloom); changing it re-binds on next run."""
+        return self._index_dir
+
+    @index_dir.setter
+    def index_dir(self, value: str | Path | None) -> None:
+        self._index_dir = Path(value) if value is not None else None
         self._warm = False
 
     # -- building ---------------------------------------------------------------------------
@@ -87,8 +97,17 @@ class Pipeline:
             raise PipelineValidationError(Problem(f"component {name!r} is already in the pipeline"))
         if not isinstance(component, Component):
             raise PipelineValidationError(
-                Problem(f"component {name!r} must be a ragloom Component, got {type(component).__name__}")
+                Problem(
+                    f"component {name!r} must be a ragloom Component, "
+                    f"got {type(component).__name__}"
+                )
             )
+        try:
+            type(component).output_sockets()
+        except TypeError as exc:
+            raise PipelineValidationError(
+                Problem(f"component {name!r}: {exc}", component=name)
+            ) from None
         self.components[name] = component
         self._warm = False
         return self
@@ -127,6 +146,10 @@ class Pipeline:
             if not socket.variadic and self._senders_of(addr):
                 raise PipelineValidationError(
                     Problem(f"{addr} is connected to another stage; it cannot also be an input")
+                )
+            if not socket.variadic and any(addr in t for t in self.inputs.values()):
+                raise PipelineValidationError(
+                    Problem(f"{addr} is already fed by another pipeline input")
                 )
             addresses.append(addr)
         self.inputs.setdefault(name, []).extend(addresses)
@@ -189,16 +212,35 @@ class Pipeline:
         while ready:
             name = ready.pop(0)
             order.append(name)
-            for succ in sorted({c.receiver.component for c in self.connections if c.sender.component == name}):
+            for succ in sorted(
+                {c.receiver.component for c in self.connections if c.sender.component == name}
+            ):
                 indegree[succ] -= 1
                 if indegree[succ] == 0:
                     ready.append(succ)
         if len(order) != len(self.components):
-            stuck = ", ".join(n for n in self.components if n not in order)
+            cyclic = [n for n in self.components if n not in order and self._reaches(n, n)]
             raise PipelineValidationError(
-                Problem(f"the pipeline has a cycle through: {stuck}", component=stuck.split(",")[0])
+                Problem(
+                    f"the pipeline has a cycle through: {', '.join(cyclic)}", component=cyclic[0]
+                )
             )
         return order
+
+    def _reaches(self, start: str, target: str) -> bool:
+        """True when `target` can be reached from `start` along one or more connections."""
+        seen: set[str] = set()
+        frontier = [start]
+        while frontier:
+            node = frontier.pop()
+            for conn in self.connections:
+                if conn.sender.component == node:
+                    if conn.receiver.component == target:
+                        return True
+                    if conn.receiver.component not in seen:
+                        seen.add(conn.receiver.component)
+                        frontier.append(conn.receiver.component)
+        return False
 
     def validate(self) -> None:
         """Check the whole graph: cycles and required inputs that nothing feeds."""
@@ -217,7 +259,8 @@ class Pipeline:
             for socket in type(component).input_sockets().values():
                 if socket.required and Address(name, socket.name) not in fed:
                     yield Problem(
-                        f"{name} ({component.type_name}): required input {socket.name!r} "
+                        f"component {name!r} ({type(component).label()}): "
+                        f"required input {socket.name!r} "
                         f"({type_repr(socket.type)}) is neither connected nor a pipeline input; "
                         f"connect it or list it under `inputs:`",
                         component=name,

@@ -64,7 +64,9 @@ class LocalExecutor:
         problems = []
         if unknown:
             declared = ", ".join(pipeline.inputs) or "(none)"
-            problems.append(Problem(f"unknown pipeline input(s) {unknown}; the pipeline takes: {declared}"))
+            problems.append(
+                Problem(f"unknown pipeline input(s) {unknown}; the pipeline takes: {declared}")
+            )
         if missing:
             problems.append(Problem(f"missing required pipeline input(s): {missing}"))
         if problems:
@@ -109,20 +111,22 @@ class LocalExecutor:
         }
 
 
-def _timed_run(pipeline: Pipeline, name: str, kwargs: dict[str, Any]) -> tuple[dict[str, Any], float]:
+def _timed_run(
+    pipeline: Pipeline, name: str, kwargs: dict[str, Any]
+) -> tuple[dict[str, Any], float]:
     component = pipeline.components[name]
     start = time.perf_counter()
     try:
         outputs = component.run(**kwargs)
     except Exception as exc:
-        raise ComponentRunError(name, component.type_name or type(component).__name__, exc) from exc
+        raise ComponentRunError(name, type(component).label(), exc) from exc
     seconds = time.perf_counter() - start
     declared = type(component).output_sockets()
     if not isinstance(outputs, dict) or not set(declared) <= set(outputs):
         got = sorted(outputs) if isinstance(outputs, dict) else type(outputs).__name__
         raise ComponentRunError(
             name,
-            component.type_name,
+            type(component).label(),
             TypeError(f"run() must return a dict with keys {sorted(declared)}, got {got}"),
         )
     return outputs, seconds

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ragloom.errors import ConfigError, PipelineValidationError, Problem
+from ragloom.pipeline.graph import Address
 from ragloom.pipeline.spec import Source
 from ragloom.registry import get_component_class
 
@@ -32,12 +33,15 @@ def pipeline_to_dict(pipeline: Pipeline) -> dict[str, Any]:
     return data
 
 
-def _relocate(problems: list[Problem], src: Source, *path: str | int, component: str) -> list[Problem]:
-    """Attach file/line (of the offending field where known) and the component name."""
+def _relocate(
+    problems: list[Problem], src: Source, *path: str | int, component: str, type_name: str
+) -> list[Problem]:
+    """Attach file/line (of the offending field where known) and the component's name."""
     located = []
     for p in problems:
         field_path = (*path, p.field) if p.field else path
-        message = p.message if p.message.startswith(component) else f"{component}: {p.message}"
+        detail = p.message.removeprefix(f"{type_name}: ")
+        message = f"component {component!r} ({type_name}): {detail}"
         located.append(src.problem(message, *field_path, component=component, field=p.field))
     return located
 
@@ -48,77 +52,52 @@ def pipeline_from_dict(data: Any, source: Source | None = None) -> Pipeline:
 
     src = source or Source()
     if not isinstance(data, dict):
-        raise PipelineValidationError(src.problem("a pipeline must be a mapping with `components:`"))
-    problems: list[Problem] = []
-    for key in data:
-        if key not in PIPELINE_KEYS:
-            problems.append(src.problem(f"unknown key {key!r}; expected one of {', '.join(PIPELINE_KEYS)}", key))
-
+        raise PipelineValidationError(
+            src.problem("a pipeline must be a mapping with `components:`")
+        )
+    problems = [
+        src.problem(f"unknown key {key!r}; expected one of {', '.join(PIPELINE_KEYS)}", key)
+        for key in data
+        if key not in PIPELINE_KEYS
+    ]
     executor = data.get("executor") or {"type": "local"}
     if not isinstance(executor, dict) or executor.get("type", "local") not in EXECUTOR_TYPES:
         problems.append(
-            src.problem(f"executor: type must be one of {', '.join(EXECUTOR_TYPES)}, got {executor!r}", "executor")
+            src.problem(
+                f"executor: type must be one of {', '.join(EXECUTOR_TYPES)}, got {executor!r}",
+                "executor",
+            )
         )
         executor = {"type": "local"}
-    pipeline = Pipeline(index_dir=data.get("index_dir"), executor=executor)
+    index_dir = data.get("index_dir")
+    if index_dir is not None and not isinstance(index_dir, str):
+        problems.append(
+            src.problem(f"index_dir must be a path string, got {index_dir!r}", "index_dir")
+        )
+        index_dir = None
+    pipeline = Pipeline(index_dir=index_dir, executor=executor)
 
     components = data.get("components")
     if not isinstance(components, dict) or not components:
-        problems.append(src.problem("`components:` must be a non-empty mapping of name -> {type, init_parameters}", "components"))
+        problems.append(
+            src.problem(
+                "`components:` must be a non-empty mapping of name -> {type, init_parameters}",
+                "components",
+            )
+        )
         components = {}
-    broken: set[str] = set()
     for name, spec in components.items():
         problems.extend(_add_component(pipeline, str(name), spec, src))
-        if str(name) not in pipeline.components:
-            broken.add(str(name))
+    unknown = {str(name) for name in components if str(name) not in pipeline.components}
 
-    def declared(address: Any) -> bool:
-        return not (isinstance(address, str) and address.split(".")[0] in broken)
-
-    connections = data.get("connections") or []
-    if not isinstance(connections, list):
-        problems.append(src.problem("`connections:` must be a list of {sender, receiver}", "connections"))
-        connections = []
-    for index, conn in enumerate(connections):
-        if not isinstance(conn, dict) or set(conn) != {"sender", "receiver"}:
-            problems.append(src.problem("a connection needs exactly `sender` and `receiver`", "connections", index))
-            continue
-        if not (declared(conn["sender"]) and declared(conn["receiver"])):
-            continue
-        try:
-            pipeline.connect(conn["sender"], conn["receiver"])
-        except PipelineValidationError as exc:
-            for p in exc.problems:
-                key = "sender" if p.component == str(conn["sender"]).split(".")[0] else "receiver"
-                problems.append(src.problem(p.message, "connections", index, key, component=p.component, field=p.field))
-
-    inputs = data.get("inputs") or {}
-    if not isinstance(inputs, dict):
-        problems.append(src.problem("`inputs:` must map input names to component.socket targets", "inputs"))
-        inputs = {}
-    for name, targets in inputs.items():
-        targets = [targets] if isinstance(targets, str) else targets
-        if not isinstance(targets, list) or not all(declared(t) for t in targets):
-            continue
-        try:
-            pipeline.add_input(str(name), *targets)
-        except PipelineValidationError as exc:
-            problems.extend(src.problem(p.message, "inputs", name) for p in exc.problems)
-
-    outputs = data.get("outputs") or {}
-    if not isinstance(outputs, dict):
-        problems.append(src.problem("`outputs:` must map output names to component.socket", "outputs"))
-        outputs = {}
-    for name, address in outputs.items():
-        if not declared(address):
-            continue
-        try:
-            pipeline.add_output(str(name), address)
-        except PipelineValidationError as exc:
-            problems.extend(src.problem(p.message, "outputs", name) for p in exc.problems)
-
-    if not broken:
+    failed: set[tuple[str | None, str | None]] = set()
+    problems.extend(_add_connections(pipeline, data.get("connections"), src, unknown, failed))
+    problems.extend(_add_inputs(pipeline, data.get("inputs"), src, unknown))
+    problems.extend(_add_outputs(pipeline, data.get("outputs"), src, unknown))
+    if not unknown:
         for p in pipeline.problems():
+            if (p.component, p.field) in failed:
+                continue  # already reported as the failed connection that should feed it
             path = ("components", p.component) if p.component in pipeline.components else ()
             problems.append(src.problem(p.message, *path, component=p.component, field=p.field))
     if problems:
@@ -126,20 +105,135 @@ def pipeline_from_dict(data: Any, source: Source | None = None) -> Pipeline:
     return pipeline
 
 
+def _refers_to(address: Any, names: set[str]) -> bool:
+    return isinstance(address, str) and address.split(".")[0] in names
+
+
+def _add_connections(
+    pipeline: Pipeline, connections: Any, src: Source, unknown: set[str], failed: set[Any]
+) -> list[Problem]:
+    if connections is None:
+        return []
+    if not isinstance(connections, list):
+        return [src.problem("`connections:` must be a list of {sender, receiver}", "connections")]
+    problems = []
+    for index, conn in enumerate(connections):
+        if not isinstance(conn, dict) or set(conn) != {"sender", "receiver"}:
+            problems.append(
+                src.problem(
+                    "a connection needs exactly `sender` and `receiver`", "connections", index
+                )
+            )
+            continue
+        if _refers_to(conn["sender"], unknown) or _refers_to(conn["receiver"], unknown):
+            continue
+        bad_address = False
+        for key in ("sender", "receiver"):
+            try:
+                Address.parse(conn[key])
+            except PipelineValidationError as exc:
+                bad_address = True
+                problems.extend(
+                    src.problem(p.message, "connections", index, key) for p in exc.problems
+                )
+        if bad_address:
+            continue
+        try:
+            pipeline.connect(conn["sender"], conn["receiver"])
+        except PipelineValidationError as exc:
+            receiver = Address.parse(conn["receiver"])
+            failed.add((receiver.component, receiver.socket))
+            for p in exc.problems:
+                key = (
+                    "sender"
+                    if p.component == Address.parse(conn["sender"]).component
+                    else "receiver"
+                )
+                problems.append(
+                    src.problem(
+                        p.message, "connections", index, key, component=p.component, field=p.field
+                    )
+                )
+    return problems
+
+
+def _add_inputs(pipeline: Pipeline, inputs: Any, src: Source, unknown: set[str]) -> list[Problem]:
+    if inputs is None:
+        return []
+    if not isinstance(inputs, dict):
+        return [src.problem("`inputs:` must map input names to component.socket targets", "inputs")]
+    problems = []
+    for name, targets in inputs.items():
+        targets = [targets] if isinstance(targets, str) else targets
+        if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+            problems.append(
+                src.problem(
+                    f"input {name!r} must name a component.socket or a list of them, "
+                    f"got {targets!r}",
+                    "inputs",
+                    name,
+                )
+            )
+            continue
+        if any(_refers_to(t, unknown) for t in targets):
+            continue
+        try:
+            pipeline.add_input(str(name), *targets)
+        except PipelineValidationError as exc:
+            problems.extend(src.problem(p.message, "inputs", name) for p in exc.problems)
+    return problems
+
+
+def _add_outputs(pipeline: Pipeline, outputs: Any, src: Source, unknown: set[str]) -> list[Problem]:
+    if outputs is None:
+        return []
+    if not isinstance(outputs, dict):
+        return [src.problem("`outputs:` must map output names to component.socket", "outputs")]
+    problems = []
+    for name, address in outputs.items():
+        if _refers_to(address, unknown):
+            continue
+        try:
+            pipeline.add_output(str(name), address)
+        except PipelineValidationError as exc:
+            problems.extend(src.problem(p.message, "outputs", name) for p in exc.problems)
+    return problems
+
+
 def _add_component(pipeline: Pipeline, name: str, spec: Any, src: Source) -> list[Problem]:
     path = ("components", name)
     if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
-        return [src.problem(f"component {name!r} needs a `type:` naming a registered component", *path)]
+        return [
+            src.problem(f"component {name!r} needs a `type:` naming a registered component", *path)
+        ]
     extra = set(spec) - {"type", "init_parameters"}
     if extra:
-        return [src.problem(f"component {name!r}: unknown key(s) {sorted(extra)}; expected type, init_parameters", *path)]
+        return [
+            src.problem(
+                f"component {name!r}: unknown key(s) {sorted(extra)}; "
+                "expected type, init_parameters",
+                *path,
+            )
+        ]
     try:
         cls = get_component_class(spec["type"])
     except KeyError as exc:
-        return [src.problem(f"component {name!r}: {exc.args[0]}", *path, "type", component=name, field="type")]
+        return [
+            src.problem(
+                f"component {name!r}: {exc.args[0]}", *path, "type", component=name, field="type"
+            )
+        ]
     try:
         component = cls.from_dict(spec)
     except ConfigError as exc:
-        return _relocate(exc.problems, src, *path, "init_parameters", component=name)
-    pipeline.add(name, component)
+        # A stand-in without config lets the connection checks still run for this component;
+        # the pipeline is rejected anyway, so the stand-in never runs.
+        pipeline.add(name, cls.__new__(cls))  # type: ignore[call-overload]
+        return _relocate(
+            exc.problems, src, *path, "init_parameters", component=name, type_name=spec["type"]
+        )
+    try:
+        pipeline.add(name, component)
+    except PipelineValidationError as exc:
+        return [src.problem(p.message, *path, component=name) for p in exc.problems]
     return []

@@ -26,7 +26,11 @@ def is_compatible(sender: Any, receiver: Any) -> bool:
         return True
     s_origin, r_origin = typing.get_origin(sender), typing.get_origin(receiver)
     if s_origin is None and r_origin is None:
-        return isinstance(sender, type) and isinstance(receiver, type) and issubclass(sender, receiver)
+        return (
+            isinstance(sender, type) and isinstance(receiver, type) and issubclass(sender, receiver)
+        )
+    if r_origin is None and isinstance(receiver, type) and isinstance(s_origin, type):
+        return issubclass(s_origin, receiver)  # list[int] fits a bare `list`
     if s_origin is None or r_origin is None:
         return False
     if not (isinstance(s_origin, type) and isinstance(r_origin, type)):
@@ -41,7 +45,14 @@ def is_compatible(sender: Any, receiver: Any) -> bool:
     return all(is_compatible(s, r) for s, r in zip(s_args, r_args, strict=True))
 
 
-_CONSTRAINTS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "min_length": "len >=", "max_length": "len <="}
+_CONSTRAINTS = {
+    "gt": ">",
+    "ge": ">=",
+    "lt": "<",
+    "le": "<=",
+    "min_length": "len >=",
+    "max_length": "len <=",
+}
 
 
 def _constraints(metadata: tuple[Any, ...]) -> list[str]:

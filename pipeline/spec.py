@@ -27,7 +27,7 @@ class Source:
     def line(self, *path: str | int) -> int | None:
         """Line of the deepest known key along `path` (1-based), or None."""
         full = self.prefix + path
-        for end in range(len(full), 0, -1):
+        for end in range(len(full), -1, -1):
             if full[:end] in self.lines:
                 return self.lines[full[:end]]
         return None
@@ -39,7 +39,9 @@ class Source:
         component: str | None = None,
         field: str | None = None,
     ) -> Problem:
-        return Problem(message, component=component, field=field, file=self.file, line=self.line(*path))
+        return Problem(
+            message, component=component, field=field, file=self.file, line=self.line(*path)
+        )
 
 
 def _line_map(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: str | None) -> None:
@@ -76,6 +78,7 @@ def parse_yaml(text: str, file: str | None = None) -> tuple[Any, Source]:
         raise ConfigError(Problem(f"YAML parse error: {reason}", file=file, line=line)) from None
     lines: dict[KeyPath, int] = {}
     if node is not None:
+        lines[()] = node.start_mark.line + 1
         _line_map(node, (), lines, file)
     return data, Source(file, lines)
 

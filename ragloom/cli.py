@@ -66,7 +66,9 @@ def _friendly_errors(exit_code: int = 1) -> Iterator[None]:
 
 
 def _quiet_libraries() -> None:
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     with contextlib.suppress(ImportError):
@@ -78,7 +80,9 @@ def _quiet_libraries() -> None:
 
 @app.command()
 def index(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt, .md, .jsonl, BEIR).")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files or folders (.txt, .md, .jsonl, BEIR).")
+    ],
     config: ConfigOption = None,
     index_dir: IndexDirOption = None,
     as_json: JsonOption = False,
@@ -97,7 +101,9 @@ def index(
             typer.echo(json.dumps(report.to_dict()))
             return
         stored = ", ".join(f"{k}: {v}" for k, v in report.stored.items())
-        typer.echo(f"indexed {report.documents} document(s) into {rag.index_dir} ({stored} chunks stored)")
+        typer.echo(
+            f"indexed {report.documents} document(s) into {rag.index_dir} ({stored} chunks stored)"
+        )
         for line in report.skipped:
             typer.echo(f"skipped {line}")
 
@@ -107,7 +113,9 @@ def query(
     question: Annotated[str, typer.Argument(help="The question to answer.")],
     config: ConfigOption = None,
     index_dir: IndexDirOption = None,
-    top_k: Annotated[int | None, typer.Option("--top-k", min=1, help="Number of passages to return.")] = None,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", min=1, help="Number of passages to return.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Answer QUESTION from the index, citing the passages used."""
@@ -125,12 +133,16 @@ def query(
         for n, hit in enumerate(result.hits, start=1):
             snippet = " ".join(hit.chunk.text.split())
             snippet = snippet if len(snippet) <= 160 else snippet[:157] + "..."
-            typer.echo(f"[{n}] {hit.score:.4f}  {hit.chunk.doc_id} [{hit.chunk.start}:{hit.chunk.end}]")
+            typer.echo(
+                f"[{n}] {hit.score:.4f}  {hit.chunk.doc_id} [{hit.chunk.start}:{hit.chunk.end}]"
+            )
             typer.echo(f"    {snippet}")
 
 
 @app.command()
-def validate(config: Annotated[Path, typer.Argument(help="A RAG configuration or pipeline YAML.")]) -> None:
+def validate(
+    config: Annotated[Path, typer.Argument(help="A RAG configuration or pipeline YAML.")],
+) -> None:
     """Check a configuration without loading any model; exit 0 when valid."""
     from ragloom.config import validate_file
 

@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import inspect
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pydantic
+from pydantic_core import to_jsonable_python
 
 from ragloom.errors import ComponentConfigError, Problem
 
@@ -83,27 +85,46 @@ class Component:
     def run(self, **inputs: Any) -> dict[str, Any]:
         raise NotImplementedError
 
+    @classmethod
+    def registered_name(cls) -> str:
+        """The name this exact class is registered under ('' if unregistered; not inherited)."""
+        return str(cls.__dict__.get("type_name", ""))
+
     @property
     def init_parameters(self) -> dict[str, Any]:
-        return dict(getattr(self, "_init_parameters", {}))
+        return copy.deepcopy(getattr(self, "_init_parameters", {}))
 
     def to_dict(self) -> dict[str, Any]:
         """The serialisation envelope: `{"type": name, "init_parameters": {...}}`."""
-        return {"type": self.type_name or type(self).__name__, "init_parameters": self.init_parameters}
+        return {"type": type(self).label(), "init_parameters": self.init_parameters}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Component:
         params = data.get("init_parameters") or {}
         if not isinstance(params, dict):
             raise ComponentConfigError(
-                Problem(f"{cls.label()}: init_parameters must be a mapping", field="init_parameters")
+                Problem(
+                    f"{cls.label()}: init_parameters must be a mapping", field="init_parameters"
+                )
             )
-        check_parameter_names(cls, params)
-        return cls(**params)
+        problems = []
+        try:
+            check_parameter_names(cls, params)
+        except ComponentConfigError as exc:
+            problems.extend(exc.problems)
+            params = {k: v for k, v in params.items() if k in _init_fields(cls)}
+        try:
+            component = cls(**params)
+        except ComponentConfigError as exc:
+            problems.extend(p for p in exc.problems if p.field not in {q.field for q in problems})
+        if problems:
+            raise ComponentConfigError(problems)
+        return component
 
     @classmethod
     def label(cls) -> str:
-        return cls.type_name or cls.__name__
+        """The registered type name, else the class name: what errors call this component."""
+        return cls.registered_name() or cls.__name__
 
     @classmethod
     def input_sockets(cls) -> dict[str, InputSocket]:
@@ -160,7 +181,7 @@ def _capturing_init(cls: type, init: Callable[..., None]) -> Callable[..., None]
         arguments = {k: v for k, v in bound.arguments.items() if k != "self"}
         validated = _validate(cls, arguments, label)
         init(self, **validated)
-        self._init_parameters = validated
+        self._init_parameters = to_jsonable_python(validated)
 
     return wrapper
 
@@ -175,8 +196,7 @@ def _validate(cls: type, arguments: dict[str, Any], label: str) -> dict[str, Any
             name = str(err["loc"][0]) if err["loc"] else ""
             problems.append(
                 Problem(
-                    f"{label}: parameter {name!r}: {err['msg']} "
-                    f"(got {err.get('input')!r})",
+                    f"{label}: parameter {name!r}: {err['msg']} (got {err.get('input')!r})",
                     field=name,
                 )
             )

@@ -44,12 +44,11 @@ class RagConfig:
             self.index_dir = Path(index_dir)
         for pipeline in (self.indexing, self.query):
             pipeline.index_dir = self.index_dir
-            pipeline._warm = False
 
     def encoder_settings(self) -> dict[str, Any] | None:
         """The chunk encoder's settings recorded in the index manifest (None without one)."""
         for component in self.indexing.components.values():
-            if component.type_name == "chunk_encoder":
+            if type(component).registered_name() == "chunk_encoder":
                 return {k: component.init_parameters.get(k) for k in ENCODER_KEYS}
         return None
 
@@ -63,12 +62,16 @@ def config_from_dict(data: Any, source: Source | None = None) -> RagConfig:
     """Build and check a RagConfig; every problem is reported with its line."""
     src = source or Source()
     if not isinstance(data, dict):
-        raise ConfigError(src.problem("a configuration must be a mapping with `indexing:` and `query:`"))
+        raise ConfigError(
+            src.problem("a configuration must be a mapping with `indexing:` and `query:`")
+        )
     problems: list[Problem] = []
     for key in data:
         if key not in CONFIG_KEYS:
             hint = " (this looks like a bare pipeline section)" if key in PIPELINE_KEYS else ""
-            problems.append(src.problem(f"unknown key {key!r}{hint}; expected {', '.join(CONFIG_KEYS)}", key))
+            problems.append(
+                src.problem(f"unknown key {key!r}{hint}; expected {', '.join(CONFIG_KEYS)}", key)
+            )
     version = data.get("version", 1)
     if version not in SUPPORTED_VERSIONS:
         problems.append(src.problem(f"unsupported version {version!r}; supported: 1", "version"))
@@ -100,14 +103,22 @@ def config_from_dict(data: Any, source: Source | None = None) -> RagConfig:
 def _contract_problems(config: RagConfig, src: Source) -> list[Problem]:
     problems = []
     if "paths" not in config.indexing.inputs:
-        problems.append(src.problem("the indexing pipeline must declare the input `paths`", "indexing", "inputs"))
+        problems.append(
+            src.problem(
+                "the indexing pipeline must declare the input `paths`", "indexing", "inputs"
+            )
+        )
     if "query" not in config.query.inputs:
-        problems.append(src.problem("the query pipeline must declare the input `query`", "query", "inputs"))
+        problems.append(
+            src.problem("the query pipeline must declare the input `query`", "query", "inputs")
+        )
     if "hits" not in config.query.outputs:
-        problems.append(src.problem("the query pipeline must declare the output `hits`", "query", "outputs"))
+        problems.append(
+            src.problem("the query pipeline must declare the output `hits`", "query", "outputs")
+        )
     indexed = config.encoder_settings()
     for name, component in config.query.components.items():
-        if component.type_name != "query_encoder" or indexed is None:
+        if type(component).registered_name() != "query_encoder" or indexed is None:
             continue
         for key in ENCODER_KEYS:
             value = component.init_parameters.get(key)
@@ -116,7 +127,11 @@ def _contract_problems(config: RagConfig, src: Source) -> list[Problem]:
                     src.problem(
                         f"query encoder {name!r} has {key}={value!r} but the index is encoded with "
                         f"{key}={indexed[key]!r}; queries must be encoded like the index",
-                        "query", "components", name, "init_parameters", key,
+                        "query",
+                        "components",
+                        name,
+                        "init_parameters",
+                        key,
                         component=name,
                         field=key,
                     )

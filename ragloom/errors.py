@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 
 class RagloomError(Exception):
-    """Base class of every error ragloom raises on purpose (the CLI prints these without a trace)."""
+    """Every error ragloom raises on purpose (the CLI prints these without a traceback)."""
 
 
 @dataclass

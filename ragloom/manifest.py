@@ -46,7 +46,9 @@ def write_manifest(index_dir: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, index_dir / FILENAME)
 
 
-def check_encoder(index_dir: Path, manifest: dict[str, Any] | None, encoder: dict[str, Any] | None) -> None:
+def check_encoder(
+    index_dir: Path, manifest: dict[str, Any] | None, encoder: dict[str, Any] | None
+) -> None:
     """Refuse to mix embeddings from two different encoders in one index."""
     if manifest is None or encoder is None or manifest.get("encoder") is None:
         return

@@ -48,7 +48,7 @@ def resolve_model_path(model: str) -> str:
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelNotFoundError(
-                f"{model!r} is a directory but holds no config.json: not a Hugging Face model folder"
+                f"{model!r} is a directory without config.json: not a Hugging Face model folder"
             )
         return str(path)
     if path.exists() or model.startswith((".", "/", "~")):

@@ -87,7 +87,9 @@ class RAG:
         result = self.config.indexing.run({"paths": [str(p) for p in paths]})
         outputs = result.outputs
         documents: list[Document] = outputs.get("documents") or []
-        written = {k: int(v) for k, v in outputs.items() if isinstance(v, int) and not isinstance(v, bool)}
+        written = {
+            k: int(v) for k, v in outputs.items() if isinstance(v, int) and not isinstance(v, bool)
+        }
         known = dict((manifest or {}).get("documents", {}))
         known.update({doc.id: doc.hash for doc in documents})
         write_manifest(

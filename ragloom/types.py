@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from langchain_core.documents import Document as LCDocument
 
 Metadata = dict[str, Any]
+#: LangChain metadata keys that carry a chunk's place in its document (namespaced, so user
+#: metadata with the same plain names survives a round trip).
+SPAN_KEYS = ("ragloom_doc_id", "ragloom_start", "ragloom_end", "ragloom_position")
 
 
 def content_hash(text: str, metadata: Metadata | None = None) -> str:
@@ -62,7 +65,7 @@ class Chunk:
     position: int = 0
     id: str = ""
     metadata: Metadata = field(default_factory=dict)
-    embedding: np.ndarray | None = None
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.start <= self.end:
@@ -91,17 +94,25 @@ class Chunk:
         from langchain_core.documents import Document as LCDocument
 
         meta = dict(self.metadata)
-        meta.update(doc_id=self.doc_id, start=self.start, end=self.end, position=self.position)
+        meta.update(
+            {
+                SPAN_KEYS[0]: self.doc_id,
+                SPAN_KEYS[1]: self.start,
+                SPAN_KEYS[2]: self.end,
+                SPAN_KEYS[3]: self.position,
+            }
+        )
         return LCDocument(id=self.id, page_content=self.text, metadata=meta)
 
     @classmethod
     def from_langchain(cls, doc: LCDocument) -> Chunk:
         """Inverse of `to_langchain`; a plain LangChain document becomes one whole-text chunk."""
         meta = dict(doc.metadata)
-        doc_id = str(meta.pop("doc_id", doc.id or content_hash(doc.page_content)))
-        start = int(meta.pop("start", 0))
-        end = int(meta.pop("end", start + len(doc.page_content)))
-        position = int(meta.pop("position", 0))
+        doc_id = str(meta.pop(SPAN_KEYS[0], doc.id or content_hash(doc.page_content)))
+        start = int(meta.pop(SPAN_KEYS[1], 0))
+        end = int(meta.pop(SPAN_KEYS[2], start + len(doc.page_content)))
+        position = int(meta.pop(SPAN_KEYS[3], 0))
+        meta.pop("score", None)
         return cls(
             doc_id=doc_id,
             text=doc.page_content,

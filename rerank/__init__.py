@@ -1,1 +1,1 @@
-"""Rerankers (installed as `ragloom.rerank`); the cross-encoder stage lands with the hybrid issue."""
+"""Rerankers (installed as `ragloom.rerank`); the cross-encoder lands with hybrid retrieval."""

@@ -103,5 +103,8 @@ class ChromaRetriever(_ChromaStage):
         top_k: int | None = None,
         filters: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        found = self.store.search(query_embedding, top_k or self.top_k, filters)
+        k = self.top_k if top_k is None else top_k
+        if k <= 0:
+            raise ValueError(f"top_k must be greater than 0, got {k}")
+        found = self.store.search(query_embedding, k, filters)
         return {"hits": to_hits(found, self.source)}

@@ -24,8 +24,10 @@ from ragloom.types import Answer, Hit
 _WORD = re.compile(r"\w+")
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 STOPWORDS = frozenset(
-    "a an and are as at be by did do does for from has have how i in is it of on or that the "
-    "this to was were what when where which who why will with you your".split()
+    (
+        "a an and are as at be by did do does for from has have how i in is it of on or that "
+        "the this to was were what when where which who why will with you your"
+    ).split()
 )
 NO_ANSWER = "I don't know: no passage matched the question."
 

@@ -61,5 +61,7 @@ class PromptBuilder(Component):
         used = hits[: self.max_passages]
         value = self._template.invoke({"question": question, "context": format_passages(used)})
         roles = {"system": "system", "human": "user", "ai": "assistant"}
-        messages = [{"role": roles.get(m.type, m.type), "content": str(m.content)} for m in value.messages]
+        messages = [
+            {"role": roles.get(m.type, m.type), "content": str(m.content)} for m in value.messages
+        ]
         return {"messages": messages, "prompt": value.to_string(), "hits": used}

@@ -21,7 +21,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-def ragloom_cli(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def ragloom_cli(
+    *args: str, cwd: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run the real `ragloom` console script in a subprocess."""
     cli = Path(sys.executable).parent / "ragloom"
     env = {**os.environ, "RAGLOOM_PROGRESS": "0"}

@@ -13,13 +13,22 @@ def _source_text(doc_id: str) -> str:
 
 
 def test_query_json_returns_exact_spans_and_an_answer(example_index: Path) -> None:
-    proc = ragloom_cli("query", "What do k1 and b control in BM25?", "--index-dir", str(example_index), "--json")
+    proc = ragloom_cli(
+        "query", "What do k1 and b control in BM25?", "--index-dir", str(example_index), "--json"
+    )
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1, "with --json stdout must carry exactly one JSON object"
     result = json.loads(lines[0])
     assert result["answer"]
     assert result["hits"]
-    assert set(result["timings"]) >= {"query_encoder", "dense", "bm25", "fusion", "answerer", "total"}
+    assert set(result["timings"]) >= {
+        "query_encoder",
+        "dense",
+        "bm25",
+        "fusion",
+        "answerer",
+        "total",
+    }
     for hit in result["hits"]:
         assert {"doc_id", "chunk_id", "text", "score", "start", "end"} <= set(hit)
         assert _source_text(hit["doc_id"])[hit["start"] : hit["end"]] == hit["text"]
@@ -28,13 +37,19 @@ def test_query_json_returns_exact_spans_and_an_answer(example_index: Path) -> No
 
 
 def test_top_k_limits_hits(example_index: Path) -> None:
-    proc = ragloom_cli("query", "reranking depth", "--index-dir", str(example_index), "--json", "--top-k", "2")
+    proc = ragloom_cli(
+        "query", "reranking depth", "--index-dir", str(example_index), "--json", "--top-k", "2"
+    )
     assert len(json.loads(proc.stdout)["hits"]) == 2
 
 
 def test_reindexing_the_same_input_adds_no_chunk(example_index: Path) -> None:
-    before = json.loads(ragloom_cli("index", str(CORPUS), "--index-dir", str(example_index), "--json").stdout)
-    after = json.loads(ragloom_cli("index", str(CORPUS), "--index-dir", str(example_index), "--json").stdout)
+    before = json.loads(
+        ragloom_cli("index", str(CORPUS), "--index-dir", str(example_index), "--json").stdout
+    )
+    after = json.loads(
+        ragloom_cli("index", str(CORPUS), "--index-dir", str(example_index), "--json").stdout
+    )
     assert before["stored"] == after["stored"]
     assert after["stored"]["dense_writer"] == after["stored"]["bm25_writer"] > 0
 
@@ -42,7 +57,9 @@ def test_reindexing_the_same_input_adds_no_chunk(example_index: Path) -> None:
 def test_index_works_in_any_folder_with_default_index_dir(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "note.txt").write_text("The launch code for the rocket is blue-seven.", encoding="utf-8")
+    (docs / "note.txt").write_text(
+        "The launch code for the rocket is blue-seven.", encoding="utf-8"
+    )
     ragloom_cli("index", "docs/", cwd=tmp_path)
     assert (tmp_path / ".ragloom" / "manifest.json").is_file()
     proc = ragloom_cli("query", "What is the launch code?", "--json", cwd=tmp_path)
@@ -59,7 +76,9 @@ def test_query_without_index_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_index_missing_path_is_a_clear_error(tmp_path: Path) -> None:
-    proc = ragloom_cli("index", str(tmp_path / "missing"), "--index-dir", str(tmp_path / "i"), check=False)
+    proc = ragloom_cli(
+        "index", str(tmp_path / "missing"), "--index-dir", str(tmp_path / "i"), check=False
+    )
     assert proc.returncode != 0
     assert "missing" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -14,7 +14,7 @@ from ragloom.rag import RAG
 from tests.integration.conftest import CORPUS, ROOT, ragloom_cli
 
 sys.path.insert(0, str(ROOT / "examples"))
-import sdk_quickstart  # noqa: E402
+import sdk_quickstart
 
 EXAMPLES = ROOT / "examples"
 QUESTIONS = ["What does late chunking do?", "How are ranks fused?", "Why use Ray actors?"]

@@ -1,0 +1,432 @@
+"""Read text, Markdown, JSONL and BEIR corpora from disk into `Document`s.
+
+Plain files get their path as document id (relative to the working directory when inside it,
+POSIX-style), so indexing the same folder twice yields the same ids. `iter_documents` walks
+files and folders and skips what it cannot read (binary, undecodable, empty), recording why::
+
+    stream = iter_documents(["docs", "data/scifact"])
+    documents = list(stream)
+    for path, reason in stream.skipped:
+        print(f"skipped {path}: {reason}")
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+from ragloom.errors import RagloomError
+from ragloom.progress import progress_bar
+from ragloom.types import Document
+
+StrPath = str | os.PathLike[str]
+Format = Literal["text", "markdown", "jsonl", "beir"]
+
+#: File extension -> format; `iter_documents` reads only these.
+FORMATS: dict[str, Format] = {
+    ".txt": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".jsonl": "jsonl",
+}
+DEFAULT_EXTENSIONS = (".txt", ".md", ".markdown", ".jsonl")
+BEIR_CORPUS = "corpus.jsonl"
+#: Reserved metadata keys; a JSONL field of the same name is kept as `record_<name>`.
+RESERVED_METADATA = ("source", "format")
+#: Show a progress bar when a load reads at least this many files.
+PROGRESS_MIN_FILES = 20
+
+_HEADING = re.compile(r"^ {0,3}#[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+
+class LoaderError(RagloomError):
+    """A document source is missing or malformed (bad JSON line, missing field, duplicate id)."""
+
+
+class UnreadableFileError(LoaderError):
+    """A file could not be read as text; `iter_documents` skips these and reports why."""
+
+    def __init__(self, path: str, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class Skipped(NamedTuple):
+    """A file or record left out of a load, and why."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class Source(NamedTuple):
+    """A file to read and the format to read it as."""
+
+    path: Path
+    format: Format
+
+
+def path_id(path: StrPath, cwd: Path | None = None) -> str:
+    """A file's stable id: POSIX path relative to `cwd` (default: the working dir) or absolute."""
+    cwd = cwd or Path.cwd()
+    absolute = Path(os.path.abspath(path))
+    for candidate, base in ((absolute, cwd), (absolute.resolve(), cwd.resolve())):
+        try:
+            return candidate.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return absolute.as_posix()
+
+
+def read_text(path: StrPath, encoding: str = "utf-8") -> str:
+    """A file's decoded text, verbatim (no newline translation; a leading BOM is dropped)."""
+    name = path_id(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UnreadableFileError(name, f"cannot read: {exc.strerror or exc}") from None
+    wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+    if not wide and b"\x00" in data:
+        raise UnreadableFileError(name, "binary file (contains NUL bytes)")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise UnreadableFileError(
+            name, f"cannot decode as {encoding} at byte {exc.start}: {exc.reason}"
+        ) from None
+    if wide and "\x00" in text:
+        raise UnreadableFileError(name, "binary file (contains NUL characters)")
+    return text.removeprefix("\ufeff")
+
+
+def load_text(path: StrPath, encoding: str = "utf-8") -> Document:
+    """One plain-text file as a Document whose id is its path."""
+    source = path_id(path)
+    text = read_text(path, encoding)
+    return Document(text=text, id=source, metadata={"source": source, "format": "text"})
+
+
+def markdown_title(text: str) -> str | None:
+    """The first level-1 ATX heading (`# Title`) outside code fences, or None."""
+    fence = ""
+    for line in text.splitlines():
+        match = _FENCE.match(line)
+        if fence:
+            if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
+                fence = ""
+        elif match:
+            fence = match.group(1)
+        elif (heading := _HEADING.match(line)) and heading.group(1).strip():
+            return heading.group(1).strip()
+    return None
+
+
+def load_markdown(path: StrPath, encoding: str = "utf-8") -> Document:
+    """One Markdown file, text verbatim (chunk spans index into it), its `# heading` as title."""
+    source = path_id(path)
+    text = read_text(path, encoding)
+    metadata: dict[str, Any] = {"source": source, "format": "markdown"}
+    title = markdown_title(text)
+    if title:
+        metadata["title"] = title
+    return Document(text=text, id=source, metadata=metadata)
+
+
+def _json_lines(path: StrPath, encoding: str) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """(line number, record, file id) for each non-blank line; bad JSON raises LoaderError."""
+    source = path_id(path)
+    # Split on "\n" only: JSON strings may legally hold U+2028, which splitlines() breaks on.
+    for line_no, line in enumerate(read_text(path, encoding).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise LoaderError(f"{source}:{line_no}: invalid JSON: {exc.msg}") from None
+        if not isinstance(record, dict):
+            raise LoaderError(
+                f"{source}:{line_no}: expected a JSON object, got {type(record).__name__}"
+            )
+        yield line_no, record, source
+
+
+def _string_field(record: dict[str, Any], name: str, where: str) -> str:
+    if name not in record:
+        raise LoaderError(f"{where}: missing field {name!r} (fields: {', '.join(record)})")
+    value = record[name]
+    if not isinstance(value, str):
+        raise LoaderError(f"{where}: field {name!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _record_id(record: dict[str, Any], id_field: str, where: str) -> str | None:
+    for name in (id_field, "_id"):
+        value = record.get(name)
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise LoaderError(
+                f"{where}: id field {name!r} must be a string or integer, "
+                f"got {type(value).__name__}"
+            )
+        return str(value)
+    return None
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _jsonl_records(
+    path: StrPath, text_field: str, id_field: str, encoding: str
+) -> Iterator[tuple[int, Document]]:
+    for line_no, record, source in _json_lines(path, encoding):
+        where = f"{source}:{line_no}"
+        text = _string_field(record, text_field, where)
+        doc_id = _record_id(record, id_field, where) or where
+        metadata: dict[str, Any] = {"source": source, "format": "jsonl"}
+        for key, value in record.items():
+            if key in (text_field, id_field, "_id") or not _is_scalar(value):
+                continue
+            metadata[f"record_{key}" if key in RESERVED_METADATA else key] = value
+        yield line_no, Document(text=text, id=doc_id, metadata=metadata)
+
+
+def load_jsonl(
+    path: StrPath, text_field: str = "text", id_field: str = "id", encoding: str = "utf-8"
+) -> list[Document]:
+    """One Document per JSON line; other scalar fields become metadata.
+
+    The id comes from `id_field`, else `_id`, else `"<file>:<line>"`. Blank lines are ignored;
+    a line that is not a JSON object or lacks a string `text_field` raises LoaderError.
+    """
+    return [doc for _, doc in _jsonl_records(path, text_field, id_field, encoding)]
+
+
+def _beir_records(path: StrPath, encoding: str) -> Iterator[tuple[int, Document]]:
+    corpus = Path(path)
+    if corpus.is_dir():
+        corpus = corpus / BEIR_CORPUS
+    for line_no, record, source in _json_lines(corpus, encoding):
+        where = f"{source}:{line_no}"
+        doc_id = _record_id(record, "_id", where)
+        if doc_id is None:
+            raise LoaderError(f"{where}: missing field '_id' (fields: {', '.join(record)})")
+        text = _string_field(record, "text", where)
+        title = record.get("title") or ""
+        if not isinstance(title, str):
+            raise LoaderError(
+                f"{where}: field 'title' must be a string, got {type(title).__name__}"
+            )
+        full_text = f"{title}\n\n{text}" if title.strip() else text
+        metadata = {"title": title, "source": source, "format": "beir"}
+        yield line_no, Document(text=full_text, id=doc_id, metadata=metadata)
+
+
+def load_beir_corpus(path: StrPath, encoding: str = "utf-8") -> list[Document]:
+    """A BEIR `corpus.jsonl` (or a BEIR dataset folder holding one): id `_id`, title + text."""
+    return [doc for _, doc in _beir_records(path, encoding)]
+
+
+def check_extensions(extensions: Iterable[str]) -> list[str]:
+    """Problems with an extension list (each must be a supported `.ext`), as messages."""
+    problems = []
+    extensions = list(extensions)
+    if not extensions:
+        problems.append(f"no extensions given; supported: {', '.join(FORMATS)}")
+    for ext in extensions:
+        if not isinstance(ext, str) or not ext.startswith("."):
+            hint = f" (did you mean '.{ext}'?)" if isinstance(ext, str) else ""
+            problems.append(f"extension {ext!r} must start with '.'{hint}")
+        elif ext.lower() not in FORMATS:
+            problems.append(f"extension {ext!r} is not supported; supported: {', '.join(FORMATS)}")
+    return problems
+
+
+class DocumentStream(Iterator[Document]):
+    """Documents from files and folders, with `skipped` filled in as iteration goes.
+
+    Paths are checked and folders walked when the stream is made (a missing path raises
+    LoaderError at once); files are read as it is iterated. Iterate it once.
+    """
+
+    def __init__(
+        self,
+        paths: Iterable[StrPath],
+        extensions: Iterable[str] = DEFAULT_EXTENSIONS,
+        recursive: bool = True,
+        encoding: str = "utf-8",
+        *,
+        text_field: str = "text",
+        id_field: str = "id",
+        progress: bool = False,
+    ):
+        if isinstance(paths, str | os.PathLike):
+            paths = [paths]
+        extensions = list(extensions)
+        problems = check_extensions(extensions)
+        if problems:
+            raise LoaderError("; ".join(problems))
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise LoaderError(f"unknown encoding {encoding!r}") from None
+        self.extensions = {ext.lower() for ext in extensions}
+        self.recursive = recursive
+        self.encoding = encoding
+        self.text_field = text_field
+        self.id_field = id_field
+        self.skipped: list[Skipped] = []
+        self.files_read = 0
+        self._cwd = Path.cwd()
+        self._visited: set[Path] = set()
+        self._seen_files: set[Path] = set()
+        self.sources: list[Source] = self._find_sources([Path(p) for p in paths])
+        self._iterator = self._documents(progress and len(self.sources) >= PROGRESS_MIN_FILES)
+
+    def __iter__(self) -> DocumentStream:
+        return self
+
+    def __next__(self) -> Document:
+        return next(self._iterator)
+
+    def _skip(self, path: Path | str, reason: str) -> None:
+        name = path if isinstance(path, str) else path_id(path, self._cwd)
+        self.skipped.append(Skipped(name, reason))
+
+    def _find_sources(self, paths: list[Path]) -> list[Source]:
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise LoaderError(f"path does not exist: {', '.join(missing)}")
+        sources: list[Source] = []
+        for path in paths:
+            if path.is_dir():
+                sources.extend(self._directory(path, explicit=True))
+            else:
+                source = self._file(path, explicit=True)
+                sources.extend([source] if source else [])
+        return sources
+
+    def _file(self, path: Path, explicit: bool) -> Source | None:
+        suffix = path.suffix.lower()
+        if suffix not in self.extensions:
+            if explicit:
+                self._skip(path, f"extension {path.suffix or '(none)'!r} not in extensions")
+            return None
+        real = path.resolve()
+        if real in self._seen_files:  # the same file named twice (e.g. a folder and its file)
+            return None
+        self._seen_files.add(real)
+        return Source(path, "beir" if path.name == BEIR_CORPUS else FORMATS[suffix])
+
+    def _directory(self, directory: Path, explicit: bool) -> Iterator[Source]:
+        corpus = directory / BEIR_CORPUS
+        if corpus.is_file():  # a BEIR dataset folder: only its corpus holds documents
+            source = self._file(corpus, explicit)
+            if source:
+                yield source
+            return
+        real = directory.resolve()
+        if real in self._visited:  # symlink cycle
+            return
+        self._visited.add(real)
+        try:
+            entries = sorted(directory.iterdir(), key=lambda p: p.name)
+        except OSError as exc:
+            self._skip(directory, f"cannot list folder: {exc.strerror or exc}")
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                if self.recursive:
+                    yield from self._directory(entry, explicit=False)
+            elif entry.is_file():
+                source = self._file(entry, explicit=False)
+                if source:
+                    yield source
+
+    def _records(self, source: Source) -> Iterator[tuple[str, Document]]:
+        """(location, document) pairs of one file; location names the file or file:line."""
+        path, fmt = source
+        if fmt == "text":
+            doc = load_text(path, self.encoding)
+            yield doc.id, doc
+        elif fmt == "markdown":
+            doc = load_markdown(path, self.encoding)
+            yield doc.id, doc
+        else:
+            records = (
+                _beir_records(path, self.encoding)
+                if fmt == "beir"
+                else _jsonl_records(path, self.text_field, self.id_field, self.encoding)
+            )
+            name = path_id(path, self._cwd)
+            for line_no, doc in records:
+                yield f"{name}:{line_no}", doc
+
+    def _documents(self, show_progress: bool) -> Iterator[Document]:
+        seen: dict[str, str] = {}
+        bar = (
+            progress_bar(len(self.sources), desc="loading", unit="file") if show_progress else None
+        )
+        try:
+            for source in self.sources:
+                try:
+                    records = list(self._records(source))
+                except UnreadableFileError as exc:
+                    self._skip(exc.path, exc.reason)
+                    records = []
+                self.files_read += 1
+                if bar is not None:
+                    bar.update(1)
+                whole_file = source.format in ("text", "markdown")
+                for location, doc in records:
+                    if not doc.text.strip():
+                        self._skip(location, "empty file" if whole_file else "empty text")
+                        continue
+                    if doc.id in seen:
+                        raise LoaderError(
+                            f"duplicate document id {doc.id!r}: from {seen[doc.id]} and {location}"
+                        )
+                    seen[doc.id] = location
+                    yield doc
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def iter_documents(
+    paths: Iterable[StrPath],
+    extensions: Iterable[str] = DEFAULT_EXTENSIONS,
+    recursive: bool = True,
+    encoding: str = "utf-8",
+    *,
+    text_field: str = "text",
+    id_field: str = "id",
+    progress: bool = False,
+) -> DocumentStream:
+    """Documents from files and folders (walked in sorted order, hidden entries skipped).
+
+    Dispatches on extension; `corpus.jsonl`, or a folder holding one, is read as BEIR. Unreadable,
+    binary, undecodable and empty inputs are skipped and listed in the stream's `skipped`; a
+    missing path, a malformed JSONL line or a duplicate document id raises LoaderError.
+    """
+    return DocumentStream(
+        paths,
+        extensions,
+        recursive,
+        encoding,
+        text_field=text_field,
+        id_field=id_field,
+        progress=progress,
+    )

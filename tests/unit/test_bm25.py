@@ -1,0 +1,359 @@
+"""BM25 store and stages: parity with rank-bm25, JSON persistence, idempotent replacing writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rank_bm25 import BM25Okapi
+
+from ragloom.errors import ComponentConfigError, ConfigError
+from ragloom.retrievers.bm25 import BM25Retriever, BM25Writer
+from ragloom.retrievers.bm25_scoring import top_positive
+from ragloom.retrievers.bm25_store import TOKENIZER_SETTINGS, BM25Store, tokenize
+from ragloom.types import Chunk, Document, Hit
+
+SCIFACT = Path("/work/shared/datasets/scifact")
+
+SMALL_CORPUS = {
+    "d01": "The quick brown fox jumps over the lazy dog.",
+    "d02": "A fast brown fox leaps over a sleepy dog near the river bank.",
+    "d03": "Foxes are small omnivorous mammals of the family Canidae.",
+    "d04": "The river bank was flooded after the storm; the dog swam.",
+    "d05": "Banks lend money; a river bank holds water, not money.",
+    "d06": "Lazy afternoons by the river with a book and a dog.",
+    "d07": "Canidae include wolves, dogs, foxes and jackals.",
+    "d08": "Storm warnings closed the bank and the river path.",
+    "d09": "Foxes are small omnivorous mammals of the family Canidae.",  # tie with d03
+    "d10": "Émile\u2019s café serves crème brûlée; CAFÉ opens at 9.",
+    "d11": "Nothing relevant here at all.",
+    "d12": "Money, money, money: the bank's storm of interest rates.",
+}
+# BM25Okapi gives a term found in half the corpus or more a floor idf that is negative on tiny
+# corpora, so the write tests below add filler documents to keep their terms rare.
+FILLER = ["solar wind", "granite rock", "violin music", "tidal pool"]
+SMALL_QUERIES = [
+    "brown fox",
+    "river bank",
+    "foxes canidae mammals",
+    "lazy dog lazy",
+    "café crème",
+    "storm bank money",
+    "wolves",
+    "unmatched zebra",
+]
+
+
+def _reference_tokens(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def _whole_chunk(doc_id: str, text: str, **metadata: object) -> Chunk:
+    return Chunk.from_span(Document(text=text, id=doc_id, metadata=dict(metadata)), 0, len(text), 0)
+
+
+def _split_chunks(doc_id: str, text: str, size: int) -> list[Chunk]:
+    doc = Document(text=text, id=doc_id)
+    spans = [(s, min(s + size, len(text))) for s in range(0, len(text), size)]
+    return [Chunk.from_span(doc, s, e, n) for n, (s, e) in enumerate(spans)]
+
+
+def _reference_scores(chunks: list[Chunk], query: str) -> dict[str, float]:
+    """BM25Okapi called directly, on its own tokenization, in the given corpus order."""
+    model = BM25Okapi([_reference_tokens(c.text) for c in chunks])
+    scores = model.get_scores(_reference_tokens(query))
+    return {c.id: float(s) for c, s in zip(chunks, scores, strict=True)}
+
+
+def _assert_same_ranking(got: list[Hit], reference: dict[str, float], top_k: int) -> None:
+    """Tie-aware parity: same scores rank by rank, ids may differ only among tied scores."""
+    expected = sorted(
+        ((score, cid) for cid, score in reference.items() if score > 0),
+        key=lambda pair: (-pair[0], pair[1]),
+    )[:top_k]
+    assert len(got) == len(expected)
+    for hit, (score, cid) in zip(got, expected, strict=True):
+        assert hit.score == pytest.approx(score, rel=1e-9, abs=1e-12)
+        if hit.chunk.id != cid:
+            assert reference[hit.chunk.id] == pytest.approx(score, rel=1e-9, abs=1e-12)
+    keys = [(-hit.score, hit.chunk.id) for hit in got]
+    assert keys == sorted(keys)
+    assert len({hit.chunk.id for hit in got}) == len(got)
+
+
+def _fillers() -> list[Chunk]:
+    return [_whole_chunk(f"filler{n}", text) for n, text in enumerate(FILLER)]
+
+
+def _small_chunks() -> list[Chunk]:
+    return [_whole_chunk(doc_id, text) for doc_id, text in SMALL_CORPUS.items()]
+
+
+@pytest.fixture
+def small_store(tmp_path: Path) -> BM25Store:
+    store = BM25Store(tmp_path / "bm25")
+    store.write(_small_chunks())
+    return store
+
+
+def _results(hits: list[Hit]) -> list[tuple[str, float]]:
+    return [(hit.chunk.id, hit.score) for hit in hits]
+
+
+# -- tokenizer and ranking helpers -----------------------------------------------------------
+
+
+def test_tokenizer_is_lowercase_unicode_words() -> None:
+    assert tokenize("Émile\u2019s CAFÉ, naïve_x 42!") == ["émile", "s", "café", "naïve_x", "42"]
+    assert tokenize("  ,.;  ") == []
+    assert TOKENIZER_SETTINGS == {"type": "regex", "pattern": r"\w+", "lowercase": True}
+
+
+def test_top_positive_is_tie_aware_and_drops_non_positive() -> None:
+    scores = np.array([1.0, 2.0, 2.0, 2.0, 0.0, -1.0, 3.0])
+    keys = ["a", "d", "b", "c", "e", "f", "g"]
+    assert top_positive(scores, keys, 3) == [6, 2, 3]
+    assert top_positive(scores, keys, 100) == [6, 2, 3, 1, 0]
+    assert top_positive(np.zeros(3), ["a", "b", "c"], 2) == []
+
+
+# -- parity with rank-bm25 -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("top_k", [1, 3, 100])
+def test_parity_with_rank_bm25_on_small_corpus(small_store: BM25Store, top_k: int) -> None:
+    chunks = _small_chunks()
+    for query in SMALL_QUERIES:
+        _assert_same_ranking(
+            small_store.search(query, top_k), _reference_scores(chunks, query), top_k
+        )
+
+
+def test_ties_break_by_chunk_id(small_store: BM25Store) -> None:
+    hits = small_store.search("omnivorous", 10)
+    assert [hit.chunk.id for hit in hits] == ["d03#0-57", "d09#0-57"]
+    assert hits[0].score == hits[1].score > 0
+
+
+def test_parity_with_rank_bm25_on_scifact(tmp_path: Path) -> None:
+    with open(SCIFACT / "corpus.jsonl", encoding="utf-8") as handle:
+        docs = [json.loads(line) for line in islice(handle, 300)]
+    chunks = [_whole_chunk(d["_id"], f"{d['title']} {d['text']}") for d in docs]
+    with open(SCIFACT / "queries.jsonl", encoding="utf-8") as handle:
+        queries = [json.loads(line)["text"] for line in islice(handle, 15)]
+    queries += [d["title"] for d in docs[::60]]
+    store = BM25Store(tmp_path / "bm25")
+    assert store.write(chunks) == 300
+    model = BM25Okapi([_reference_tokens(c.text) for c in chunks])
+    matched = 0
+    for query in queries:
+        scores = model.get_scores(_reference_tokens(query))
+        reference = {c.id: float(s) for c, s in zip(chunks, scores, strict=True)}
+        hits = store.search(query, 10)
+        _assert_same_ranking(hits, reference, 10)
+        matched += bool(hits)
+    assert matched >= len(queries) // 2
+
+
+# -- persistence -----------------------------------------------------------------------------
+
+
+def test_round_trip_through_a_new_store(small_store: BM25Store) -> None:
+    reopened = BM25Store(small_store.directory)
+    assert reopened.chunk_ids() == small_store.chunk_ids()
+    for query in SMALL_QUERIES:
+        before, after = small_store.search(query, 5), reopened.search(query, 5)
+        assert _results(before) == _results(after)
+        assert [h.chunk for h in before] == [h.chunk for h in after]
+
+
+def test_chunk_fields_and_metadata_round_trip_without_embeddings(tmp_path: Path) -> None:
+    doc = Document(text="alpha beta gamma delta", id="doc", metadata={"lang": "en"})
+    chunk = Chunk.from_span(doc, 6, 16, 1)
+    chunk.metadata.update(page=np.int64(3), tags=["x", "ü"])
+    chunk.embedding = np.ones(4, dtype=np.float32)
+    BM25Store(tmp_path).write([chunk, *_fillers()])
+    (stored,) = BM25Store(tmp_path).search("gamma", 1)
+    got = stored.chunk
+    assert (got.id, got.doc_id, got.text, got.start, got.end, got.position) == (
+        "doc#6-16",
+        "doc",
+        "beta gamma",
+        6,
+        16,
+        1,
+    )
+    assert got.metadata == {"lang": "en", "page": 3, "tags": ["x", "ü"]}
+    assert got.embedding is None
+    assert "embedding" not in (tmp_path / "chunks.jsonl").read_text(encoding="utf-8")
+
+
+def test_writes_json_only_never_pickle(small_store: BM25Store) -> None:
+    files = sorted(p.name for p in small_store.directory.rglob("*") if p.is_file())
+    assert files == [".lock", "chunks.jsonl", "manifest.json"]
+    for name in ("chunks.jsonl", "manifest.json"):
+        raw = (small_store.directory / name).read_bytes()
+        assert not raw.startswith(b"\x80")  # the pickle protocol marker
+        text = raw.decode("utf-8")
+        if name.endswith(".jsonl"):
+            assert all(json.loads(line) for line in text.splitlines())
+        else:
+            manifest = json.loads(text)
+            assert manifest["format_version"] == 1
+            assert manifest["tokenizer"] == TOKENIZER_SETTINGS
+
+
+def test_incompatible_manifest_is_a_clear_error(small_store: BM25Store) -> None:
+    path = small_store.directory / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["tokenizer"] = {"type": "whitespace"}
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ConfigError, match="tokenizer"):
+        BM25Store(small_store.directory)
+    path.unlink()
+    with pytest.raises(ConfigError, match="not a ragloom BM25 index"):
+        BM25Store(small_store.directory)
+
+
+# -- writes: idempotent, replacing, deleting -------------------------------------------------
+
+
+def test_rewriting_the_same_chunks_changes_nothing(small_store: BM25Store) -> None:
+    path = small_store.directory / "chunks.jsonl"
+    ids, stat = small_store.chunk_ids(), os.stat(path)
+    assert small_store.write(_small_chunks()) == len(SMALL_CORPUS)
+    assert BM25Store(small_store.directory).write(_small_chunks()) == len(SMALL_CORPUS)
+    assert small_store.count() == len(SMALL_CORPUS)
+    assert small_store.chunk_ids() == ids
+    after = os.stat(path)
+    assert (after.st_ino, after.st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
+
+
+def test_rewriting_a_document_replaces_its_stale_chunks(tmp_path: Path) -> None:
+    store = BM25Store(tmp_path)
+    store.write([*_split_chunks("a", "zebra crossing " * 4, 20), _whole_chunk("b", "a zebra")])
+    store.write(_fillers())
+    assert store.count() == 4 + len(FILLER)
+    store.write(_split_chunks("a", "giraffe neck " * 2, 13))
+    assert [c for c in store.chunk_ids() if not c.startswith("filler")] == [
+        "a#0-13",
+        "a#13-26",
+        "b#0-7",
+    ]
+    assert [h.chunk.doc_id for h in store.search("zebra", 10)] == ["b"]
+    assert [h.chunk.doc_id for h in BM25Store(tmp_path).search("giraffe", 10)] == ["a", "a"]
+
+
+def test_delete_documents(small_store: BM25Store) -> None:
+    assert small_store.delete_documents(["d03", "d07", "missing"]) == 2
+    assert small_store.count() == len(SMALL_CORPUS) - 2
+    assert [h.chunk.doc_id for h in small_store.search("canidae", 10)] == ["d09"]
+    assert small_store.delete_documents(["missing"]) == 0
+    assert BM25Store(small_store.directory).count() == len(SMALL_CORPUS) - 2
+
+
+def test_delete_on_a_missing_index_creates_nothing(tmp_path: Path) -> None:
+    assert BM25Store(tmp_path / "none").delete_documents(["x"]) == 0
+    assert not (tmp_path / "none").exists()
+
+
+def test_empty_index_and_empty_queries(tmp_path: Path) -> None:
+    store = BM25Store(tmp_path / "missing")
+    assert (store.count(), store.chunk_ids(), store.search("anything", 5)) == (0, [], [])
+    assert store.write([]) == 0
+    assert not (tmp_path / "missing").exists()
+    punctuation = BM25Store(tmp_path / "punct")
+    punctuation.write([_whole_chunk("p", "... !!! ,,,"), _whole_chunk("q", "")])
+    assert punctuation.count() == 2
+    assert punctuation.search("anything", 5) == []
+    assert BM25Store(tmp_path / "x").search("   ", 5) == []
+    with pytest.raises(ValueError, match="top_k"):
+        store.search("anything", 0)
+
+
+def test_a_store_sees_later_writes_from_another_store(tmp_path: Path) -> None:
+    reader = BM25Store(tmp_path)
+    assert reader.search("fox", 5) == []
+    writer = BM25Store(tmp_path)
+    writer.write(_small_chunks())
+    assert reader.count() == len(SMALL_CORPUS)
+    assert _results(reader.search("brown fox", 5)) == _results(writer.search("brown fox", 5))
+    writer.delete_documents(["d01", "d02"])
+    assert {h.chunk.doc_id for h in reader.search("brown fox", 5)}.isdisjoint({"d01", "d02"})
+    writer.write([_whole_chunk("d13", "brown brown fox")])
+    assert reader.search("brown fox", 1)[0].chunk.doc_id == "d13"
+
+
+def test_search_results_do_not_alias_the_stored_chunks(small_store: BM25Store) -> None:
+    hit = small_store.search("wolves", 1)[0]
+    hit.chunk.metadata["mutated"] = True
+    assert "mutated" not in small_store.search("wolves", 1)[0].chunk.metadata
+
+
+# -- components ------------------------------------------------------------------------------
+
+
+def test_writer_and_retriever_components(tmp_path: Path) -> None:
+    writer = BM25Writer()
+    writer.bind_index(tmp_path)
+    assert writer.run(chunks=_small_chunks()) == {"written": len(SMALL_CORPUS)}
+    assert (tmp_path / "bm25" / "chunks.jsonl").exists()
+    retriever = BM25Retriever(top_k=3, source="sparse")
+    retriever.bind_index(tmp_path)
+    retriever.warm_up()
+    hits = retriever.run(query="river bank")["hits"]
+    assert len(hits) == 3
+    assert [h.source_ranks for h in hits] == [{"sparse": n} for n in (1, 2, 3)]
+    assert all(h.source_scores == {"sparse": h.score} for h in hits)
+    reference = _reference_scores(_small_chunks(), "river bank")
+    _assert_same_ranking(hits, reference, 3)
+    assert len(retriever.run(query="river bank", top_k=5)["hits"]) == 5
+    with pytest.raises(ValueError, match="top_k"):
+        retriever.run(query="river", top_k=0)
+
+
+def test_components_round_trip_through_dicts() -> None:
+    retriever = BM25Retriever(subdir="sparse", top_k=7, source="kw")
+    data = retriever.to_dict()
+    assert data == {
+        "type": "bm25_retriever",
+        "init_parameters": {"subdir": "sparse", "top_k": 7, "source": "kw"},
+    }
+    clone = BM25Retriever.from_dict(data)
+    assert (clone.subdir, clone.top_k, clone.source) == ("sparse", 7, "kw")
+    writer = BM25Writer.from_dict(BM25Writer(subdir="kw").to_dict())
+    assert writer.to_dict() == {"type": "bm25_writer", "init_parameters": {"subdir": "kw"}}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"top_k": 0},
+        {"top_k": -3},
+        {"source": ""},
+        {"subdir": "../up"},
+        {"subdir": "/abs"},
+        {"tok": 1},
+    ],
+)
+def test_retriever_rejects_bad_parameters(params: dict[str, object]) -> None:
+    with pytest.raises(ComponentConfigError):
+        BM25Retriever(**params)
+
+
+def test_unbound_components_fall_back_to_dot_ragloom(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    retriever = BM25Retriever(subdir="kw")
+    assert retriever.directory == Path(".ragloom") / "kw"
+    BM25Writer(subdir="kw").run(chunks=_small_chunks())
+    assert (tmp_path / ".ragloom" / "kw" / "chunks.jsonl").exists()
+    assert retriever.run(query="wolves")["hits"][0].chunk.doc_id == "d07"
+    retriever.bind_index(tmp_path / "elsewhere")
+    assert retriever.run(query="wolves")["hits"] == []
