@@ -33,9 +33,10 @@ unit: setup ## Fast unit tests only.
 integration: setup ## Integration tests only (bundled model, Chroma on disk).
 	$(BIN)/python -m pytest -m integration
 
-lint: setup ## Ruff lint and format check.
+lint: setup ## Ruff lint and format check; mypy on the core package.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy ragloom
 
 format: setup ## Apply ruff fixes and formatting.
 	$(BIN)/ruff check --fix .

@@ -35,6 +35,7 @@ from ragloom.errors import ComponentConfigError, Problem
 
 VARIADIC = "ragloom.variadic"
 T = typing.TypeVar("T")
+R = typing.TypeVar("R")
 #: A socket that accepts any number of connections; the component receives a list of them.
 Variadic = typing.Annotated[list[T], VARIADIC]
 
@@ -204,10 +205,22 @@ def _validate(cls: type, arguments: dict[str, Any], label: str) -> dict[str, Any
     return {name: getattr(validated, name) for name in arguments}
 
 
-@functools.cache
-def _init_fields(cls: type) -> dict[str, tuple[Any, Any]]:
-    init = cls.__init__
-    init = getattr(init, "__wrapped__", init)
+def _per_class(compute: Callable[[Any], R]) -> Callable[[Any], R]:
+    """Memoise a function of a class (signatures never change after class creation)."""
+    results: dict[type, R] = {}
+
+    @functools.wraps(compute)
+    def cached(cls: Any) -> R:
+        if cls not in results:
+            results[cls] = compute(cls)
+        return results[cls]
+
+    return cached
+
+
+@_per_class
+def _init_fields(cls: Any) -> dict[str, tuple[Any, Any]]:
+    init = getattr(cls.__init__, "__wrapped__", cls.__init__)
     hints = typing.get_type_hints(init, include_extras=True)
     fields = {}
     for name, param in inspect.signature(init).parameters.items():
@@ -217,8 +230,8 @@ def _init_fields(cls: type) -> dict[str, tuple[Any, Any]]:
     return fields
 
 
-@functools.cache
-def _init_model(cls: type) -> type[pydantic.BaseModel]:
+@_per_class
+def _init_model(cls: Any) -> type[pydantic.BaseModel]:
     definitions: dict[str, Any] = {}
     for name, (tp, default) in _init_fields(cls).items():
         definitions[name] = (tp, ... if default is inspect.Parameter.empty else default)
@@ -226,8 +239,8 @@ def _init_model(cls: type) -> type[pydantic.BaseModel]:
     return pydantic.create_model(f"{cls.__name__}Config", __config__=config, **definitions)
 
 
-@functools.cache
-def _input_sockets(cls: type) -> dict[str, InputSocket]:
+@_per_class
+def _input_sockets(cls: Any) -> dict[str, InputSocket]:
     hints = typing.get_type_hints(cls.run, include_extras=True)
     sockets = {}
     for name, param in inspect.signature(cls.run).parameters.items():

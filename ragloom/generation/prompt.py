@@ -62,6 +62,7 @@ class PromptBuilder(Component):
         value = self._template.invoke({"question": question, "context": format_passages(used)})
         roles = {"system": "system", "human": "user", "ai": "assistant"}
         messages = [
-            {"role": roles.get(m.type, m.type), "content": str(m.content)} for m in value.messages
+            {"role": roles.get(m.type, m.type), "content": str(m.content)}
+            for m in value.to_messages()
         ]
         return {"messages": messages, "prompt": value.to_string(), "hits": used}
