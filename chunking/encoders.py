@@ -1,5 +1,17 @@
 """Encoder stages: embed chunks for the index and queries for retrieval, with the same model.
 
+Both stages take the same settings, and the index manifest records them, so a query is always
+encoded like its index. Prompted models need their prefixes on both stages:
+
+| model family | query_prefix | passage_prefix | pooling |
+|---|---|---|---|
+| E5 (`intfloat/e5-*`) | `"query: "` | `"passage: "` | mean |
+| nomic-embed-text | `"search_query: "` | `"search_document: "` | mean |
+| BGE v1.5 (en) | `"Represent this sentence for searching relevant passages: "` | `""` | cls |
+
+`truncate_dim` keeps the first N dimensions (Matryoshka models such as nomic v1.5), then
+normalises.
+
 Example YAML::
 
     encoder:
@@ -34,6 +46,9 @@ class _EncoderStage(Component):
         max_length: Annotated[int, Field(gt=0)] | None = None,
         device: str = "auto",
         dtype: DType = "float32",
+        query_prefix: str = "",
+        passage_prefix: str = "",
+        truncate_dim: Annotated[int, Field(gt=0)] | None = None,
     ):
         self.model = model
         self.pooling = pooling
@@ -42,11 +57,16 @@ class _EncoderStage(Component):
         self.max_length = max_length
         self.device = device
         self.dtype = dtype
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+        self.truncate_dim = truncate_dim
         self._encoder: TextEncoder | None = None
 
     def warm_up(self) -> None:
         if self._encoder is None:
-            self._encoder = load_encoder(self.model, self.device, self.dtype)
+            encoder = load_encoder(self.model, self.device, self.dtype)
+            encoder.output_dimension(self.truncate_dim)  # fail now on a too-large truncate_dim
+            self._encoder = encoder
 
     @property
     def encoder(self) -> TextEncoder:
@@ -54,7 +74,7 @@ class _EncoderStage(Component):
         assert self._encoder is not None
         return self._encoder
 
-    def _encode(self, texts: list[str], progress: Any = None) -> Any:
+    def _encode(self, texts: list[str], progress: Any = None, prefix: str = "") -> Any:
         return self.encoder.encode(
             texts,
             batch_size=self.batch_size,
@@ -62,6 +82,8 @@ class _EncoderStage(Component):
             normalize=self.normalize,
             max_length=self.max_length,
             progress=progress,
+            prefix=prefix,
+            truncate_dim=self.truncate_dim,
         )
 
 
@@ -72,7 +94,7 @@ class ChunkEncoder(_EncoderStage):
     @output_types(chunks=list[Chunk])
     def run(self, chunks: list[Chunk]) -> dict[str, Any]:
         with progress_bar(total=len(chunks), desc="encoding", unit="chunk") as bar:
-            vectors = self._encode([c.text for c in chunks], progress=bar)
+            vectors = self._encode([c.text for c in chunks], bar, self.passage_prefix)
         return {"chunks": [replace(c, embedding=v) for c, v in zip(chunks, vectors, strict=True)]}
 
 
@@ -82,4 +104,4 @@ class QueryEncoder(_EncoderStage):
 
     @output_types(embedding=list[float])
     def run(self, query: str) -> dict[str, Any]:
-        return {"embedding": self._encode([query])[0].tolist()}
+        return {"embedding": self._encode([query], prefix=self.query_prefix)[0].tolist()}

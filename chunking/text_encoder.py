@@ -1,5 +1,9 @@
 """A transformers text encoder: batched, length-sorted, mean or CLS pooling, L2-normalised.
 
+Also: an optional text prefix (E5 "passage: ", nomic "search_query: "), Matryoshka truncation
+of the embedding (`truncate_dim`, applied before normalising), and `token_states` for stages
+that pool token embeddings themselves (late chunking).
+
 Loaded models are cached per process (keyed by path, device and dtype) so the chunk encoder and
 the query encoder of one pipeline share one copy of the weights.
 """
@@ -7,7 +11,7 @@ the query encoder of one pipeline share one copy of the weights.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any, Literal
 
@@ -57,11 +61,15 @@ class TextEncoder:
         normalize: bool = True,
         max_length: int | None = None,
         progress: Any = None,
+        prefix: str = "",
+        truncate_dim: int | None = None,
     ) -> np.ndarray:
         """Embed texts in length-sorted batches; rows come back in input order."""
         import torch
 
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if prefix:
+            texts = [prefix + text for text in texts]
+        out = np.zeros((len(texts), self.output_dimension(truncate_dim)), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         limit = min(max_length or self.max_length, self.max_length)
         with torch.inference_mode():
@@ -76,12 +84,56 @@ class TextEncoder:
                 ).to(self.device)
                 hidden = self.model(**batch).last_hidden_state
                 pooled = pool(hidden, batch["attention_mask"], pooling)
-                if normalize:
-                    pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
-                out[idx] = pooled.float().cpu().numpy()
+                out[idx] = finish(pooled.float(), normalize, truncate_dim).cpu().numpy()
                 if progress is not None:
                     progress.update(len(idx))
         return out
+
+    def output_dimension(self, truncate_dim: int | None = None) -> int:
+        """The embedding size after optional Matryoshka truncation (checked against the model)."""
+        if truncate_dim is None:
+            return self.dimension
+        if truncate_dim > self.dimension:
+            raise ValueError(
+                f"truncate_dim={truncate_dim} is larger than the embedding size "
+                f"{self.dimension} of {self.model_name!r}"
+            )
+        return truncate_dim
+
+    def token_states(
+        self, sequences: Sequence[Sequence[int]], batch_size: int = 32
+    ) -> Iterator[tuple[int, Any]]:
+        """(index, float32 hidden states [len, dim]) for token-id sequences, in length-sorted,
+        padded batches under `inference_mode`; sequences must already hold special tokens."""
+        import torch
+
+        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]), reverse=True)
+        pad = self.tokenizer.pad_token_id or 0
+        with torch.inference_mode():
+            for begin in range(0, len(order), batch_size):
+                idx = order[begin : begin + batch_size]
+                width = len(sequences[idx[0]])
+                ids = torch.full((len(idx), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(idx), width), dtype=torch.long)
+                for row, i in enumerate(idx):
+                    ids[row, : len(sequences[i])] = torch.tensor(list(sequences[i]))
+                    mask[row, : len(sequences[i])] = 1
+                hidden = self.model(
+                    input_ids=ids.to(self.device), attention_mask=mask.to(self.device)
+                ).last_hidden_state.float()
+                for row, i in enumerate(idx):
+                    yield i, hidden[row, : len(sequences[i])]
+
+
+def finish(pooled: Any, normalize: bool, truncate_dim: int | None) -> Any:
+    """Truncate to the first `truncate_dim` dimensions (Matryoshka), then L2-normalise."""
+    import torch
+
+    if truncate_dim is not None:
+        pooled = pooled[..., :truncate_dim]
+    if normalize:
+        pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
+    return pooled
 
 
 def pool(hidden: Any, mask: Any, pooling: Pooling) -> Any:

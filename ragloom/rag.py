@@ -12,7 +12,10 @@ Example::
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +23,7 @@ from typing import Any
 
 from ragloom.config import RagConfig, default_config, load_config
 from ragloom.errors import ConfigError
+from ragloom.generation.streaming import stream_to
 from ragloom.manifest import check_encoder, read_manifest, write_manifest
 from ragloom.types import Answer, Document, Hit
 
@@ -52,14 +56,35 @@ class QueryResult:
     answer: Answer | None
     timings: dict[str, float]
 
+    @property
+    def passages(self) -> list[Hit]:
+        """The numbered passages the answer's `[n]` citations refer to (else the hits)."""
+        return self.answer.hits if self.answer is not None and self.answer.hits else self.hits
+
     def to_dict(self) -> dict[str, Any]:
         """The `ragloom query --json` object."""
+        answer = self.answer
+        citations = []
+        if answer is not None:
+            for n in answer.cited:
+                chunk = answer.hits[n - 1].chunk
+                citations.append(
+                    {
+                        "passage": n,
+                        "doc_id": chunk.doc_id,
+                        "chunk_id": chunk.id,
+                        "start": chunk.start,
+                        "end": chunk.end,
+                    }
+                )
         return {
-            "answer": self.answer.text if self.answer is not None else None,
+            "answer": answer.text if answer is not None else None,
             "hits": [hit.to_dict() for hit in self.hits],
             "timings": self.timings,
-            "generator": self.answer.generator if self.answer is not None else None,
-            "cited": self.answer.cited if self.answer is not None else [],
+            "generator": answer.generator if answer is not None else None,
+            "passages": [hit.to_dict() for hit in answer.hits] if answer is not None else [],
+            "citations": citations,
+            "citations_inferred": answer.citations_inferred if answer is not None else False,
         }
 
 
@@ -108,6 +133,29 @@ class RAG:
             skipped=list(outputs.get("skipped") or []),
             timings=result.timings,
         )
+
+    def stream(self, question: str, top_k: int | None = None) -> Iterator[str | QueryResult]:
+        """Yield the answer's text pieces as they are generated, then the QueryResult."""
+        pieces: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+        def work() -> None:
+            try:
+                with stream_to(lambda piece: pieces.put(("piece", piece))):
+                    pieces.put(("done", self.query(question, top_k)))
+            except BaseException as exc:
+                pieces.put(("error", exc))
+
+        worker = threading.Thread(target=work, name="ragloom-query", daemon=True)
+        worker.start()
+        while True:
+            kind, value = pieces.get()
+            if kind == "piece":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                yield value
+                return
 
     def query(self, question: str, top_k: int | None = None) -> QueryResult:
         """Run the query pipeline; `top_k` needs the pipeline to declare a `top_k` input."""

@@ -22,12 +22,16 @@ logger = logging.getLogger(__name__)
 _BUILTIN_MODULES = (
     "ragloom.loaders.components",
     "ragloom.chunking.token_window",
+    "ragloom.chunking.sentences",
+    "ragloom.chunking.recursive",
     "ragloom.chunking.encoders",
+    "ragloom.chunking.late",
     "ragloom.retrievers.chroma",
     "ragloom.retrievers.bm25",
     "ragloom.retrievers.fusion",
     "ragloom.generation.prompt",
     "ragloom.generation.extractive",
+    "ragloom.generation.generator",
 )
 
 _registry: dict[str, type[Component]] = {}

@@ -166,6 +166,7 @@ class Answer:
     cited: list[int] = field(default_factory=list)
     generator: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    citations_inferred: bool = False
 
     @property
     def cited_hits(self) -> list[Hit]:
@@ -177,5 +178,6 @@ class Answer:
             "text": self.text,
             "generator": self.generator,
             "cited": list(self.cited),
+            "citations_inferred": self.citations_inferred,
             "timings": dict(self.timings),
         }

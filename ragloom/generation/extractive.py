@@ -32,20 +32,21 @@ STOPWORDS = frozenset(
 NO_ANSWER = "I don't know: no passage matched the question."
 
 
-def _terms(text: str) -> set[str]:
+def content_words(text: str) -> set[str]:
+    """Lower-cased words of `text` without stopwords: what overlap measures compare."""
     return {w for w in _WORD.findall(text.lower()) if w not in STOPWORDS}
 
 
 def best_sentence(question: str, hits: list[Hit]) -> tuple[int, str] | None:
     """(1-based passage number, sentence) with the most question terms; earlier hits win ties."""
-    wanted = _terms(question)
+    wanted = content_words(question)
     best: tuple[float, int, str] | None = None
     for number, hit in enumerate(hits, start=1):
         for match in _SENTENCE.finditer(hit.chunk.text):
             sentence = match.group().strip()
             if not sentence:
                 continue
-            overlap = len(wanted & _terms(sentence))
+            overlap = len(wanted & content_words(sentence))
             score = overlap + 1.0 / (number + 1)  # prefer the higher-ranked passage on ties
             if overlap and (best is None or score > best[0]):
                 best = (score, number, sentence)

@@ -1,34 +1,54 @@
-"""Prompt building on langchain-core templates: numbered passages, a question, a citation rule.
+"""Prompt building on langchain-core templates: a bounded, well-ordered, numbered context.
+
+Passages are merged where they overlap in one document, filtered by `min_score`, fitted into a
+token budget (counted with the generator's tokenizer when `tokenizer` is set), ordered so the
+strongest sit at the edges of the context, and numbered [1], [2], ... in the order shown; the
+`hits` output follows that numbering so citations map back to passages.
 
 Example YAML::
 
     prompt:
       type: prompt_builder
-      init_parameters: {max_passages: 5}
+      init_parameters: {max_passages: 5, token_budget: 1024, tokenizer: smollm2-135m-instruct}
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from functools import cache
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from ragloom.component import Component, output_types
 from ragloom.errors import ComponentConfigError, Problem
+from ragloom.generation.context import fit_budget, lost_in_the_middle, merge_overlapping
 from ragloom.registry import register
 from ragloom.types import Hit
 
-DEFAULT_SYSTEM = (
-    "You answer questions using only the numbered passages given. Cite the passages you use "
-    "as [1], [2], ... right after the statement they support. If the passages do not contain "
-    "the answer, say that you do not know."
+# Small local models follow an instruction in the user turn far better than a system prompt
+# (measured by hand on SmolLM2-135M: with a system prompt it drifted off the passages).
+DEFAULT_SYSTEM = ""
+DEFAULT_USER = (
+    "Read the passages and answer the question in one or two sentences, using only the "
+    "passages. End each sentence with the number of the passage it comes from in brackets, "
+    "for example [2]. If the passages do not answer the question, say you do not know.\n\n"
+    "{context}\n\nQuestion: {question}"
 )
-DEFAULT_USER = "Passages:\n{context}\n\nQuestion: {question}\nAnswer:"
+NO_CONTEXT = "(no passage was relevant enough to show)"
 
 
 def format_passages(hits: list[Hit]) -> str:
     """`[n] text` blocks, numbered from 1 in the order given."""
     return "\n\n".join(f"[{n}] {hit.chunk.text.strip()}" for n, hit in enumerate(hits, start=1))
+
+
+@cache
+def _tokenizer(model: str) -> Any:
+    from transformers import AutoTokenizer
+
+    from ragloom.models import resolve_model_path
+
+    return AutoTokenizer.from_pretrained(resolve_model_path(model))
 
 
 @register("prompt_builder")
@@ -40,29 +60,64 @@ class PromptBuilder(Component):
         system_template: str = DEFAULT_SYSTEM,
         user_template: str = DEFAULT_USER,
         max_passages: Annotated[int, Field(gt=0)] = 5,
+        token_budget: Annotated[int, Field(gt=0)] | None = None,
+        tokenizer: str | None = None,
+        order: Literal["lost_in_the_middle", "score"] = "lost_in_the_middle",
+        min_score: float | None = None,
+        merge_overlaps: bool = True,
     ):
         from langchain_core.prompts import ChatPromptTemplate
 
-        for field, template in (("user_template", user_template),):
-            for variable in ("{context}", "{question}"):
-                if variable not in template:
-                    raise ComponentConfigError(
-                        Problem(f"prompt_builder: {field} must contain {variable}", field=field)
+        for variable in ("{context}", "{question}"):
+            if variable not in user_template:
+                raise ComponentConfigError(
+                    Problem(
+                        f"prompt_builder: user_template must contain {variable}",
+                        field="user_template",
                     )
+                )
         self.system_template = system_template
         self.user_template = user_template
         self.max_passages = max_passages
-        self._template = ChatPromptTemplate.from_messages(
-            [("system", system_template), ("human", user_template)]
-        )
+        self.token_budget = token_budget
+        self.tokenizer = tokenizer
+        self.order = order
+        self.min_score = min_score
+        self.merge_overlaps = merge_overlaps
+        turns = [("system", system_template)] if system_template else []
+        self._template = ChatPromptTemplate.from_messages([*turns, ("human", user_template)])
+
+    def warm_up(self) -> None:
+        if self.tokenizer is not None:
+            _tokenizer(self.tokenizer)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` in the configured tokenizer (whitespace words without one)."""
+        if self.tokenizer is None:
+            return len(text.split())
+        return len(_tokenizer(self.tokenizer)(text, add_special_tokens=False)["input_ids"])
+
+    def select(self, hits: list[Hit], question: str = "") -> list[Hit]:
+        """The passages to show, in the order they will be numbered."""
+        chosen = [h for h in hits if self.min_score is None or h.score >= self.min_score]
+        if self.merge_overlaps:
+            chosen = merge_overlapping(chosen)
+        chosen = chosen[: self.max_passages]
+        if self.token_budget is not None:
+            frame = self.count_tokens(
+                self.system_template + self.user_template.format(context="", question=question)
+            )
+            chosen = fit_budget(chosen, max(self.token_budget - frame, 1), self.count_tokens)
+        return lost_in_the_middle(chosen) if self.order == "lost_in_the_middle" else chosen
 
     @output_types(messages=list[dict[str, str]], prompt=str, hits=list[Hit])
     def run(self, question: str, hits: list[Hit]) -> dict[str, Any]:
-        used = hits[: self.max_passages]
-        value = self._template.invoke({"question": question, "context": format_passages(used)})
+        shown = self.select(hits, question)
+        context = format_passages(shown) if shown else NO_CONTEXT
+        value = self._template.invoke({"question": question, "context": context})
         roles = {"system": "system", "human": "user", "ai": "assistant"}
         messages = [
             {"role": roles.get(m.type, m.type), "content": str(m.content)}
             for m in value.to_messages()
         ]
-        return {"messages": messages, "prompt": value.to_string(), "hits": used}
+        return {"messages": messages, "prompt": value.to_string(), "hits": shown}

@@ -1,0 +1,1 @@
+"""Retrieval evaluation on BEIR data: `ragloom eval`, run files, and IR metrics."""

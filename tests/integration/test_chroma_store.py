@@ -1,0 +1,268 @@
+"""Chroma on disk: a dense-store contract, and the writer and retriever stages over it."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ragloom.errors import ComponentConfigError
+from ragloom.retrievers.chroma import ChromaRetriever, ChromaWriter
+from ragloom.retrievers.chroma_store import ChromaStore, open_client
+from ragloom.types import Chunk, Document
+
+DIM = 16
+HNSW = {"space": "cosine", "ef_construction": 100, "ef_search": 100, "max_neighbors": 16}
+
+
+def _vector(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def _chunks(
+    doc_id: str, n: int, metadata: dict[str, Any] | None = None, seed: int = 0
+) -> list[Chunk]:
+    """`n` embedded chunks of one document, each a distinct word of its text."""
+    words = [f"{doc_id}-word{i}" for i in range(n)]
+    doc = Document(text=" ".join(words), id=doc_id, metadata=dict(metadata or {}))
+    chunks, start = [], 0
+    for i, word in enumerate(words):
+        chunk = Chunk.from_span(doc, start, start + len(word), i)
+        chunks.append(
+            replace(chunk, embedding=_vector(zlib.crc32(f"{doc_id}/{i}/{seed}".encode())))
+        )
+        start += len(word) + 1
+    return chunks
+
+
+class DenseStoreContract:
+    """What every dense chunk store must do; a backend subclasses this and provides `store`.
+
+    The store API: `write(chunks) -> int`, `search(embedding, top_k, where) -> [(chunk, score)]`,
+    `count()`, `chunk_ids()`, `delete_documents(doc_ids)`.
+    """
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Any:
+        raise NotImplementedError
+
+    def test_empty_store_finds_nothing(self, store: Any) -> None:
+        assert store.count() == 0
+        assert store.search(_vector(1), 5) == []
+
+    def test_a_chunk_finds_itself_first(self, store: Any) -> None:
+        chunks = _chunks("a", 6) + _chunks("b", 4)
+        assert store.write(chunks) == 10
+        for chunk in chunks:
+            found = store.search(chunk.embedding, 3)
+            assert found[0][0] == chunk
+            assert found[0][1] == pytest.approx(1.0, abs=1e-4)
+            scores = [score for _, score in found]
+            assert scores == sorted(scores, reverse=True)
+
+    def test_top_k_caps_results(self, store: Any) -> None:
+        store.write(_chunks("a", 5))
+        assert len(store.search(_vector(2), 2)) == 2
+        assert len(store.search(_vector(2), 50)) == 5
+
+    def test_writing_the_same_chunks_twice_keeps_the_count(self, store: Any) -> None:
+        chunks = _chunks("a", 5) + _chunks("b", 3)
+        store.write(chunks)
+        store.write(chunks)
+        assert store.count() == 8
+        assert store.chunk_ids() == {c.id for c in chunks}
+
+    def test_rewriting_a_document_removes_its_stale_chunks(self, store: Any) -> None:
+        store.write(_chunks("a", 6) + _chunks("b", 3))
+        newer = _chunks("a", 2, seed=1)
+        store.write(newer)
+        assert store.chunk_ids() == {c.id for c in newer} | {c.id for c in _chunks("b", 3)}
+        assert store.count() == 5
+        hit, score = store.search(newer[1].embedding, 1)[0]
+        assert hit == newer[1] and score == pytest.approx(1.0, abs=1e-4)
+
+    def test_delete_documents(self, store: Any) -> None:
+        store.write(_chunks("a", 3) + _chunks("b", 2) + _chunks("c", 2))
+        store.delete_documents(["a", "c", "never-written"])
+        assert store.chunk_ids() == {c.id for c in _chunks("b", 2)}
+        store.delete_documents([])
+        assert store.count() == 2
+
+    def test_metadata_round_trips_exactly(self, store: Any) -> None:
+        metadata = {
+            "source": "notes/é日本.txt",
+            "year": 2024,
+            "ratio": 0.125,
+            "draft": False,
+            "missing": None,
+            "tags": ["a", "b", 3],
+            "nested": {"authors": [{"name": "Ada", "id": 1}], "empty": {}, "list": []},
+            # the store's own field names, used as user metadata
+            "doc_id": "user value",
+            "start": "also user",
+            "metadata_json": "{not json",
+        }
+        chunks = _chunks("m", 3, metadata)
+        store.write(chunks)
+        for chunk in chunks:
+            found, _ = store.search(chunk.embedding, 1)[0]
+            assert found == chunk
+            assert found.metadata == metadata
+            assert (found.doc_id, found.start, found.end, found.position) == (
+                chunk.doc_id,
+                chunk.start,
+                chunk.end,
+                chunk.position,
+            )
+
+    def test_chunks_without_embedding_are_rejected(self, store: Any) -> None:
+        chunks = _chunks("a", 3)
+        chunks[1] = replace(chunks[1], embedding=None)
+        with pytest.raises(ValueError, match="no embedding"):
+            store.write(chunks)
+        assert store.count() == 0
+
+    def test_duplicate_chunk_ids_in_one_write_are_rejected(self, store: Any) -> None:
+        store.write(_chunks("a", 2))
+        chunks = _chunks("b", 3)
+        chunks[2] = replace(chunks[2], id=chunks[0].id)
+        with pytest.raises(ValueError, match="duplicate"):
+            store.write(chunks)
+        assert store.chunk_ids() == {c.id for c in _chunks("a", 2)}
+
+    def test_writing_nothing_is_a_no_op(self, store: Any) -> None:
+        assert store.write([]) == 0
+        assert store.count() == 0
+
+    def test_filters_restrict_results(self, store: Any) -> None:
+        store.write(_chunks("x", 3, {"lang": "en"}) + _chunks("y", 4, {"lang": "fr"}))
+        query = _chunks("y", 1)[0].embedding
+        only_x = store.search(query, 10, {"doc_id": "x"})
+        assert {c.doc_id for c, _ in only_x} == {"x"} and len(only_x) == 3
+        only_fr = store.search(query, 10, {"lang": "fr"})
+        assert {c.doc_id for c, _ in only_fr} == {"y"} and len(only_fr) == 4
+        assert store.search(query, 10, {"doc_id": "nobody"}) == []
+        assert len(store.search(query, 10, {})) == 7
+
+
+class TestChromaStore(DenseStoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> ChromaStore:
+        return ChromaStore(tmp_path / "chroma", "contract", HNSW)
+
+    def test_data_is_visible_to_a_second_store_on_the_same_path(self, tmp_path: Path) -> None:
+        chunks = _chunks("a", 4)
+        ChromaStore(tmp_path / "chroma", "shared", HNSW).write(chunks)
+        reopened = ChromaStore(tmp_path / "chroma", "shared", HNSW)
+        assert reopened.chunk_ids() == {c.id for c in chunks}
+        assert ChromaStore(tmp_path / "chroma", "other", HNSW).count() == 0
+
+    def test_writes_larger_than_the_client_batch_land_completely(
+        self, store: ChromaStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        client = open_client(store.path)
+        asked: list[int] = []
+
+        def tiny_batch() -> int:
+            asked.append(3)
+            return 3
+
+        monkeypatch.setattr(client, "get_max_batch_size", tiny_batch)
+        chunks = _chunks("big", 10)
+        assert store.write(chunks) == 10
+        assert asked, "the write must size its batches from the client"
+        assert store.count() == 10
+        assert store.chunk_ids() == {c.id for c in chunks}
+        for chunk in chunks:
+            assert store.search(chunk.embedding, 1)[0][0] == chunk
+
+
+# -- the pipeline stages ----------------------------------------------------------------------
+
+
+def _stages(index_dir: Path, **retriever_params: Any) -> tuple[ChromaWriter, ChromaRetriever]:
+    writer = ChromaWriter(collection="stage-test")
+    retriever = ChromaRetriever(collection="stage-test", **retriever_params)
+    for stage in (writer, retriever):
+        stage.bind_index(index_dir)
+        stage.warm_up()
+    return writer, retriever
+
+
+def test_writer_and_retriever_share_the_index_directory(tmp_path: Path) -> None:
+    writer, retriever = _stages(tmp_path, top_k=4)
+    chunks = _chunks("a", 5) + _chunks("b", 5)
+    assert writer.run(chunks=chunks) == {"written": 10}
+    assert (tmp_path / "chroma").is_dir()
+    hits = retriever.run(query_embedding=chunks[7].embedding.tolist())["hits"]
+    assert len(hits) == 4
+    assert hits[0].chunk == chunks[7]
+
+
+def test_retriever_hits_carry_dense_scores_and_ranks(tmp_path: Path) -> None:
+    writer, retriever = _stages(tmp_path, top_k=10)
+    chunks = _chunks("a", 4) + _chunks("b", 3)
+    writer.run(chunks=chunks)
+    hits = retriever.run(query_embedding=_vector(99).tolist())["hits"]
+    assert len(hits) == 7
+    assert [h.source_ranks["dense"] for h in hits] == list(range(1, 8))
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    for hit in hits:
+        assert hit.source_scores == {"dense": hit.score}
+        assert set(hit.source_ranks) == {"dense"}
+
+
+def test_retriever_source_name_and_run_time_top_k_and_filters(tmp_path: Path) -> None:
+    writer, retriever = _stages(tmp_path, top_k=10, source="vectors")
+    writer.run(chunks=_chunks("a", 4) + _chunks("b", 3))
+    hits = retriever.run(query_embedding=_vector(5).tolist(), top_k=2)["hits"]
+    assert len(hits) == 2
+    assert set(hits[0].source_scores) == set(hits[0].source_ranks) == {"vectors"}
+    filtered = retriever.run(query_embedding=_vector(5).tolist(), filters={"doc_id": "b"})["hits"]
+    assert {h.chunk.doc_id for h in filtered} == {"b"}
+    assert [h.source_ranks["vectors"] for h in filtered] == [1, 2, 3]
+
+
+def test_retriever_on_an_empty_index_returns_no_hits(tmp_path: Path) -> None:
+    _, retriever = _stages(tmp_path)
+    assert retriever.run(query_embedding=_vector(1).tolist()) == {"hits": []}
+
+
+@pytest.mark.parametrize("top_k", [0, -3])
+def test_non_positive_run_time_top_k_is_a_value_error(tmp_path: Path, top_k: int) -> None:
+    writer, retriever = _stages(tmp_path)
+    writer.run(chunks=_chunks("a", 2))
+    with pytest.raises(ValueError, match="top_k"):
+        retriever.run(query_embedding=_vector(1).tolist(), top_k=top_k)
+
+
+@pytest.mark.parametrize("params", [{"top_k": 0}, {"ef_search": 0}, {"space": "dot"}])
+def test_invalid_retriever_settings_are_config_errors(params: dict[str, Any]) -> None:
+    with pytest.raises(ComponentConfigError) as info:
+        ChromaRetriever(**params)
+    assert next(iter(params)) in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["x", "ab", "-abc", "abc-", "has space", "é-accent"])
+@pytest.mark.parametrize("stage", [ChromaWriter, ChromaRetriever])
+def test_collection_names_chroma_rejects_fail_at_construction(stage: type, name: str) -> None:
+    with pytest.raises(ComponentConfigError) as info:
+        stage(collection=name)
+    assert "collection" in str(info.value)
+
+
+@pytest.mark.xfail(
+    reason="BUG: CollectionName accepts names Chroma rejects ('..' inside, an IPv4 address); "
+    "they fail later in warm_up() with chromadb's InvalidArgumentError "
+    "(retrievers/chroma.py:25)",
+    strict=True,
+)
+@pytest.mark.parametrize("name", ["my..collection", "127.0.0.1"])
+def test_collection_names_with_double_dots_or_ip_fail_at_construction(name: str) -> None:
+    with pytest.raises(ComponentConfigError):
+        ChromaWriter(collection=name)
