@@ -37,23 +37,34 @@ def token_windows(
     """
     if not offsets:
         return []
-    step = chunk_size - overlap
-    windows = []
-    for first in range(0, max(len(offsets) - overlap, 1), step):
-        last = min(first + chunk_size, len(offsets)) - 1
-        if word_ids is not None:
-            while (
-                first > 0 and word_ids[first] is not None and word_ids[first - 1] == word_ids[first]
-            ):
-                first -= 1
-            while (
-                last + 1 < len(offsets)
-                and word_ids[last] is not None
-                and word_ids[last + 1] == word_ids[last]
-            ):
-                last += 1
-        if not windows or first > windows[-1][0]:
-            windows.append((first, last))
+    count = len(offsets)
+
+    def same_word(a: int, b: int) -> bool:
+        return word_ids is not None and word_ids[a] is not None and word_ids[a] == word_ids[b]
+
+    def word_start(i: int) -> int:
+        while i > 0 and same_word(i - 1, i):
+            i -= 1
+        return i
+
+    def word_end(i: int) -> int:
+        while i + 1 < count and same_word(i, i + 1):
+            i += 1
+        return i
+
+    windows: list[tuple[int, int]] = []
+    first = 0
+    while True:
+        last = word_end(min(first + chunk_size, count) - 1)
+        windows.append((first, last))
+        if last >= count - 1:
+            break
+        # The next window starts `step` tokens on (at a word start), always moves forward, and
+        # never leaves a token uncovered, even after a word longer than the step.
+        following = last + 1 if overlap == 0 else word_start(first + chunk_size - overlap)
+        if following <= first:
+            following = word_end(first) + 1
+        first = min(following, last + 1)
     spans = []
     for n, (first, last) in enumerate(windows):
         begin = 0 if n == 0 else offsets[first][0]

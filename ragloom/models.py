@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from ragloom.errors import ModelNotFoundError
 from ragloom.model_cache import cached_entry
 
 logger = logging.getLogger(__name__)
+_OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
 def _package_path(module: str, attribute: str = "get_model_path") -> Callable[[], str]:
@@ -131,16 +133,44 @@ def resolve_model_path(model: str) -> str:
         return str(path)
     if path.exists() or model.startswith((".", "/", "~")):
         raise ModelNotFoundError(f"model path {model!r} does not exist or is not a directory")
-    return model  # a hub id: transformers resolves it (and fails fast when offline)
+    if not hub_offline():
+        _probe_hub(model)
+    return model  # a hub id: transformers resolves it (from its cache when offline)
+
+
+def hub_offline() -> bool:
+    """True when the Hugging Face hub is switched off (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)."""
+    if any(os.environ.get(v, "") in ("1", "true", "True", "ON", "YES") for v in _OFFLINE_VARS):
+        return True
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return False
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _probe_hub(model: str, timeout: float = 3.0) -> None:
+    """Fail at once when the hub cannot be reached, instead of ~45 s of download retries."""
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname or "", port), timeout=timeout).close()
+    except Exception as exc:  # DNS failure, refused, timed out, or blocked by a sandbox
+        raise load_failure(model, OSError(f"{constants.ENDPOINT} is unreachable ({exc})")) from None
 
 
 def load_failure(model: str, exc: BaseException) -> ModelNotFoundError:
     """A clear error for a model that could not be loaded from the hub or a path."""
     aliases = ", ".join(sorted([*BUNDLED_MODELS, *BUNDLED_GGUF]))
-    offline = os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True")
+    offline = hub_offline()
     reason = "offline mode (HF_HUB_OFFLINE=1)" if offline else f"{type(exc).__name__}: {exc}"
     return ModelNotFoundError(
         f"could not load model {model!r}: it is not a bundled alias ({aliases}), not a local "
         f"directory, and the hub did not provide it ({reason}). Use a bundled alias, or download "
-        f"the model where you have a network and pass its local directory."
+        f"the model where you have a network and pass its local directory (or set "
+        f"HF_HUB_OFFLINE=1 to use a copy already in your Hugging Face cache)."
     )

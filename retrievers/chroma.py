@@ -12,17 +12,34 @@ Example YAML::
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from ragloom.component import Component, output_types
 from ragloom.registry import register
 from ragloom.retrievers.chroma_store import ChromaStore, to_hits
 from ragloom.types import Chunk, Hit
 
-CollectionName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")]
+
+def _chroma_accepts(name: str) -> str:
+    """Chroma's remaining name rules: no '..' and not an IPv4 address."""
+    if ".." in name:
+        raise ValueError("a collection name may not contain '..'")
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        return name
+    raise ValueError("a collection name may not be an IPv4 address")
+
+
+CollectionName = Annotated[
+    str,
+    Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$"),
+    AfterValidator(_chroma_accepts),
+]
 Positive = Annotated[int, Field(gt=0)]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Converted models (SmolLM2 from its GGUF) are cached inside the checkout, not in ~/.cache.
+os.environ.setdefault(
+    "RAGLOOM_CACHE", str(Path(__file__).resolve().parents[1] / ".ragloom-test-cache")
+)
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

@@ -36,7 +36,10 @@ class LangChainChatGenerator(TextGenerator):
         self.model = model
 
     def stream(self, messages: list[Message], **options: Any) -> Iterator[str]:
+        from langchain_core.messages import BaseMessage
+
         for piece in self.model.stream([(m["role"], m["content"]) for m in messages], **options):
-            text = piece.content if hasattr(piece, "content") else str(piece)
+            # `.text` joins content blocks; `.content` may be a list of them.
+            text = piece.text if isinstance(piece, BaseMessage) else str(piece)
             if text:
-                yield str(text)
+                yield text

@@ -35,6 +35,8 @@ DEFAULT_USER = (
     "{context}\n\nQuestion: {question}"
 )
 NO_CONTEXT = "(no passage was relevant enough to show)"
+MIN_PASSAGE_TOKENS = 16
+TEMPLATE_VARIABLES = {"context", "question"}
 
 
 def format_passages(hits: list[Hit]) -> str:
@@ -66,8 +68,22 @@ class PromptBuilder(Component):
         min_score: float | None = None,
         merge_overlaps: bool = True,
     ):
-        from langchain_core.prompts import ChatPromptTemplate
+        from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
 
+        for field, template in (
+            ("system_template", system_template),
+            ("user_template", user_template),
+        ):
+            variables = set(PromptTemplate.from_template(template).input_variables)
+            unknown = sorted(variables - TEMPLATE_VARIABLES)
+            if unknown:
+                raise ComponentConfigError(
+                    Problem(
+                        f"prompt_builder: {field} uses unknown variable(s) {unknown}; only "
+                        "{context} and {question} are filled (write literal braces as {{ }})",
+                        field=field,
+                    )
+                )
         for variable in ("{context}", "{question}"):
             if variable not in user_template:
                 raise ComponentConfigError(
@@ -105,9 +121,15 @@ class PromptBuilder(Component):
         chosen = chosen[: self.max_passages]
         if self.token_budget is not None:
             frame = self.count_tokens(
-                self.system_template + self.user_template.format(context="", question=question)
+                self._template.invoke({"context": "", "question": question}).to_string()
             )
-            chosen = fit_budget(chosen, max(self.token_budget - frame, 1), self.count_tokens)
+            room = self.token_budget - frame
+            if room < MIN_PASSAGE_TOKENS:
+                raise ValueError(
+                    f"token_budget {self.token_budget} leaves {room} tokens for passages after "
+                    f"the {frame}-token prompt template; raise token_budget or shorten the template"
+                )
+            chosen = fit_budget(chosen, room, self.count_tokens)
         return lost_in_the_middle(chosen) if self.order == "lost_in_the_middle" else chosen
 
     @output_types(messages=list[dict[str, str]], prompt=str, hits=list[Hit])

@@ -256,12 +256,6 @@ def test_collection_names_chroma_rejects_fail_at_construction(stage: type, name:
     assert "collection" in str(info.value)
 
 
-@pytest.mark.xfail(
-    reason="BUG: CollectionName accepts names Chroma rejects ('..' inside, an IPv4 address); "
-    "they fail later in warm_up() with chromadb's InvalidArgumentError "
-    "(retrievers/chroma.py:25)",
-    strict=True,
-)
 @pytest.mark.parametrize("name", ["my..collection", "127.0.0.1"])
 def test_collection_names_with_double_dots_or_ip_fail_at_construction(name: str) -> None:
     with pytest.raises(ComponentConfigError):

@@ -12,9 +12,18 @@ def _source_text(doc_id: str) -> str:
     return (ROOT / doc_id).read_text(encoding="utf-8")
 
 
+HYBRID = str(ROOT / "examples" / "hybrid.yaml")
+
+
 def test_query_json_returns_exact_spans_and_an_answer(example_index: Path) -> None:
     proc = ragloom_cli(
-        "query", "What do k1 and b control in BM25?", "--index-dir", str(example_index), "--json"
+        "query",
+        "What do k1 and b control in BM25?",
+        "-c",
+        HYBRID,
+        "--index-dir",
+        str(example_index),
+        "--json",
     )
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1, "with --json stdout must carry exactly one JSON object"
@@ -38,7 +47,15 @@ def test_query_json_returns_exact_spans_and_an_answer(example_index: Path) -> No
 
 def test_top_k_limits_hits(example_index: Path) -> None:
     proc = ragloom_cli(
-        "query", "reranking depth", "--index-dir", str(example_index), "--json", "--top-k", "2"
+        "query",
+        "reranking depth",
+        "-c",
+        HYBRID,
+        "--index-dir",
+        str(example_index),
+        "--json",
+        "--top-k",
+        "2",
     )
     assert len(json.loads(proc.stdout)["hits"]) == 2
 
@@ -62,7 +79,7 @@ def test_index_works_in_any_folder_with_default_index_dir(tmp_path: Path) -> Non
     )
     ragloom_cli("index", "docs/", cwd=tmp_path)
     assert (tmp_path / ".ragloom" / "manifest.json").is_file()
-    proc = ragloom_cli("query", "What is the launch code?", "--json", cwd=tmp_path)
+    proc = ragloom_cli("query", "What is the launch code?", "-c", HYBRID, "--json", cwd=tmp_path)
     hit = json.loads(proc.stdout)["hits"][0]
     assert hit["doc_id"] == "docs/note.txt"
     assert "blue-seven" in hit["text"]
@@ -82,3 +99,27 @@ def test_index_missing_path_is_a_clear_error(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "missing" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_default_pipeline_answers_with_the_bundled_llm_and_cites(example_index: Path) -> None:
+    proc = ragloom_cli(
+        "query", "What do k1 and b control in BM25?", "--index-dir", str(example_index), "--json"
+    )
+    result = json.loads(proc.stdout)
+    assert result["generator"] == "local:smollm2-135m-instruct"
+    assert result["answer"].strip()
+    assert {"prompt", "generator"} <= set(result["timings"])
+    passages = result["passages"]
+    assert 1 <= len(passages) <= 2
+    for passage in passages:
+        assert _source_text(passage["doc_id"])[passage["start"] : passage["end"]] == passage["text"]
+    for citation in result["citations"]:
+        assert passages[citation["passage"] - 1]["chunk_id"] == citation["chunk_id"]
+    assert any(p["doc_id"].endswith("bm25.md") for p in passages)
+
+
+def test_default_query_streams_the_answer_to_the_terminal(example_index: Path) -> None:
+    proc = ragloom_cli("query", "What is late chunking?", "--index-dir", str(example_index))
+    assert proc.stdout.startswith("Answer: ")
+    assert "(local:smollm2-135m-instruct)" in proc.stdout
+    assert "late-chunking.md" in proc.stdout

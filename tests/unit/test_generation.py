@@ -149,12 +149,6 @@ def test_user_template_without_a_variable_is_a_config_error(missing: str) -> Non
     assert missing in str(info.value) and "user_template" in str(info.value)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a template variable other than {context}/{question} (or a literal JSON brace) "
-    "passes __init__ and fails at run() with a raw KeyError "
-    "(ragloom/generation/prompt.py, PromptBuilder.__init__)",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("field", "params"),
     [
@@ -295,10 +289,5 @@ def test_langchain_generator_sends_roles_as_chat_messages() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    reason="BUG: LangChainChatGenerator.stream yields str(list) for content-block chunks "
-    "instead of their text (ragloom/generation/base.py:40; use `piece.text`)",
-    strict=True,
-)
 def test_langchain_generator_reads_text_of_content_blocks() -> None:
     assert LangChainChatGenerator(_ContentBlocksModel()).generate(MESSAGES) == "Hi there"

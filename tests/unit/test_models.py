@@ -111,11 +111,6 @@ def test_unknown_hub_id_encoder_fails_fast_offline() -> None:
     _assert_lists_aliases(str(info.value))
 
 
-@pytest.mark.xfail(
-    reason="BUG: without HF_HUB_OFFLINE and without a network, a hub id is retried with "
-    "backoff (~46 s of sleeps) instead of failing at once as ragloom/models.py:3-4 promises",
-    strict=True,
-)
 def test_unknown_hub_id_fails_at_once_without_a_network(
     fresh_tokenizer_cache: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -148,6 +143,8 @@ def test_load_failure_offline_names_offline_mode(monkeypatch: pytest.MonkeyPatch
 
 def test_load_failure_online_names_the_cause(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
     message = str(load_failure("org/model", OSError("repository not found")))
     assert "OSError: repository not found" in message
     assert "offline mode" not in message

@@ -105,12 +105,6 @@ def test_a_short_text_is_one_window_over_all_of_it() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    reason="BUG: token_windows drops a window whose start snaps back to the previous window's "
-    "start (a word longer than chunk_size - overlap tokens), so with overlap the tokens between "
-    "that word and the next window are in no chunk (chunking/token_window.py:42-56)",
-    strict=True,
-)
 def test_a_word_longer_than_the_step_loses_no_text_with_overlap() -> None:
     # words: a b c <11-token word> d e f g h i j k  (chunk 4, overlap 1 -> step 3)
     offsets, word_ids, length = _words([1, 1, 1, 11, 1, 1, 1, 1, 1, 1, 1, 1])
@@ -119,11 +113,6 @@ def test_a_word_longer_than_the_step_loses_no_text_with_overlap() -> None:
     assert {begin for begin, _ in offsets} <= covered
 
 
-@pytest.mark.xfail(
-    reason="BUG: with overlap, a word longer than chunk_size - overlap tokens makes the chunker "
-    "skip the word after it ('d' is in no chunk) (chunking/token_window.py:42-56)",
-    strict=True,
-)
 def test_chunker_keeps_the_word_after_a_long_word() -> None:
     doc = Document(text="a b c supercalifragilisticexpialidocious d e f g h i j k", id="long")
     chunks = TokenWindowChunker(chunk_size=4, overlap=1).chunk(doc)

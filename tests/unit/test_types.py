@@ -163,5 +163,6 @@ def test_answer_to_dict() -> None:
         "text": "t",
         "generator": "extractive",
         "cited": [1],
+        "citations_inferred": False,
         "timings": {"total": 0.1},
     }
