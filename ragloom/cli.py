@@ -214,6 +214,11 @@ def components(as_json: JsonOption = False) -> None:
                 typer.echo(f"  - {pname}: {p['type']} ({default})")
 
 
+from ragloom.evaluation.command import eval_command  # noqa: E402
+
+app.command("eval")(eval_command)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -59,7 +59,7 @@ def _load(model: str, device: str, dtype: str) -> tuple[Any, Any]:
         lm = AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(dtype, device))
     except OSError as exc:
         raise load_failure(model, exc) from exc
-    lm.to(device).eval()
+    lm.to(device).eval()  # type: ignore[arg-type]
     if tokenizer.chat_template is None:
         raise load_failure(model, ValueError("the model has no chat template"))
     return tokenizer, lm

@@ -123,3 +123,26 @@ def test_default_query_streams_the_answer_to_the_terminal(example_index: Path) -
     assert proc.stdout.startswith("Answer: ")
     assert "(local:smollm2-135m-instruct)" in proc.stdout
     assert "late-chunking.md" in proc.stdout
+
+
+def test_unknown_generator_model_is_a_message_not_a_trace(
+    example_index: Path, tmp_path: Path
+) -> None:
+    default = (ROOT / "ragloom" / "defaults" / "default.yaml").read_text(encoding="utf-8")
+    for model, needle in [
+        ("someone/no-such-model", "bundled alias"),
+        ("./no/such/dir", "does not exist"),
+    ]:
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            default.replace(
+                "model: smollm2-135m-instruct, max_new_tokens", f"model: {model}, max_new_tokens"
+            ),
+            encoding="utf-8",
+        )
+        proc = ragloom_cli(
+            "query", "anything", "-c", str(config), "--index-dir", str(example_index), check=False
+        )
+        assert proc.returncode != 0
+        assert needle in proc.stderr and model in proc.stderr
+        assert "Traceback" not in proc.stderr
