@@ -31,6 +31,9 @@ def build_indexing(index_dir: Path) -> Pipeline:
     pipe.connect("chunker.chunks", "encoder.chunks")
     pipe.connect("encoder.chunks", "dense_writer.chunks")
     pipe.connect("chunker.chunks", "bm25_writer.chunks")
+    # Files that became empty: their old chunks are deleted, not left searchable.
+    pipe.connect("loader.empty", "dense_writer.delete_documents")
+    pipe.connect("loader.empty", "bm25_writer.delete_documents")
     pipe.add_input("paths", "loader.paths")
     return pipe
 

@@ -117,6 +117,8 @@ class RAG:
         }
         known = dict((manifest or {}).get("documents", {}))
         known.update({doc.id: doc.hash for doc in documents})
+        for doc_id in outputs.get("empty") or []:
+            known.pop(doc_id, None)
         write_manifest(
             self.index_dir,
             {

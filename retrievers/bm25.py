@@ -76,7 +76,9 @@ class BM25Writer(_BM25Stage):
         self._locate(subdir)
 
     @output_types(written=int)
-    def run(self, chunks: list[Chunk]) -> dict[str, Any]:
+    def run(self, chunks: list[Chunk], delete_documents: list[str] | None = None) -> dict[str, Any]:
+        if delete_documents:
+            self.store.delete_documents(delete_documents)
         return {"written": self.store.write(chunks)}
 
 

@@ -90,7 +90,10 @@ class ChromaWriter(_ChromaStage):
     """Writes embedded chunks; a document's old chunks are replaced, never duplicated."""
 
     @output_types(written=int)
-    def run(self, chunks: list[Chunk]) -> dict[str, Any]:
+    def run(self, chunks: list[Chunk], delete_documents: list[str] | None = None) -> dict[str, Any]:
+        """Write `chunks` (replacing their documents' old chunks); first drop `delete_documents`."""
+        if delete_documents:
+            self.store.delete_documents(delete_documents)
         return {"written": self.store.write(chunks)}
 
 

@@ -61,9 +61,10 @@ class FileLoader(Component):
         self.jsonl_text_field = jsonl_text_field
         self.jsonl_id_field = jsonl_id_field
 
-    @output_types(documents=list[Document], skipped=list[str])
+    @output_types(documents=list[Document], skipped=list[str], empty=list[str])
     def run(self, paths: list[str]) -> dict[str, Any]:
-        """Every document under `paths`, and a "path: reason" line for each input skipped."""
+        """Every document under `paths`, a "path: reason" line for each input skipped, and the
+        ids of documents that are now empty (writers delete their old chunks)."""
         if isinstance(paths, str | os.PathLike):
             paths = [os.fspath(paths)]
         stream = iter_documents(
@@ -78,4 +79,8 @@ class FileLoader(Component):
         documents = list(stream)
         for entry in stream.skipped:
             logger.warning("file_loader skipped %s", entry)
-        return {"documents": documents, "skipped": [str(entry) for entry in stream.skipped]}
+        return {
+            "documents": documents,
+            "skipped": [str(entry) for entry in stream.skipped],
+            "empty": list(stream.empty_ids),
+        }

@@ -286,6 +286,8 @@ class DocumentStream(Iterator[Document]):
         self.text_field = text_field
         self.id_field = id_field
         self.skipped: list[Skipped] = []
+        #: Ids of documents that exist but are empty: their old chunks must go from an index.
+        self.empty_ids: list[str] = []
         self.files_read = 0
         self._cwd = Path.cwd()
         self._visited: set[Path] = set()
@@ -393,6 +395,7 @@ class DocumentStream(Iterator[Document]):
                 for location, doc in records:
                     if not doc.text.strip():
                         self._skip(location, "empty file" if whole_file else "empty text")
+                        self.empty_ids.append(doc.id)
                         continue
                     if doc.id in seen:
                         raise LoaderError(

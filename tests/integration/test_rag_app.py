@@ -188,13 +188,6 @@ def test_editing_a_file_replaces_its_chunks(tmp_path: Path) -> None:
     assert set(manifest["documents"]) == {str(docs / name) for name in FILES}
 
 
-@pytest.mark.xfail(
-    reason="BUG: a file edited to empty/whitespace is skipped by the loader, so RAG.index never "
-    "replaces its chunks: the old text stays in both stores and keeps being retrieved "
-    "(ragloom/rag.py RAG.index; ChromaStore.write and BM25Store.write only replace documents "
-    "that still have chunks)",
-    strict=True,
-)
 def test_emptying_a_file_removes_its_chunks(tmp_path: Path) -> None:
     docs = _corpus(tmp_path / "docs")
     RAG(index_dir=tmp_path / "index").index([docs])

@@ -202,3 +202,11 @@ def test_help_reads_well() -> None:
     assert result.exit_code == 0
     for command in ("index", "query", "validate", "components"):
         assert command in result.output
+
+
+def test_built_in_default_is_the_local_llm_example() -> None:
+    import yaml
+
+    default = yaml.safe_load((ROOT / "ragloom" / "defaults" / "default.yaml").read_text())
+    example = yaml.safe_load((ROOT / "examples" / "local-llm.yaml").read_text())
+    assert default == example

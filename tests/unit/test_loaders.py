@@ -396,3 +396,12 @@ def test_real_scifact_corpus_loads_fast_with_unique_ids() -> None:
     assert stream.skipped == []
     assert all(d.metadata["format"] == "beir" and d.text for d in docs)
     assert elapsed < 2.0
+
+
+def test_file_loader_reports_empty_documents_by_id(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "full.txt").write_text("some words", encoding="utf-8")
+    (tmp_path / "blank.txt").write_text("  \n", encoding="utf-8")
+    out = FileLoader().run(paths=["."])
+    assert [d.id for d in out["documents"]] == ["full.txt"]
+    assert out["empty"] == ["blank.txt"]
