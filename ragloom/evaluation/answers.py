@@ -159,3 +159,19 @@ def evaluate_answers(
     if log is not None:
         log(f"answered {len(rows)} questions in {elapsed:.1f} s")
     return report
+
+
+def evaluate_qa_file(
+    rag: RAG,
+    qa_path: str | Path,
+    corpus: list[str | Path] | None = None,
+    limit: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> AnswerReport:
+    """Index `corpus` (if given; unchanged files add nothing), then score answers to the QA file."""
+    items = read_qa(qa_path)[:limit]
+    if corpus:
+        report = rag.index(list(corpus))
+        if log is not None:
+            log(f"indexed {report.documents} document(s) into {rag.index_dir}")
+    return evaluate_answers(rag, items, log)
