@@ -1,6 +1,16 @@
 """Chunkers with exact character spans and text encoders (installed as `ragloom.chunking`)."""
 
 from ragloom.chunking.encoders import ChunkEncoder, QueryEncoder
+from ragloom.chunking.late import LateChunkingEncoder
+from ragloom.chunking.recursive import RecursiveChunker
+from ragloom.chunking.sentences import SentenceChunker
 from ragloom.chunking.token_window import TokenWindowChunker
 
-__all__ = ["ChunkEncoder", "QueryEncoder", "TokenWindowChunker"]
+__all__ = [
+    "ChunkEncoder",
+    "LateChunkingEncoder",
+    "QueryEncoder",
+    "RecursiveChunker",
+    "SentenceChunker",
+    "TokenWindowChunker",
+]

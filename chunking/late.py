@@ -3,7 +3,10 @@
 The document is tokenized once (with offsets) and run through the transformer once; each chunk's
 embedding is the mean of the token states inside its character span (special and prefix tokens
 excluded), then normalised. Chunk boundaries are whatever the chunker produced, so late and
-naive ("each chunk alone") embeddings are comparable one to one.
+naive ("each chunk alone") embeddings are comparable one to one. Windows run longest first in
+padded batches of at most `batch_size` windows and `batch_tokens` tokens (default: 1536 on
+CPU, 32768 on GPU), under `inference_mode`, so each token is encoded once and little is spent
+on padding.
 
 Documents longer than the model window are encoded in overlapping macro-windows ("long late
 chunking"): every window after the first drops its first `window_overlap` tokens, so each token
@@ -47,6 +50,11 @@ from ragloom.progress import progress_bar
 from ragloom.registry import register
 from ragloom.types import Chunk, Document
 
+#: Default padded tokens per batch (measured on a 2-core CPU: 1536 tokens per batch encodes
+#: SciFact about 6 % faster than 4096, whose attention scores fall out of cache).
+CPU_BATCH_TOKENS = 1536
+GPU_BATCH_TOKENS = 32768
+
 
 def _tensor(array: np.ndarray) -> Any:
     import torch
@@ -87,6 +95,7 @@ class LateChunkingEncoder(_EncoderStage):
         window_size: Annotated[int, Field(gt=0)] | None = None,
         window_overlap: Annotated[int, Field(ge=0)] = 128,
         late_weight: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0,
+        batch_tokens: Annotated[int, Field(gt=0)] | None = None,
     ):
         problems = []
         if pooling != "mean":
@@ -108,20 +117,21 @@ class LateChunkingEncoder(_EncoderStage):
         if problems:
             raise ComponentConfigError(problems)
         super().__init__(
-            model,
-            pooling,
-            normalize,
-            batch_size,
-            max_length,
-            device,
-            dtype,
-            query_prefix,
-            passage_prefix,
-            truncate_dim,
+            model=model,
+            pooling=pooling,
+            normalize=normalize,
+            batch_size=batch_size,
+            max_length=max_length,
+            device=device,
+            dtype=dtype,
+            query_prefix=query_prefix,
+            passage_prefix=passage_prefix,
+            truncate_dim=truncate_dim,
         )
         self.window_size = window_size
         self.window_overlap = window_overlap
         self.late_weight = late_weight
+        self.batch_tokens = batch_tokens
         self._wrap: tuple[list[int], list[int], list[int]] | None = None
 
     def warm_up(self) -> None:
@@ -149,6 +159,12 @@ class LateChunkingEncoder(_EncoderStage):
                 )
             )
         return capacity
+
+    def _batch_tokens(self) -> int:
+        """Padded tokens per batch: small on CPU (attention stays in cache), large on GPU."""
+        if self.batch_tokens is not None:
+            return self.batch_tokens
+        return CPU_BATCH_TOKENS if self.encoder.device == "cpu" else GPU_BATCH_TOKENS
 
     @output_types(chunks=list[Chunk])
     def run(self, chunks: list[Chunk], documents: list[Document] | None = None) -> dict[str, Any]:
@@ -220,7 +236,9 @@ class LateChunkingEncoder(_EncoderStage):
         skip = len(lead) + len(prefix)
         total = sum(len(s) for s in sequences)
         with progress_bar(total=total, desc="late encoding", unit="token") as bar:
-            for i, states in self.encoder.token_states(sequences, self.batch_size):
+            for i, states in self.encoder.token_states(
+                sequences, self.batch_size, self._batch_tokens()
+            ):
                 n, window = plan[i]
                 content = states[skip : skip + window.end - window.begin]
                 add_span_sums(content, window, spans[n], rows_of[doc_ids[n]], sums, counts)

@@ -101,17 +101,20 @@ class TextEncoder:
         return truncate_dim
 
     def token_states(
-        self, sequences: Sequence[Sequence[int]], batch_size: int = 32
+        self, sequences: Sequence[Sequence[int]], batch_size: int = 32, batch_tokens: int = 4096
     ) -> Iterator[tuple[int, Any]]:
         """(index, float32 hidden states [len, dim]) for token-id sequences, in length-sorted,
-        padded batches under `inference_mode`; sequences must already hold special tokens."""
+        padded batches under `inference_mode`; sequences must already hold special tokens.
+
+        A batch holds at most `batch_size` sequences and `batch_tokens` padded tokens: long
+        sequences batch fewer at a time, which keeps attention's working set in cache.
+        """
         import torch
 
         order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]), reverse=True)
         pad = self.tokenizer.pad_token_id or 0
         with torch.inference_mode():
-            for begin in range(0, len(order), batch_size):
-                idx = order[begin : begin + batch_size]
+            for idx in _batches(order, [len(s) for s in sequences], batch_size, batch_tokens):
                 width = len(sequences[idx[0]])
                 ids = torch.full((len(idx), width), pad, dtype=torch.long)
                 mask = torch.zeros((len(idx), width), dtype=torch.long)
@@ -123,6 +126,21 @@ class TextEncoder:
                 ).last_hidden_state.float()
                 for row, i in enumerate(idx):
                     yield i, hidden[row, : len(sequences[i])]
+
+
+def _batches(
+    order: list[int], lengths: list[int], batch_size: int, batch_tokens: int
+) -> Iterator[list[int]]:
+    """Consecutive groups of `order` (longest first) within both batch limits."""
+    batch: list[int] = []
+    for i in order:
+        width = lengths[batch[0]] if batch else lengths[i]
+        if batch and (len(batch) >= batch_size or (len(batch) + 1) * width > batch_tokens):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
 
 
 def finish(pooled: Any, normalize: bool, truncate_dim: int | None) -> Any:
