@@ -14,7 +14,7 @@ import statistics
 import string
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,7 +164,7 @@ def evaluate_answers(
 def evaluate_qa_file(
     rag: RAG,
     qa_path: str | Path,
-    corpus: list[str | Path] | None = None,
+    corpus: Sequence[str | Path] | None = None,
     limit: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> AnswerReport:

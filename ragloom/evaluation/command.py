@@ -12,17 +12,31 @@ from typing import Annotated
 
 import typer
 
+from ragloom.config import RagConfig
 from ragloom.evaluation.metrics import METRICS
+from ragloom.evaluation.runner import EvalReport
 
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="RAG configuration YAML (default: the built-in pipeline)."),
 ]
 BeirOption = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--beir", help="BEIR dataset folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)."
     ),
+]
+QAOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--qa",
+        help="JSONL of {question, answers}: score generated answers (exact match, F1, "
+        "citation precision) with the full query pipeline.",
+    ),
+]
+CorpusOption = Annotated[
+    list[Path] | None,
+    typer.Option("--corpus", help="Files or folders to index before answering --qa questions."),
 ]
 SplitOption = Annotated[str, typer.Option("--split", help="Which qrels split to score.")]
 IndexDirOption = Annotated[
@@ -45,7 +59,9 @@ DepthOption = Annotated[
 
 
 def eval_command(
-    beir: BeirOption,
+    beir: BeirOption = None,
+    qa: QAOption = None,
+    corpus: CorpusOption = None,
     config: ConfigOption = None,
     split: SplitOption = "test",
     index_dir: IndexDirOption = None,
@@ -53,32 +69,89 @@ def eval_command(
     limit_queries: LimitOption = None,
     depth: DepthOption = 1000,
 ) -> None:
-    """Index a BEIR corpus (or reuse its index) and report nDCG@10, Recall@10/100, MRR@10."""
+    """Retrieval quality on BEIR data (nDCG@10, Recall@10/100, MRR@10) and/or answer quality
+    on a QA set (exact match, token F1, citation precision), with timings."""
     from ragloom.cli import _friendly_errors, _quiet_libraries
     from ragloom.config import default_config, load_config
-    from ragloom.evaluation.runner import evaluate_beir
+    from ragloom.errors import ConfigError
 
     _quiet_libraries()
     with _friendly_errors():
+        if beir is None and qa is None:
+            raise ConfigError("give --beir DIR (retrieval metrics) and/or --qa FILE (answers)")
         rag_config = load_config(config) if config else default_config()
-        report = evaluate_beir(
-            rag_config,
-            beir,
-            split=split,
-            index_dir=index_dir,
-            limit_queries=limit_queries,
-            depth=depth,
-            log=lambda message: typer.echo(message, err=True),
-        )
-        result = {**report.to_dict(), "config": str(config) if config else "<built-in default>"}
+        result: dict[str, object] = {"config": str(config) if config else "<built-in default>"}
+        qa_index = index_dir
+        if beir is not None:
+            report = _retrieval(rag_config, beir, split, index_dir, limit_queries, depth, as_json)
+            result.update(report.to_dict())
+            qa_index = index_dir or Path(report.index_dir)
+        if qa is not None:
+            result.update(_answers(rag_config, qa, corpus, qa_index, limit_queries, as_json))
         if as_json:
             typer.echo(json.dumps(result))
-            return
-        typer.echo(f"{result['config']} on {report.dataset} ({split}, {report.queries} queries)")
-        for name in METRICS:
-            typer.echo(f"  {name:<11} {report.metrics[name]:.4f}")
-        index = "reused" if report.index_reused else f"{report.index_seconds:.1f} s"
-        typer.echo(
-            f"  index: {index} ({report.documents} documents, {report.index_dir}); "
-            f"queries: {report.query_seconds:.1f} s ({result['query_ms_mean']:.1f} ms/query)"
-        )
+
+
+def _answers(
+    rag_config: RagConfig,
+    qa: Path,
+    corpus: list[Path] | None,
+    index_dir: Path | None,
+    limit: int | None,
+    as_json: bool,
+) -> dict[str, object]:
+    """Answer-quality metrics over a QA file, printed unless `as_json`."""
+    from ragloom.evaluation.answers import evaluate_qa_file
+    from ragloom.rag import RAG
+
+    rag = RAG(rag_config, index_dir)
+    report = evaluate_qa_file(
+        rag, qa, corpus, limit, log=lambda message: typer.echo(message, err=True)
+    )
+    metrics = {
+        f"qa_{key}" if key == "questions" else key: value for key, value in report.to_dict().items()
+    }
+    if not as_json:
+        precision = report.citation_precision
+        shown = "n/a (nothing cited)" if precision is None else f"{precision:.4f}"
+        typer.echo(f"answers to {qa} ({report.questions} questions, index {rag.index_dir})")
+        typer.echo(f"  exact_match {report.exact_match:.4f}")
+        typer.echo(f"  f1          {report.f1:.4f}")
+        typer.echo(f"  citation_precision {shown} (cited in {report.cited_share:.0%})")
+        typer.echo(f"  {report.seconds_per_question:.2f} s/question")
+    return metrics
+
+
+def _retrieval(
+    rag_config: RagConfig,
+    beir: Path,
+    split: str,
+    index_dir: Path | None,
+    limit_queries: int | None,
+    depth: int,
+    as_json: bool,
+) -> EvalReport:
+    """Retrieval metrics on a BEIR split, printed unless `as_json`."""
+    from ragloom.evaluation.runner import evaluate_beir
+
+    report = evaluate_beir(
+        rag_config,
+        beir,
+        split=split,
+        index_dir=index_dir,
+        limit_queries=limit_queries,
+        depth=depth,
+        log=lambda message: typer.echo(message, err=True),
+    )
+    if as_json:
+        return report
+    typer.echo(f"{report.dataset} ({split}, {report.queries} queries)")
+    for name in METRICS:
+        typer.echo(f"  {name:<11} {report.metrics[name]:.4f}")
+    index = "reused" if report.index_reused else f"{report.index_seconds:.1f} s"
+    typer.echo(
+        f"  index: {index} ({report.documents} documents, {report.index_dir}); "
+        f"queries: {report.query_seconds:.1f} s "
+        f"({report.to_dict()['query_ms_mean']:.1f} ms/query)"
+    )
+    return report

@@ -33,3 +33,32 @@ def test_local_llm_answers_are_scored(example_index: Path) -> None:
     assert report.questions == 2
     assert report.seconds_per_question > 0
     assert set(report.to_dict()) >= {"exact_match", "f1", "citation_precision"}
+
+
+def test_eval_cli_reports_answer_metrics_as_json(tmp_path: Path) -> None:
+    import json
+
+    from tests.integration.conftest import ragloom_cli
+
+    proc = ragloom_cli(
+        "eval",
+        "--qa",
+        str(QA),
+        "--corpus",
+        str(CORPUS),
+        "-c",
+        str(ROOT / "examples" / "hybrid.yaml"),
+        "--index-dir",
+        str(tmp_path / "index"),
+        "--json",
+    )
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["qa_questions"] == 5
+    assert {"exact_match", "f1", "citation_precision", "cited_share"} <= set(result)
+
+
+def test_eval_without_data_is_a_clear_error() -> None:
+    from tests.integration.conftest import ragloom_cli
+
+    proc = ragloom_cli("eval", check=False)
+    assert proc.returncode != 0 and "--beir" in proc.stderr and "--qa" in proc.stderr
