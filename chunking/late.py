@@ -88,7 +88,7 @@ class LateChunkingEncoder(_EncoderStage):
         batch_size: Annotated[int, Field(gt=0)] = 32,
         max_length: Annotated[int, Field(gt=0)] | None = None,
         device: str = "auto",
-        dtype: DType = "float32",
+        dtype: DType = "auto",
         query_prefix: str = "",
         passage_prefix: str = "",
         truncate_dim: Annotated[int, Field(gt=0)] | None = None,

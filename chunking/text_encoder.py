@@ -17,27 +17,17 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ragloom.devices import DType, pick_device, pick_dtype
 from ragloom.models import load_failure, resolve_model_path
 
 Pooling = Literal["mean", "cls"]
-DType = Literal["float32", "bfloat16", "float16"]
 _lock = threading.Lock()
-
-
-def pick_device(device: str) -> str:
-    """`auto` means cuda when present, else cpu."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class TextEncoder:
     """Tokenizer + AutoModel, with the pooling and batching every encoder stage shares."""
 
-    def __init__(self, model: str, device: str = "auto", dtype: DType = "float32"):
-        import torch
+    def __init__(self, model: str, device: str = "auto", dtype: DType = "auto"):
         from transformers import AutoModel, AutoTokenizer
 
         self.model_name = model
@@ -45,7 +35,7 @@ class TextEncoder:
         self.device = pick_device(device)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModel.from_pretrained(path, dtype=getattr(torch, dtype))
+            self.model = AutoModel.from_pretrained(path, dtype=pick_dtype(dtype, self.device))
         except OSError as exc:
             raise load_failure(model, exc) from exc
         self.model.to(self.device).eval()
@@ -162,7 +152,7 @@ def pool(hidden: Any, mask: Any, pooling: Pooling) -> Any:
     return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
 
 
-def load_encoder(model: str, device: str = "auto", dtype: DType = "float32") -> TextEncoder:
+def load_encoder(model: str, device: str = "auto", dtype: DType = "auto") -> TextEncoder:
     """A process-wide shared encoder for these settings (loaded once, thread-safe)."""
     with _lock:
         return _cached_encoder(model, pick_device(device), dtype)
