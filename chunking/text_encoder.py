@@ -154,13 +154,15 @@ def pool(hidden: Any, mask: Any, pooling: Pooling) -> Any:
 
 def load_encoder(model: str, device: str = "auto", dtype: DType = "auto") -> TextEncoder:
     """A process-wide shared encoder for these settings (loaded once, thread-safe)."""
+    device = pick_device(device)
+    concrete = str(pick_dtype(dtype, device)).removeprefix("torch.")  # "auto" shares its match
     with _lock:
-        return _cached_encoder(model, pick_device(device), dtype)
+        return _cached_encoder(model, device, concrete)
 
 
 @cache
-def _cached_encoder(model: str, device: str, dtype: DType) -> TextEncoder:
-    return TextEncoder(model, device=device, dtype=dtype)
+def _cached_encoder(model: str, device: str, dtype: str) -> TextEncoder:
+    return TextEncoder(model, device=device, dtype=dtype)  # type: ignore[arg-type]
 
 
 @cache
