@@ -44,8 +44,9 @@ format: setup ## Apply ruff fixes and formatting.
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: setup ## Run the benchmarks (minutes; prints tables).
-	$(BIN)/python benchmarks/run_all.py
+bench: setup ## Quick benchmarks: local generation, BM25 on SciFact (see benchmarks/README.md).
+	$(BIN)/python benchmarks/generation.py
+	$(BIN)/ragloom eval -c examples/bm25.yaml --beir ../shared/datasets/scifact
 
 clean: ## Remove the virtualenv, caches and demo index.
 	rm -rf $(VENV) $(DEMO_INDEX) .pytest_cache .ruff_cache build dist *.egg-info
