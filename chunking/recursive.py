@@ -17,18 +17,17 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from itertools import pairwise
-from typing import Annotated, Any
+from typing import Annotated
 
 import regex
 from pydantic import Field
 
+from ragloom.chunking.base import TokenizedChunker
 from ragloom.chunking.sentences import split_sentences
 from ragloom.chunking.spans import tile
-from ragloom.chunking.text_encoder import load_tokenizer
-from ragloom.component import Component, output_types
 from ragloom.models import DEFAULT_ENCODER
 from ragloom.registry import register
-from ragloom.types import Chunk, Document
+from ragloom.types import Document
 
 Span = tuple[int, int]
 _PARAGRAPH = regex.compile(r"\n[^\S\n]*\n\s*")
@@ -108,7 +107,7 @@ def _merge(pieces: list[Span], budget: _Budget) -> list[Span]:
 
 
 @register("recursive_chunker")
-class RecursiveChunker(Component):
+class RecursiveChunker(TokenizedChunker):
     """Splits by paragraph → line → sentence → word so each chunk fits `chunk_size` tokens."""
 
     def __init__(
@@ -118,22 +117,7 @@ class RecursiveChunker(Component):
     ):
         self.chunk_size = chunk_size
         self.tokenizer = tokenizer
-        self._tokenizer: Any = None
 
-    def warm_up(self) -> None:
-        if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.tokenizer)
-
-    def chunk(self, doc: Document) -> list[Chunk]:
-        """The chunks of one document, in order."""
-        self.warm_up()
-        encoding = self._tokenizer(
-            doc.text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
-        )
-        starts = [start for start, _ in encoding["offset_mapping"]]
-        spans = recursive_spans(doc.text, starts, self.chunk_size)
-        return [Chunk.from_span(doc, start, end, n) for n, (start, end) in enumerate(spans)]
-
-    @output_types(chunks=list[Chunk])
-    def run(self, documents: list[Document]) -> dict[str, Any]:
-        return {"chunks": [chunk for doc in documents for chunk in self.chunk(doc)]}
+    def spans(self, doc: Document) -> list[tuple[int, int]]:
+        starts = [start for start, _ in self.tokenize(doc.text)["offset_mapping"]]
+        return recursive_spans(doc.text, starts, self.chunk_size)

@@ -16,16 +16,16 @@ Example YAML::
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import regex
 from pydantic import Field
 
+from ragloom.chunking.base import Chunker
 from ragloom.chunking.spans import tile
-from ragloom.component import Component, output_types
 from ragloom.errors import ComponentConfigError, Problem
 from ragloom.registry import register
-from ragloom.types import Chunk, Document
+from ragloom.types import Document
 
 _END = regex.compile(
     r"""(?P<latin>[.!?\u2026]+)["'\u201d\u2019)\]\u00bb]*(?=\s|$)
@@ -82,7 +82,7 @@ def group_spans(spans: list[tuple[int, int]], size: int, overlap: int = 0) -> li
 
 
 @register("sentence_chunker")
-class SentenceChunker(Component):
+class SentenceChunker(Chunker):
     """Groups `sentences_per_chunk` consecutive sentences per chunk, overlapping by `overlap`."""
 
     def __init__(
@@ -101,11 +101,5 @@ class SentenceChunker(Component):
         self.sentences_per_chunk = sentences_per_chunk
         self.overlap = overlap
 
-    def chunk(self, doc: Document) -> list[Chunk]:
-        """The chunks of one document, in order."""
-        spans = group_spans(split_sentences(doc.text), self.sentences_per_chunk, self.overlap)
-        return [Chunk.from_span(doc, start, end, n) for n, (start, end) in enumerate(spans)]
-
-    @output_types(chunks=list[Chunk])
-    def run(self, documents: list[Document]) -> dict[str, Any]:
-        return {"chunks": [chunk for doc in documents for chunk in self.chunk(doc)]}
+    def spans(self, doc: Document) -> list[tuple[int, int]]:
+        return group_spans(split_sentences(doc.text), self.sentences_per_chunk, self.overlap)

@@ -9,16 +9,15 @@ Example YAML::
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field
 
-from ragloom.chunking.text_encoder import load_tokenizer
-from ragloom.component import Component, output_types
+from ragloom.chunking.base import TokenizedChunker
 from ragloom.errors import ComponentConfigError, Problem
 from ragloom.models import DEFAULT_ENCODER
 from ragloom.registry import register
-from ragloom.types import Chunk, Document
+from ragloom.types import Document
 
 
 def token_windows(
@@ -79,7 +78,7 @@ def token_windows(
 
 
 @register("token_chunker")
-class TokenWindowChunker(Component):
+class TokenWindowChunker(TokenizedChunker):
     """Splits documents into windows of `chunk_size` model tokens overlapping by `overlap`."""
 
     def __init__(
@@ -99,24 +98,10 @@ class TokenWindowChunker(Component):
         self.chunk_size = chunk_size
         self.overlap = overlap
         self.tokenizer = tokenizer
-        self._tokenizer: Any = None
 
-    def warm_up(self) -> None:
-        if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.tokenizer)
-
-    def chunk(self, doc: Document) -> list[Chunk]:
-        """The chunks of one document, in order."""
-        self.warm_up()
-        encoding = self._tokenizer(
-            doc.text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
-        )
+    def spans(self, doc: Document) -> list[tuple[int, int]]:
+        encoding = self.tokenize(doc.text)
         offsets = [tuple(o) for o in encoding["offset_mapping"]]
-        spans = token_windows(
+        return token_windows(
             offsets, len(doc.text), self.chunk_size, self.overlap, encoding.word_ids()
         )
-        return [Chunk.from_span(doc, start, end, n) for n, (start, end) in enumerate(spans)]
-
-    @output_types(chunks=list[Chunk])
-    def run(self, documents: list[Document]) -> dict[str, Any]:
-        return {"chunks": [chunk for doc in documents for chunk in self.chunk(doc)]}
