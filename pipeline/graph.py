@@ -8,18 +8,24 @@ Example::
     pipe.connect("chunker.chunks", "encoder.chunks")
     pipe.add_input("documents", "chunker.documents")
     result = pipe.run({"documents": docs})
+
+A stage added with `optional=True` (YAML: `optional: true`) may fail without failing the run:
+its receivers do without it (a variadic input gets one list fewer, an input with a default
+keeps its default) and `PipelineResult.errors` records the failure. A stage that needs it
+through a required, non-variadic input must be optional too (checked when validated): it is
+then skipped and recorded as well, so marking a whole branch optional drops that branch.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ragloom.component import Component, InputSocket, OutputSocket
-from ragloom.errors import PipelineValidationError, Problem
+from ragloom.errors import ComponentRunError, PipelineValidationError, Problem
 from ragloom.pipeline.sockets import is_compatible, type_repr
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
@@ -54,12 +60,16 @@ class Connection:
 
 @dataclass
 class PipelineResult:
-    """What a run produced: outputs by name and wall-clock seconds per stage."""
+    """What a run produced: outputs by name, seconds per stage, failed optional stages."""
 
     outputs: dict[str, Any]
     timings: dict[str, float]
+    errors: dict[str, ComponentRunError] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Any:
+        if name not in self.outputs and self.errors:
+            failed = "; ".join(str(e) for e in self.errors.values())
+            raise KeyError(f"output {name!r} was not produced; optional stage(s) failed: {failed}")
         return self.outputs[name]
 
 
@@ -72,6 +82,7 @@ class Pipeline:
         self.inputs: dict[str, list[Address]] = {}
         self.outputs: dict[str, Address] = {}
         self.executor: dict[str, Any] = dict(executor or {"type": "local"})
+        self.optional: set[str] = set()
         self._warm = False
         self.index_dir = Path(index_dir) if index_dir else None
 
@@ -87,8 +98,16 @@ class Pipeline:
 
     # -- building ---------------------------------------------------------------------------
 
-    def add(self, name: str, component: Component) -> Pipeline:
-        """Add a component under a unique name."""
+    def add(self, name: str, component: Component, optional: bool = False) -> Pipeline:
+        """Add a component under a unique name; `optional=True` lets the run survive its failure."""
+        if not isinstance(optional, bool):
+            raise PipelineValidationError(
+                Problem(
+                    f"component {name!r}: optional must be true or false, got {optional!r}",
+                    component=name,
+                    field="optional",
+                )
+            )
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
             raise PipelineValidationError(
                 Problem(f"invalid component name {name!r}: use letters, digits, '_' or '-'")
@@ -109,6 +128,8 @@ class Pipeline:
                 Problem(f"component {name!r}: {exc}", component=name)
             ) from None
         self.components[name] = component
+        if optional:
+            self.optional.add(name)
         self._warm = False
         return self
 
@@ -266,6 +287,25 @@ class Pipeline:
                         component=name,
                         field=socket.name,
                     )
+        yield from self._optional_problems()
+
+    def _optional_problems(self) -> Iterable[Problem]:
+        """A non-optional stage cannot need an optional one through a required, single input."""
+        for conn in self.connections:
+            sender, receiver = conn.sender.component, conn.receiver.component
+            if sender not in self.optional or receiver in self.optional:
+                continue
+            cls = type(self.components[receiver])
+            socket = cls.input_sockets()[conn.receiver.socket]
+            if socket.required and not socket.variadic:
+                yield Problem(
+                    f"component {receiver!r} ({cls.label()}): required input {socket.name!r} "
+                    f"comes from optional stage {sender!r}, so {receiver!r} could not run if "
+                    f"{sender!r} failed; "
+                    f"mark {receiver!r} optional too, or {sender!r} not optional",
+                    component=receiver,
+                    field=socket.name,
+                )
 
     def required_inputs(self) -> set[str]:
         """Pipeline inputs that feed at least one required socket."""
@@ -293,9 +333,15 @@ class Pipeline:
 
     def run(self, inputs: dict[str, Any] | None = None) -> PipelineResult:
         """Run the pipeline on named inputs; independent branches run concurrently."""
-        from ragloom.pipeline.local import LocalExecutor
+        from ragloom.pipeline.executors import executor_for
 
-        return LocalExecutor.from_config(self.executor).run(self, dict(inputs or {}))
+        return executor_for(self).run(self, dict(inputs or {}))
+
+    def close(self) -> None:
+        """Release the executor's resources (Ray actors); a later run starts them again."""
+        from ragloom.pipeline.executors import close_executor
+
+        close_executor(self)
 
     # -- serialisation ----------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from ragloom.pipeline.graph import Pipeline
 
 PIPELINE_KEYS = ("components", "connections", "inputs", "outputs", "index_dir", "executor")
-EXECUTOR_TYPES = ("local",)
+EXECUTOR_TYPES = ("local", "ray")
 
 
 def pipeline_to_dict(pipeline: Pipeline) -> dict[str, Any]:
@@ -22,7 +22,10 @@ def pipeline_to_dict(pipeline: Pipeline) -> dict[str, Any]:
         data["index_dir"] = str(pipeline.index_dir)
     if pipeline.executor != {"type": "local"}:
         data["executor"] = dict(pipeline.executor)
-    data["components"] = {name: c.to_dict() for name, c in pipeline.components.items()}
+    data["components"] = {
+        name: {**c.to_dict(), **({"optional": True} if name in pipeline.optional else {})}
+        for name, c in pipeline.components.items()
+    }
     data["connections"] = [
         {"sender": str(c.sender), "receiver": str(c.receiver)} for c in pipeline.connections
     ]
@@ -89,6 +92,7 @@ def pipeline_from_dict(data: Any, source: Source | None = None) -> Pipeline:
     for name, spec in components.items():
         problems.extend(_add_component(pipeline, str(name), spec, src))
     unknown = {str(name) for name in components if str(name) not in pipeline.components}
+    problems.extend(_executor_problems(executor, [str(name) for name in components], src))
 
     failed: set[tuple[str | None, str | None]] = set()
     problems.extend(_add_connections(pipeline, data.get("connections"), src, unknown, failed))
@@ -189,7 +193,7 @@ def _add_outputs(pipeline: Pipeline, outputs: Any, src: Source, unknown: set[str
         return []
     if not isinstance(outputs, dict):
         return [src.problem("`outputs:` must map output names to component.socket", "outputs")]
-    problems = []
+    problems: list[Problem] = []
     for name, address in outputs.items():
         if _refers_to(address, unknown):
             continue
@@ -206,34 +210,66 @@ def _add_component(pipeline: Pipeline, name: str, spec: Any, src: Source) -> lis
         return [
             src.problem(f"component {name!r} needs a `type:` naming a registered component", *path)
         ]
-    extra = set(spec) - {"type", "init_parameters"}
+    extra = set(spec) - {"type", "init_parameters", "optional"}
     if extra:
         return [
             src.problem(
                 f"component {name!r}: unknown key(s) {sorted(extra)}; "
-                "expected type, init_parameters",
+                "expected type, init_parameters, optional",
                 *path,
             )
         ]
+    problems: list[Problem] = []
+    optional = spec.get("optional", False)
+    if not isinstance(optional, bool):
+        problems.append(
+            src.problem(
+                f"component {name!r}: optional must be true or false, got {optional!r}",
+                *path,
+                "optional",
+                component=name,
+                field="optional",
+            )
+        )
+        optional = False
     try:
         cls = get_component_class(spec["type"])
     except KeyError as exc:
         return [
+            *problems,
             src.problem(
                 f"component {name!r}: {exc.args[0]}", *path, "type", component=name, field="type"
-            )
+            ),
         ]
     try:
         component = cls.from_dict(spec)
     except ConfigError as exc:
         # A stand-in without config lets the connection checks still run for this component;
         # the pipeline is rejected anyway, so the stand-in never runs.
-        pipeline.add(name, cls.__new__(cls))  # type: ignore[call-overload]
-        return _relocate(
+        pipeline.add(name, cls.__new__(cls), optional=optional)  # type: ignore[call-overload]
+        return problems + _relocate(
             exc.problems, src, *path, "init_parameters", component=name, type_name=spec["type"]
         )
     try:
-        pipeline.add(name, component)
+        pipeline.add(name, component, optional=optional)
     except PipelineValidationError as exc:
-        return [src.problem(p.message, *path, component=name) for p in exc.problems]
-    return []
+        problems.extend(src.problem(p.message, *path, component=name) for p in exc.problems)
+    return problems
+
+
+def _executor_problems(executor: dict[str, Any], names: list[str], src: Source) -> list[Problem]:
+    """A ray block's keys and values; its stage names too unless a RagConfig shares the block."""
+    if executor.get("type") != "ray":
+        return []
+    from ragloom.pipeline.ray_config import executor_problems, stage_name_problems
+
+    found = [
+        src.problem(p.message, "executor", *path, component=p.component, field=p.field)
+        for path, p in executor_problems(executor)
+    ]
+    if not src.prefix:  # a section of a RagConfig: ragloom.rag checks names against both
+        found.extend(
+            src.problem(p.message, "executor", "stages", str(p.component), component=p.component)
+            for p in stage_name_problems(executor, names)
+        )
+    return found

@@ -39,6 +39,14 @@ IndexDirOption = Annotated[
     typer.Option("--index-dir", help="Index directory (default: the config's, else ./.ragloom)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+ExecutorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--executor",
+        help="Run the pipelines in-process (local) or on Ray (ray); overrides the config's "
+        "`executor:` type.",
+    ),
+]
 
 
 def _err(message: str) -> None:
@@ -85,6 +93,7 @@ def index(
     ],
     config: ConfigOption = None,
     index_dir: IndexDirOption = None,
+    executor: ExecutorOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Build or update the index from PATHS; unchanged input adds no chunk."""
@@ -95,7 +104,7 @@ def index(
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise RagloomError(f"no such file or folder: {', '.join(missing)}")
-        rag = RAG.from_file(config, index_dir)
+        rag = RAG.from_file(config, index_dir, executor)
         report = rag.index(list(paths))
         if as_json:
             typer.echo(json.dumps(report.to_dict()))
@@ -116,6 +125,7 @@ def query(
     top_k: Annotated[
         int | None, typer.Option("--top-k", min=1, help="Number of passages to return.")
     ] = None,
+    executor: ExecutorOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Answer QUESTION from the index, citing the passages used."""
@@ -123,7 +133,7 @@ def query(
 
     _quiet_libraries()
     with _friendly_errors():
-        rag = RAG.from_file(config, index_dir)
+        rag = RAG.from_file(config, index_dir, executor)
         if as_json:
             result = rag.query(question, top_k=top_k)
             typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
@@ -217,6 +227,10 @@ def components(as_json: JsonOption = False) -> None:
 from ragloom.evaluation.command import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
+
+from ragloom.rerank.command import train_reranker_command  # noqa: E402
+
+app.command("train-reranker")(train_reranker_command)
 
 
 def main() -> None:

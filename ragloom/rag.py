@@ -25,6 +25,7 @@ from ragloom.config import RagConfig, default_config, load_config
 from ragloom.errors import ConfigError
 from ragloom.generation.streaming import stream_to
 from ragloom.manifest import check_encoder, read_manifest, write_manifest
+from ragloom.pipeline.executors import apply_executor
 from ragloom.types import Answer, Document, Hit
 
 
@@ -91,14 +92,30 @@ class QueryResult:
 class RAG:
     """An indexing pipeline and a query pipeline bound to one index directory."""
 
-    def __init__(self, config: RagConfig | None = None, index_dir: str | Path | None = None):
+    def __init__(
+        self,
+        config: RagConfig | None = None,
+        index_dir: str | Path | None = None,
+        executor: str | None = None,
+    ):
         self.config = config or default_config()
         self.config.set_index_dir(index_dir)
+        apply_executor(self.config, executor)  # `executor`: "local" or "ray" overrides the file
 
     @classmethod
-    def from_file(cls, path: str | Path | None, index_dir: str | Path | None = None) -> RAG:
+    def from_file(
+        cls,
+        path: str | Path | None,
+        index_dir: str | Path | None = None,
+        executor: str | None = None,
+    ) -> RAG:
         """Load a configuration file (None: the built-in default)."""
-        return cls(load_config(path) if path else default_config(), index_dir)
+        return cls(load_config(path) if path else default_config(), index_dir, executor)
+
+    def close(self) -> None:
+        """Release executor resources (Ray actors) held by the two pipelines."""
+        self.config.indexing.close()
+        self.config.query.close()
 
     @property
     def index_dir(self) -> Path:
@@ -109,7 +126,10 @@ class RAG:
         manifest = read_manifest(self.index_dir)
         encoder = self.config.encoder_settings()
         check_encoder(self.index_dir, manifest, encoder)
-        result = self.config.indexing.run({"paths": [str(p) for p in paths]})
+        try:
+            result = self.config.indexing.run({"paths": [str(p) for p in paths]})
+        finally:
+            self.config.indexing.close()  # frees Ray actors (and the stores) for the queries
         outputs = result.outputs
         documents: list[Document] = outputs.get("documents") or []
         written = {

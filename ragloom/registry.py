@@ -29,6 +29,7 @@ _BUILTIN_MODULES = (
     "ragloom.retrievers.chroma",
     "ragloom.retrievers.bm25",
     "ragloom.retrievers.fusion",
+    "ragloom.rerank.reranker",
     "ragloom.generation.prompt",
     "ragloom.generation.extractive",
     "ragloom.generation.generator",

@@ -15,6 +15,8 @@ Metadata = dict[str, Any]
 #: LangChain metadata keys that carry a chunk's place in its document (namespaced, so user
 #: metadata with the same plain names survives a round trip).
 SPAN_KEYS = ("ragloom_doc_id", "ragloom_start", "ragloom_end", "ragloom_position")
+#: Metadata a hit adds to its LangChain Document (and that converting back drops).
+HIT_KEYS = ("score", "source_scores", "source_ranks")
 
 
 def content_hash(text: str, metadata: Metadata | None = None) -> str:
@@ -112,7 +114,8 @@ class Chunk:
         start = int(meta.pop(SPAN_KEYS[1], 0))
         end = int(meta.pop(SPAN_KEYS[2], start + len(doc.page_content)))
         position = int(meta.pop(SPAN_KEYS[3], 0))
-        meta.pop("score", None)
+        for key in HIT_KEYS:
+            meta.pop(key, None)
         return cls(
             doc_id=doc_id,
             text=doc.page_content,
@@ -153,7 +156,13 @@ class Hit:
 
     def to_langchain(self) -> LCDocument:
         doc = self.chunk.to_langchain()
-        doc.metadata["score"] = float(self.score)
+        doc.metadata.update(
+            {
+                HIT_KEYS[0]: float(self.score),
+                HIT_KEYS[1]: dict(self.source_scores),
+                HIT_KEYS[2]: dict(self.source_ranks),
+            }
+        )
         return doc
 
 

@@ -1,35 +1,60 @@
 """BM25 stages: write chunks into a persistent BM25 index and retrieve scored hits from it.
 
+Both stages take the index settings (`backend`, `k1`, `b`, `epsilon`, `stopwords`, `stemmer`);
+the writer records them in the index manifest and a stage whose settings differ from the
+index's fails with an error naming the stage, the field and both values.
+
 Example YAML::
 
     bm25_writer:
       type: bm25_writer
-      init_parameters: {subdir: bm25}
+      init_parameters: {subdir: bm25, stopwords: en, stemmer: english}
     bm25:
       type: bm25_retriever
-      init_parameters: {subdir: bm25, top_k: 20, source: bm25}
+      init_parameters: {subdir: bm25, top_k: 20, source: bm25, stopwords: en, stemmer: english}
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path, PurePath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from ragloom.component import Component, output_types
-from ragloom.errors import ComponentConfigError, Problem
+from ragloom.errors import ComponentConfigError, ConfigError, Problem
 from ragloom.pipeline.graph import DEFAULT_INDEX_DIR
 from ragloom.registry import register
+from ragloom.retrievers.bm25_scoring import BM25Settings
 from ragloom.retrievers.bm25_store import BM25Store
 from ragloom.types import Chunk, Hit
 
 Positive = Annotated[int, Field(gt=0)]
+#: "bm25s": sparse precomputed scores, saved with the index (fast); "rank_bm25": the reference.
+Backend = Literal["bm25s", "rank_bm25"]
+K1 = Annotated[float, Field(ge=0)]
+B = Annotated[float, Field(ge=0, le=1)]
+Epsilon = Annotated[float, Field(ge=0)]
+#: "en": bm25s's English stopword list (Lucene's 33 words).
+Stopwords = Literal["en"] | None
+#: Snowball stemmer by PyStemmer (`pip install 'ragloom[stem]'`).
+Stemmer = Literal["english"] | None
 
 
 class _BM25Stage(Component):
     """Where the BM25 index lives: `<index_dir>/<subdir>`, opened lazily."""
+
+    def _configure(self, subdir: str, settings: dict[str, Any]) -> None:
+        """Set the folder and the index settings (validated here, before anything loads)."""
+        self._locate(subdir)
+        try:
+            self.settings = BM25Settings(**settings)
+        except ConfigError as exc:
+            label = self.label()
+            raise ComponentConfigError(
+                [Problem(f"{label}: {p.message}", label, p.field) for p in exc.problems]
+            ) from None
 
     def _locate(self, subdir: str) -> None:
         """Set the subfolder, keeping the store inside the index directory (no '..', relative)."""
@@ -58,7 +83,7 @@ class _BM25Stage(Component):
 
     def warm_up(self) -> None:
         if self._store is None:
-            self._store = BM25Store(self.directory)
+            self._store = BM25Store(self.directory, self.settings, label=self.label())
 
     @property
     def store(self) -> BM25Store:
@@ -70,10 +95,26 @@ class _BM25Stage(Component):
 
 @register("bm25_writer")
 class BM25Writer(_BM25Stage):
-    """Indexes chunks for BM25; a document's previous chunks are replaced, never duplicated."""
+    """Indexes chunks for BM25; a document's previous chunks are replaced, never duplicated.
 
-    def __init__(self, subdir: str = "bm25"):
-        self._locate(subdir)
+    Example: ``BM25Writer(subdir="bm25", stopwords="en").run(chunks=chunks)``.
+    """
+
+    def __init__(
+        self,
+        subdir: str = "bm25",
+        backend: Backend = "bm25s",
+        k1: K1 = 1.5,
+        b: B = 0.75,
+        epsilon: Epsilon = 0.25,
+        stopwords: Stopwords = None,
+        stemmer: Stemmer = None,
+    ):
+        self._configure(
+            subdir,
+            {"backend": backend, "k1": k1, "b": b, "epsilon": epsilon}
+            | {"stopwords": stopwords, "stemmer": stemmer},
+        )
 
     @output_types(written=int)
     def run(self, chunks: list[Chunk], delete_documents: list[str] | None = None) -> dict[str, Any]:
@@ -84,15 +125,28 @@ class BM25Writer(_BM25Stage):
 
 @register("bm25_retriever")
 class BM25Retriever(_BM25Stage):
-    """Ranks indexed chunks by BM25Okapi score against the query's word tokens."""
+    """Ranks indexed chunks by BM25Okapi score against the query's word tokens.
+
+    Example: ``BM25Retriever(top_k=20, stopwords="en").run(query="river bank")["hits"]``.
+    """
 
     def __init__(
         self,
         subdir: str = "bm25",
         top_k: Positive = 10,
         source: Annotated[str, Field(min_length=1)] = "bm25",
+        backend: Backend = "bm25s",
+        k1: K1 = 1.5,
+        b: B = 0.75,
+        epsilon: Epsilon = 0.25,
+        stopwords: Stopwords = None,
+        stemmer: Stemmer = None,
     ):
-        self._locate(subdir)
+        self._configure(
+            subdir,
+            {"backend": backend, "k1": k1, "b": b, "epsilon": epsilon}
+            | {"stopwords": stopwords, "stemmer": stemmer},
+        )
         self.top_k = top_k
         self.source = source
 

@@ -1,55 +1,64 @@
-"""A persistent BM25 index: chunks as JSON lines plus a manifest, never pickle.
+"""A persistent BM25 index: chunks as JSON lines, a manifest, and a bm25s index; never pickle.
 
 Layout of the store directory (by default `<index_dir>/bm25/`)::
 
-    manifest.json   {"format": "ragloom-bm25", "format_version": 1, "tokenizer": {...}}
-    chunks.jsonl    one chunk per line: id, doc_id, text, start, end, position, metadata
+    manifest.json    {"format": "ragloom-bm25", "format_version": 1, "tokenizer": {...},
+                      "scoring": {"backend", "k1", "b", "epsilon"}}
+    chunks.jsonl     one chunk per line: id, doc_id, text, start, end, position, metadata
+    index.json       pointer: {"index_dir": "index-<hex>", "chunks_sha256": ..., "settings": ...}
+    index-<hex>/     bm25s snapshot (backend "bm25s" only): *.csc.index.npy, *.index.json
 
 Every file is written to a temporary file in the same directory and moved into place with
-`os.replace`, so a reader sees the old or the new index, never half of one. Embeddings are not
-stored. One writer per directory at a time (an advisory lock serialises writers on POSIX).
+`os.replace`; an index folder is written under a temporary name, renamed, and only then named
+by the pointer. A reader thus sees the old or the new index, never half of one; it uses the
+saved index (memory-mapped) only if the pointer names the exact chunks file and settings it
+read, and otherwise rebuilds the scorer in memory from the chunks. Embeddings are not stored.
+One writer per directory at a time (an advisory lock serialises writers on POSIX); a writer
+clears what an interrupted writer left behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
+import secrets
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from ragloom.errors import ConfigError
+from ragloom.errors import ConfigError, Problem
 from ragloom.retrievers.bm25_scoring import (
-    DEFAULT_BACKEND,
+    LOADERS,
+    TOKENIZER_SETTINGS,
+    BM25Settings,
+    PersistentScorer,
     Scorer,
+    Tokenizer,
     build_scorer,
-    check_backend,
+    tokenize,
     top_positive,
 )
 from ragloom.types import Chunk, Hit
+
+__all__ = ["TOKENIZER_SETTINGS", "BM25Store", "tokenize"]
 
 FORMAT = "ragloom-bm25"
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 CHUNKS_FILE = "chunks.jsonl"
+POINTER_FILE = "index.json"
 LOCK_FILE = ".lock"
-
-TOKEN_PATTERN = r"\w+"
-#: Recorded in the manifest: an index is only read back with the tokenizer that built it.
-TOKENIZER_SETTINGS: dict[str, Any] = {"type": "regex", "pattern": TOKEN_PATTERN, "lowercase": True}
-_TOKEN_RE = re.compile(TOKEN_PATTERN)
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-cased unicode word tokens: the one tokenizer that indexing and querying share."""
-    return _TOKEN_RE.findall(text.lower())
+_INDEX_DIR_RE = re.compile(r"index-[0-9a-f]{16}")
+_TEMP_PREFIX = ".index-"
 
 
 def _json_default(value: Any) -> Any:
@@ -99,14 +108,17 @@ def _signature(stat: os.stat_result) -> tuple[int, int, int]:
     return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
-def _atomic_write(path: Path, lines: Iterable[str]) -> tuple[int, int, int]:
-    """Write lines to a temp file beside `path`, fsync, rename over `path`; its signature."""
+def _atomic_write(path: Path, lines: Iterable[str]) -> tuple[tuple[int, int, int], str]:
+    """Write lines to a temp file beside `path`, fsync, rename over `path`; its signature and
+    the sha256 of its bytes."""
+    digest = hashlib.sha256()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        with os.fdopen(fd, "wb") as handle:
             for line in lines:
-                handle.write(line)
-                handle.write("\n")
+                data = line.encode("utf-8") + b"\n"
+                digest.update(data)
+                handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
             signature = _signature(os.fstat(handle.fileno()))
@@ -115,7 +127,50 @@ def _atomic_write(path: Path, lines: Iterable[str]) -> tuple[int, int, int]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return signature
+    return signature, digest.hexdigest()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make renames inside `folder` durable (a no-op where directories cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _save_index(directory: Path, scorer: PersistentScorer) -> str:
+    """Save a scorer into a temp folder, flush it, rename it to a fresh `index-<hex>`; its name."""
+    tmp = Path(tempfile.mkdtemp(dir=directory, prefix=_TEMP_PREFIX, suffix=".tmp"))
+    try:
+        scorer.save(tmp)
+        for path in tmp.iterdir():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        _fsync_dir(tmp)
+        name = f"index-{secrets.token_hex(8)}"
+        os.replace(tmp, directory / name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return name
+
+
+def _clear_leftovers(directory: Path, keep: str | None) -> None:
+    """Remove index folders other than `keep` and the temp files of interrupted writers.
+
+    Only called with the writer lock held, so no other writer is midway through a save.
+    """
+    for path in directory.iterdir():
+        name = path.name
+        stale_index = _INDEX_DIR_RE.fullmatch(name) is not None and name != keep
+        if stale_index or (name.startswith(".") and name.endswith(".tmp")):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
 
 @contextlib.contextmanager
@@ -135,24 +190,48 @@ def _writer_lock(directory: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _manifest() -> dict[str, Any]:
+def _describe(settings: BM25Settings) -> dict[str, Any]:
+    """The settings as the manifest and the index pointer record them."""
+    return {"tokenizer": settings.tokenizer.settings(), "scoring": settings.scoring()}
+
+
+def _manifest(settings: BM25Settings) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "tokenizer": TOKENIZER_SETTINGS,
+        **_describe(settings),
         "chunks_file": CHUNKS_FILE,
     }
 
 
 class BM25Store:
-    """A BM25 index on disk: per-document replacing writes, deterministic search, no pickle."""
+    """A BM25 index on disk: per-document replacing writes, deterministic search, no pickle.
 
-    def __init__(self, directory: str | Path, backend: str = DEFAULT_BACKEND):
+    With `settings` None the store adopts the settings the index was built with (defaults for
+    a new index); given settings must equal the index's, or a ConfigError names `label`, the
+    field and both values.
+
+    Example::
+
+        store = BM25Store(".ragloom/bm25", BM25Settings(stopwords="en"))
+        store.write(chunks)
+        hits = store.search("river bank", top_k=5)
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        settings: BM25Settings | None = None,
+        label: str = "BM25Store",
+    ):
         self.directory = Path(directory)
-        self.backend = check_backend(backend)
+        self.label = label
+        self._requested = settings
+        self.settings = settings or BM25Settings()
         self._lock = threading.RLock()
         self._chunks: dict[str, Chunk] = {}
         self._file_signature: tuple[int, int, int] | None = None
+        self._digest: str | None = None
         self._scoring: tuple[list[Chunk], list[str], Scorer] | None = None
         self.refresh()
 
@@ -163,6 +242,10 @@ class BM25Store:
     @property
     def chunks_path(self) -> Path:
         return self.directory / CHUNKS_FILE
+
+    @property
+    def pointer_path(self) -> Path:
+        return self.directory / POINTER_FILE
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -176,13 +259,15 @@ class BM25Store:
             if current == self._file_signature:
                 return
             if current is None:
-                self._set({}, None)
+                self._set({}, None, None)
                 return
             self._check_manifest()
-            with open(self.chunks_path, encoding="utf-8") as handle:
+            digest = hashlib.sha256()
+            with open(self.chunks_path, "rb") as handle:
                 signature = _signature(os.fstat(handle.fileno()))
                 chunks = {}
                 for number, line in enumerate(handle, 1):
+                    digest.update(line)
                     if not line.strip():
                         continue
                     try:
@@ -192,10 +277,10 @@ class BM25Store:
                             f"{self.chunks_path}:{number}: unreadable BM25 chunk record ({exc})"
                         ) from None
                     chunks[chunk.id] = chunk
-            self._set(chunks, signature)
+            self._set(chunks, signature, digest.hexdigest())
 
     def _check_manifest(self) -> None:
-        """Refuse an index written in another format or with another tokenizer."""
+        """Refuse an index in another format or built with other settings than requested."""
         path = self.manifest_path
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -205,17 +290,54 @@ class BM25Store:
             ) from None
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{path}: unreadable BM25 manifest ({exc})") from None
-        expected = _manifest()
-        for key in ("format", "format_version", "tokenizer"):
+        expected = _manifest(self.settings)
+        for key in ("format", "format_version"):
             if data.get(key) != expected[key]:
                 raise ConfigError(
                     f"{path}: {key} is {data.get(key)!r} but this ragloom reads "
                     f"{expected[key]!r}; rebuild the BM25 index (delete {self.directory})"
                 )
+        tokenizer = Tokenizer.from_settings(data.get("tokenizer"))
+        if tokenizer is None:
+            raise ConfigError(
+                f"{path}: tokenizer is {data.get('tokenizer')!r}, which this ragloom cannot "
+                f"reproduce (it reads {TOKENIZER_SETTINGS!r} plus optional stopwords and "
+                f"stemmer); rebuild the BM25 index (delete {self.directory})"
+            )
+        built = {"stopwords": tokenizer.stopwords, "stemmer": tokenizer.stemmer}
+        scoring = data.get("scoring")  # absent in indexes written before it was recorded
+        if isinstance(scoring, dict):
+            built.update({k: scoring[k] for k in ("backend", "k1", "b", "epsilon") if k in scoring})
+        if self._requested is None:
+            try:
+                self.settings = replace(BM25Settings(), **built)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+            return
+        wanted = self._requested.fields()
+        problems = [
+            Problem(
+                f"{self.label}: {name} is {wanted[name]!r} but the BM25 index in "
+                f"{self.directory} was built with {name}={value!r}; writer and retriever must "
+                f"agree: set {name}: {value!r}, or delete {self.directory} to rebuild the index",
+                component=self.label,
+                field=name,
+            )
+            for name, value in built.items()
+            if wanted[name] != value
+        ]
+        if problems:
+            raise ConfigError(problems)
 
-    def _set(self, chunks: dict[str, Chunk], signature: tuple[int, int, int] | None) -> None:
+    def _set(
+        self,
+        chunks: dict[str, Chunk],
+        signature: tuple[int, int, int] | None,
+        digest: str | None,
+    ) -> None:
         self._chunks = chunks
         self._file_signature = signature
+        self._digest = digest
         self._scoring = None
 
     def count(self) -> int:
@@ -233,13 +355,45 @@ class BM25Store:
         self.refresh()
         return sorted({chunk.doc_id for chunk in self._chunks.values()})
 
+    def _read_pointer(self) -> dict[str, Any] | None:
+        """The index pointer if it is current: it names the chunks file and settings read."""
+        try:
+            pointer = json.loads(self.pointer_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if (
+            not isinstance(pointer, dict)
+            or _INDEX_DIR_RE.fullmatch(str(pointer.get("index_dir"))) is None
+            or pointer.get("chunks_sha256") != self._digest
+            or pointer.get("settings") != _describe(self.settings)
+        ):
+            return None
+        return pointer
+
+    def _open_index(self, size: int) -> Scorer | None:
+        """The saved index of exactly the chunks read, memory-mapped; None if there is none."""
+        loader = LOADERS.get(self.settings.backend)
+        pointer = self._read_pointer()
+        if loader is None or pointer is None:
+            return None
+        try:
+            scorer = loader(self.directory / pointer["index_dir"])
+        except (OSError, ValueError, KeyError, TypeError, EOFError):
+            return None  # removed by a newer writer meanwhile, or damaged: rebuild instead
+        return scorer if scorer.size == size else None
+
+    def _build_scorer(self, chunks: list[Chunk]) -> Scorer:
+        tokens = [self.settings.tokenizer(chunk.text) for chunk in chunks]
+        return build_scorer(self.settings.backend, tokens, self.settings.params)
+
     def _scoring_state(self) -> tuple[list[Chunk], list[str], Scorer]:
-        """The corpus in file order and its scorer, built on first search after a (re)load."""
+        """The corpus in file order and its scorer: the saved index if it is current, else one
+        built in memory, on first search after a (re)load."""
         with self._lock:
             self.refresh()
             if self._scoring is None:
                 chunks = list(self._chunks.values())
-                scorer = build_scorer(self.backend, [tokenize(c.text) for c in chunks])
+                scorer = self._open_index(len(chunks)) or self._build_scorer(chunks)
                 self._scoring = (chunks, [c.id for c in chunks], scorer)
             return self._scoring
 
@@ -247,8 +401,8 @@ class BM25Store:
         """The `top_k` chunks holding a query token, best BM25 score first, ties by chunk id."""
         if top_k <= 0:
             raise ValueError(f"top_k must be greater than 0, got {top_k}")
-        tokens = tokenize(query)
         chunks, ids, scorer = self._scoring_state()
+        tokens = self.settings.tokenizer(query)
         if not tokens or not chunks:
             return []
         scores = scorer.scores(tokens)
@@ -301,24 +455,54 @@ class BM25Store:
         return removed
 
     def _update(self, change: Callable[[dict[str, Chunk]], dict[str, Chunk]]) -> None:
-        """Read the latest index, apply `change`, and save it if anything differs."""
+        """Read the latest index, apply `change`, and save it if anything differs (or, if only
+        the saved bm25s index is missing or stale, save that)."""
         with self._lock, _writer_lock(self.directory):
             self.refresh()
             updated = change(dict(self._chunks))
-            if updated == self._chunks:
-                return
-            self._save(updated)
+            if updated != self._chunks:
+                self._save(updated)
+            elif self.settings.backend in LOADERS and self._read_pointer() is None:
+                self._write_manifest()
+                self._persist_index()
 
-    def _save(self, chunks: dict[str, Chunk]) -> None:
-        """Write the manifest (if needed) and then the chunks, each atomically."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        manifest = _manifest()
+    def _write_manifest(self) -> None:
+        manifest = _manifest(self.settings)
         try:
             current = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             current = None
         if current != manifest:
             _atomic_write(self.manifest_path, [json.dumps(manifest, indent=2, sort_keys=True)])
+
+    def _save(self, chunks: dict[str, Chunk]) -> None:
+        """Write the manifest (if needed), the chunks, then the index, each atomically."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._write_manifest()
         ordered = sorted(chunks.values(), key=lambda c: (c.doc_id, c.position, c.start, c.id))
-        signature = _atomic_write(self.chunks_path, (_dumps(chunk_to_record(c)) for c in ordered))
-        self._set({c.id: c for c in ordered}, signature)
+        lines = (_dumps(chunk_to_record(c)) for c in ordered)
+        signature, digest = _atomic_write(self.chunks_path, lines)
+        self._set({c.id: c for c in ordered}, signature, digest)
+        self._persist_index()
+
+    def _persist_index(self) -> None:
+        """Save the index of the chunks just read or written and point to it, last; then clear
+        older index folders and what interrupted writers left (writer lock held)."""
+        keep = None
+        if self.settings.backend in LOADERS and self._chunks:
+            chunks = list(self._chunks.values())
+            scorer = self._build_scorer(chunks)
+            keep = _save_index(self.directory, cast(PersistentScorer, scorer))
+            pointer = {
+                "index_dir": keep,
+                "chunks_sha256": self._digest,
+                "chunks": len(chunks),
+                "settings": _describe(self.settings),
+            }
+            _atomic_write(self.pointer_path, [json.dumps(pointer, indent=2, sort_keys=True)])
+            _fsync_dir(self.directory)
+            self._scoring = (chunks, [c.id for c in chunks], scorer)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                self.pointer_path.unlink()
+        _clear_leftovers(self.directory, keep)

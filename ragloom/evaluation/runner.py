@@ -91,7 +91,7 @@ def ranking_pipeline(query: Pipeline) -> Pipeline:
     sub = Pipeline(index_dir=query.index_dir, executor=query.executor)
     for name, component in query.components.items():
         if name in keep:
-            sub.add(name, component)
+            sub.add(name, component, optional=name in query.optional)
     for conn in query.connections:
         if conn.sender.component in keep and conn.receiver.component in keep:
             sub.connect(str(conn.sender), str(conn.receiver))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,59 @@ def example_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     index_dir = tmp_path_factory.mktemp("example-index") / "index"
     ragloom_cli("index", str(CORPUS), "--index-dir", str(index_dir))
     return index_dir
+
+
+#: A handful of labelled pairs: enough for a tiny reranker the suite trains in seconds.
+RERANK_PAIRS = [
+    {
+        "query": "what is reciprocal rank fusion",
+        "positive": "Reciprocal rank fusion merges ranked lists by summing 1/(k+rank).",
+        "negatives": ["Chroma stores dense vectors on disk."],
+    },
+    {
+        "query": "how does late chunking embed a chunk",
+        "positive": "Late chunking embeds the whole document once and pools token embeddings.",
+    },
+    {
+        "query": "what is BM25",
+        "positive": "BM25 ranks documents by term frequency and inverse document frequency.",
+    },
+    {
+        "query": "which model writes the answers",
+        "positive": "SmolLM2 is a small instruction-tuned language model that writes answers.",
+    },
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_reranker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cross-encoder trained from the bundled MiniLM for a few steps (seconds on 2 cores)."""
+    import json
+
+    from ragloom.rerank.training import TrainingOptions, train_reranker
+
+    folder = tmp_path_factory.mktemp("reranker")
+    pairs = folder / "pairs.jsonl"
+    pairs.write_text("\n".join(json.dumps(p) for p in RERANK_PAIRS), encoding="utf-8")
+    options = TrainingOptions(
+        negatives=3, max_steps=12, max_length=48, learning_rate=1e-4, warmup_ratio=0.0
+    )
+    train_reranker(pairs, folder / "model", options)
+    return folder / "model"
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """One local Ray (2 CPUs) for the whole session; yields its address for subprocesses.
+
+    Its workers import test components by module name: a local Ray puts the driver's working
+    directory (the repository root under pytest) on their sys.path.
+    """
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()

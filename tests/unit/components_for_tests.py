@@ -11,8 +11,18 @@ from typing import Any, Literal
 
 from ragloom.component import Component, Variadic, output_types
 from ragloom.registry import register
+from ragloom.types import Chunk, Hit
 
-TEST_TYPES = ("test_upper", "test_source", "test_join", "test_length", "test_scale", "test_sleep")
+TEST_TYPES = (
+    "test_upper",
+    "test_source",
+    "test_join",
+    "test_length",
+    "test_scale",
+    "test_sleep",
+    "test_fail",
+    "test_hits",
+)
 
 
 @register("test_upper")
@@ -88,3 +98,33 @@ class Sleep(Component):
     def run(self, value: Any) -> dict[str, Any]:
         time.sleep(self.seconds)
         return {"value": value}
+
+
+@register("test_fail")
+class Fail(Component):
+    """Always raises: for failure handling; its outputs fit hits, text and number receivers."""
+
+    def __init__(self, message: str = "backend offline"):
+        self.message = message
+
+    @output_types(hits=list[Hit], text=str, value=float)
+    def run(self, query: str) -> dict[str, Any]:
+        raise ConnectionError(self.message)
+
+
+@register("test_hits")
+class FixedHits(Component):
+    """A retriever stand-in: the given chunk ids as hits of `source`, scored n, n-1, ..., 1."""
+
+    def __init__(self, source: str = "bm25", ids: list[str] | None = None):
+        self.source = source
+        self.ids = list(ids or [])
+
+    @output_types(hits=list[Hit])
+    def run(self, query: str) -> dict[str, Any]:
+        hits = []
+        for rank, cid in enumerate(self.ids, 1):
+            score = float(len(self.ids) - rank + 1)
+            chunk = Chunk(doc_id=cid, text=cid, start=0, end=len(cid), id=cid)
+            hits.append(Hit(chunk, score, {self.source: score}, {self.source: rank}))
+        return {"hits": hits}

@@ -1,10 +1,14 @@
-"""BM25 store and stages: parity with rank-bm25, JSON persistence, idempotent replacing writes."""
+"""BM25 store and stages: parity with rank-bm25 for both backends, `.npy` + JSON persistence
+that survives interrupted writes, tokenizer options, idempotent replacing writes."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
+import sys
+import typing
 from itertools import islice
 from pathlib import Path
 
@@ -12,9 +16,18 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
+import ragloom.retrievers.bm25_store as store_module
 from ragloom.errors import ComponentConfigError, ConfigError
-from ragloom.retrievers.bm25 import BM25Retriever, BM25Writer
-from ragloom.retrievers.bm25_scoring import top_positive
+from ragloom.retrievers.bm25 import Backend, BM25Retriever, BM25Writer
+from ragloom.retrievers.bm25_scoring import (
+    SCORERS,
+    BM25Settings,
+    BM25sScorer,
+    RankBM25Scorer,
+    Scorer,
+    Tokenizer,
+    top_positive,
+)
 from ragloom.retrievers.bm25_store import TOKENIZER_SETTINGS, BM25Store, tokenize
 from ragloom.types import Chunk, Document, Hit
 
@@ -101,6 +114,10 @@ def small_store(tmp_path: Path) -> BM25Store:
     return store
 
 
+def _files(directory: Path) -> list[str]:
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+
+
 def _results(hits: list[Hit]) -> list[tuple[str, float]]:
     return [(hit.chunk.id, hit.score) for hit in hits]
 
@@ -125,13 +142,14 @@ def test_top_positive_is_tie_aware_and_drops_non_positive() -> None:
 # -- parity with rank-bm25 -------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("backend", sorted(SCORERS))
 @pytest.mark.parametrize("top_k", [1, 3, 100])
-def test_parity_with_rank_bm25_on_small_corpus(small_store: BM25Store, top_k: int) -> None:
+def test_parity_with_rank_bm25_on_small_corpus(tmp_path: Path, backend: str, top_k: int) -> None:
     chunks = _small_chunks()
+    store = BM25Store(tmp_path, BM25Settings(backend=backend))
+    store.write(chunks)
     for query in SMALL_QUERIES:
-        _assert_same_ranking(
-            small_store.search(query, top_k), _reference_scores(chunks, query), top_k
-        )
+        _assert_same_ranking(store.search(query, top_k), _reference_scores(chunks, query), top_k)
 
 
 def test_ties_break_by_chunk_id(small_store: BM25Store) -> None:
@@ -193,19 +211,35 @@ def test_chunk_fields_and_metadata_round_trip_without_embeddings(tmp_path: Path)
     assert "embedding" not in (tmp_path / "chunks.jsonl").read_text(encoding="utf-8")
 
 
-def test_writes_json_only_never_pickle(small_store: BM25Store) -> None:
-    files = sorted(p.name for p in small_store.directory.rglob("*") if p.is_file())
-    assert files == [".lock", "chunks.jsonl", "manifest.json"]
-    for name in ("chunks.jsonl", "manifest.json"):
-        raw = (small_store.directory / name).read_bytes()
+def test_writes_npy_and_json_only_never_pickle(small_store: BM25Store) -> None:
+    directory = small_store.directory
+    pointer = json.loads((directory / "index.json").read_text(encoding="utf-8"))
+    folder = pointer["index_dir"]
+    assert re.fullmatch(r"index-[0-9a-f]{16}", folder)
+    assert _files(directory) == [
+        ".lock",
+        "chunks.jsonl",
+        *(f"{folder}/{name}" for name in ("data.csc.index.npy", "indices.csc.index.npy")),
+        *(f"{folder}/{name}" for name in ("indptr.csc.index.npy", "params.index.json")),
+        f"{folder}/vocab.index.json",
+        "index.json",
+        "manifest.json",
+    ]
+    for name in _files(directory):
+        assert not name.endswith((".pkl", ".pickle"))
+        raw = (directory / name).read_bytes()
         assert not raw.startswith(b"\x80")  # the pickle protocol marker
-        text = raw.decode("utf-8")
-        if name.endswith(".jsonl"):
-            assert all(json.loads(line) for line in text.splitlines())
-        else:
-            manifest = json.loads(text)
-            assert manifest["format_version"] == 1
-            assert manifest["tokenizer"] == TOKENIZER_SETTINGS
+        if name.endswith(".npy"):
+            assert np.load(directory / name, allow_pickle=False).dtype != object
+        elif name.endswith(".jsonl"):
+            assert all(json.loads(line) for line in raw.decode("utf-8").splitlines())
+        elif name.endswith(".json"):
+            json.loads(raw)
+    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["format_version"] == 1
+    assert manifest["tokenizer"] == TOKENIZER_SETTINGS
+    assert manifest["scoring"] == {"backend": "bm25s", "k1": 1.5, "b": 0.75, "epsilon": 0.25}
+    assert pointer["settings"] == {k: manifest[k] for k in ("tokenizer", "scoring")}
 
 
 def test_incompatible_manifest_is_a_clear_error(small_store: BM25Store) -> None:
@@ -320,14 +354,20 @@ def test_writer_and_retriever_components(tmp_path: Path) -> None:
 def test_components_round_trip_through_dicts() -> None:
     retriever = BM25Retriever(subdir="sparse", top_k=7, source="kw")
     data = retriever.to_dict()
+    defaults = {"backend": "bm25s", "k1": 1.5, "b": 0.75, "epsilon": 0.25}
+    defaults |= {"stopwords": None, "stemmer": None}
     assert data == {
         "type": "bm25_retriever",
-        "init_parameters": {"subdir": "sparse", "top_k": 7, "source": "kw"},
+        "init_parameters": {"subdir": "sparse", "top_k": 7, "source": "kw", **defaults},
     }
     clone = BM25Retriever.from_dict(data)
     assert (clone.subdir, clone.top_k, clone.source) == ("sparse", 7, "kw")
-    writer = BM25Writer.from_dict(BM25Writer(subdir="kw").to_dict())
-    assert writer.to_dict() == {"type": "bm25_writer", "init_parameters": {"subdir": "kw"}}
+    writer = BM25Writer.from_dict(BM25Writer(subdir="kw", stopwords="en", k1=2).to_dict())
+    assert writer.to_dict() == {
+        "type": "bm25_writer",
+        "init_parameters": {"subdir": "kw", **defaults, "k1": 2.0, "stopwords": "en"},
+    }
+    assert writer.settings == BM25Settings(k1=2.0, stopwords="en")
 
 
 @pytest.mark.parametrize(
@@ -339,6 +379,12 @@ def test_components_round_trip_through_dicts() -> None:
         {"subdir": "../up"},
         {"subdir": "/abs"},
         {"tok": 1},
+        {"backend": "lucene"},
+        {"k1": -1},
+        {"b": 1.5},
+        {"epsilon": -0.1},
+        {"stopwords": "fr"},
+        {"stemmer": "porter"},
     ],
 )
 def test_retriever_rejects_bad_parameters(params: dict[str, object]) -> None:
@@ -357,3 +403,243 @@ def test_unbound_components_fall_back_to_dot_ragloom(
     assert retriever.run(query="wolves")["hits"][0].chunk.doc_id == "d07"
     retriever.bind_index(tmp_path / "elsewhere")
     assert retriever.run(query="wolves")["hits"] == []
+
+
+# -- the bm25s backend: exact top-10 parity on a Zipfian corpus ------------------------------
+
+
+def _zipf_corpus(n_docs: int, vocab: int, seed: int) -> tuple[list[list[str]], np.ndarray]:
+    """Documents of 5-60 words drawn from a Zipfian vocabulary (word t0 is the most common),
+    plus the sampling probabilities; every 50th document duplicates its predecessor (ties)."""
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, vocab + 1) ** 1.1
+    p /= p.sum()
+    words = np.array([f"t{i}" for i in range(vocab)], dtype=object)
+    docs = [words[rng.choice(vocab, rng.integers(5, 60), p=p)].tolist() for _ in range(n_docs)]
+    for n in range(50, n_docs, 50):
+        docs[n] = list(docs[n - 1])
+    return docs, p
+
+
+def _top10(scorer: Scorer, query: list[str], keys: list[str]) -> tuple[list[str], np.ndarray]:
+    scores = scorer.scores(query)
+    best = top_positive(scores, keys, 10, scorer.matches(query))
+    return [keys[i] for i in best], scores[best]
+
+
+def _assert_same_top10(
+    reference: Scorer, candidate: Scorer, queries: list[list[str]], keys: list[str]
+) -> None:
+    for query in queries:
+        expected_ids, expected_scores = _top10(reference, query, keys)
+        got_ids, got_scores = _top10(candidate, query, keys)
+        assert got_ids == expected_ids, query
+        np.testing.assert_allclose(got_scores, expected_scores, rtol=1e-9, atol=0)
+
+
+def test_bm25s_top10_equals_rank_bm25_on_a_zipfian_corpus() -> None:
+    docs, p = _zipf_corpus(2000, 5000, seed=7)
+    keys = [f"doc{n:05d}" for n in range(len(docs))]
+    rng = np.random.default_rng(8)
+    queries = [
+        [f"t{i}" for i in rng.choice(5000, rng.integers(1, 6), p=p)] + ["never_seen"] * (n % 7 == 0)
+        for n in range(150)
+    ]
+    queries += [["t0"], ["t0", "t1", "t2"], ["t1", "t1", "t40"], ["t3", "t4999"], []]
+    doc_freq = {word: sum(word in set(d) for d in docs) for word in ("t0", "t1", "t2")}
+    assert all(df > len(docs) / 2 for df in doc_freq.values())  # negative idf in BM25Okapi
+    reference = RankBM25Scorer(docs)
+    assert reference._model.idf["t0"] == reference._model.epsilon * reference._model.average_idf
+    _assert_same_top10(reference, BM25sScorer.build(docs), queries, keys)
+
+
+def test_bm25s_equals_rank_bm25_when_every_document_holds_the_query_term() -> None:
+    docs = [["apple", "pie"], ["apple", "apple", "tart"], ["apple"], ["apple", "pie", "pie"]]
+    keys = ["d", "c", "b", "a"]
+    reference, candidate = RankBM25Scorer(docs), BM25sScorer.build(docs)
+    queries = [["apple"], ["pie"], ["apple", "pie"], ["tart", "apple"], ["plum"]]
+    _assert_same_top10(reference, candidate, queries, keys)
+    ids, scores = _top10(candidate, ["apple"], keys)
+    assert len(ids) == 4 and (scores < 0).all()  # all match, all below zero (negative idf)
+    np.testing.assert_array_equal(
+        candidate.scores(["apple", "pie"]), reference.scores(["apple", "pie"])
+    )
+
+
+@pytest.mark.parametrize("params", [{"k1": 0.9, "b": 0.4}, {"k1": 2.0, "b": 1.0, "epsilon": 0.5}])
+def test_bm25s_follows_k1_b_and_epsilon(params: dict[str, float]) -> None:
+    docs, _ = _zipf_corpus(300, 800, seed=3)
+    keys = [f"doc{n:04d}" for n in range(len(docs))]
+    settings = BM25Settings(**params)
+    reference = RankBM25Scorer(docs, settings.params)
+    candidate = BM25sScorer.build(docs, settings.params)
+    queries = [["t0", "t5"], ["t1", "t30", "t2"], ["t7"]]
+    _assert_same_top10(reference, candidate, queries, keys)
+
+
+def test_backend_choices_are_the_registered_scorers() -> None:
+    assert set(typing.get_args(Backend)) == set(SCORERS)
+    assert BM25Settings().backend == "bm25s"
+
+
+# -- persistence of the bm25s index ----------------------------------------------------------
+
+
+def test_reopened_store_memory_maps_the_saved_index(
+    small_store: BM25Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = {query: _results(small_store.search(query, 5)) for query in SMALL_QUERIES}
+
+    def no_rebuild(*args: object) -> None:
+        raise AssertionError("the saved index should have been loaded, not rebuilt")
+
+    monkeypatch.setattr(store_module, "build_scorer", no_rebuild)
+    reopened = BM25Store(small_store.directory)
+    assert {query: _results(reopened.search(query, 5)) for query in SMALL_QUERIES} == expected
+    _, _, scorer = reopened._scoring_state()
+    assert isinstance(scorer, BM25sScorer)
+    assert isinstance(scorer._model.scores["data"], np.memmap)
+
+
+def test_rank_bm25_backend_saves_no_index(tmp_path: Path) -> None:
+    store = BM25Store(tmp_path, BM25Settings(backend="rank_bm25"))
+    store.write(_small_chunks())
+    assert _files(tmp_path) == [".lock", "chunks.jsonl", "manifest.json"]
+    assert BM25Store(tmp_path).settings.backend == "rank_bm25"
+
+
+def test_each_write_replaces_the_index_folder(small_store: BM25Store) -> None:
+    first = json.loads((small_store.directory / "index.json").read_text("utf-8"))["index_dir"]
+    small_store.write([_whole_chunk("d13", "zebra crossing")])
+    second = json.loads((small_store.directory / "index.json").read_text("utf-8"))["index_dir"]
+    assert first != second
+    assert [p.name for p in small_store.directory.glob("index-*")] == [second]
+    assert BM25Store(small_store.directory).search("zebra", 1)[0].chunk.doc_id == "d13"
+
+
+# -- crash safety ----------------------------------------------------------------------------
+
+
+def _interrupted_write(
+    store: BM25Store, chunks: list[Chunk], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that dies after replacing chunks.jsonl, halfway through saving the index."""
+
+    def die(directory: Path, scorer: object) -> str:
+        partial = directory / ".index-crashed.tmp"
+        partial.mkdir()
+        (partial / "data.csc.index.npy").write_bytes(b"\x93NUMPY half")
+        raise OSError("killed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store_module, "_save_index", die)
+        with pytest.raises(OSError, match="killed"):
+            store.write(chunks)
+
+
+def test_an_interrupted_save_never_mixes_old_index_and_new_chunks(
+    small_store: BM25Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = small_store.directory
+    old_pointer = (directory / "index.json").read_text("utf-8")
+    # Same number of chunks, different text: only the pointer's chunk hash tells them apart.
+    edited = _whole_chunk("d07", "Canidae include wolves only; wolves howl, wolves hunt.")
+    _interrupted_write(small_store, [edited], monkeypatch)
+    assert (directory / "index.json").read_text("utf-8") == old_pointer
+    (directory / "index-0123456789abcdef").mkdir()  # a renamed folder never pointed to
+    (directory / "index-0123456789abcdef" / "params.index.json").write_text("{", "utf-8")
+    chunks = [edited if c.doc_id == "d07" else c for c in _small_chunks()]
+    reader = BM25Store(directory)
+    for query in [*SMALL_QUERIES, "wolves howl"]:
+        _assert_same_ranking(reader.search(query, 10), _reference_scores(chunks, query), 10)
+    # The next write, even one that changes nothing, saves a current index and clears debris.
+    BM25Store(directory).write([edited])
+    assert sorted(p.name for p in directory.iterdir() if p.name.startswith((".i", "index-"))) == [
+        json.loads((directory / "index.json").read_text("utf-8"))["index_dir"]
+    ]
+    assert BM25Store(directory)._read_pointer() is not None
+
+
+def test_a_damaged_or_missing_index_is_rebuilt_from_the_chunks(small_store: BM25Store) -> None:
+    directory = small_store.directory
+    expected = _results(small_store.search("river bank", 5))
+    folder = directory / json.loads((directory / "index.json").read_text("utf-8"))["index_dir"]
+    data = folder / "data.csc.index.npy"
+    data.write_bytes(data.read_bytes()[:100])
+    assert _results(BM25Store(directory).search("river bank", 5)) == expected
+    (directory / "index.json").write_text("{not json", encoding="utf-8")
+    assert _results(BM25Store(directory).search("river bank", 5)) == expected
+    shutil.rmtree(folder)
+    (directory / "index.json").unlink()
+    assert _results(BM25Store(directory).search("river bank", 5)) == expected
+
+
+def test_a_pointer_cannot_leave_the_store(small_store: BM25Store) -> None:
+    path = small_store.directory / "index.json"
+    pointer = json.loads(path.read_text("utf-8"))
+    path.write_text(json.dumps(pointer | {"index_dir": "../elsewhere"}), encoding="utf-8")
+    assert BM25Store(small_store.directory)._read_pointer() is None
+
+
+# -- tokenizer options and settings agreement ------------------------------------------------
+
+
+def test_stopwords_are_removed_at_index_and_query_time(tmp_path: Path) -> None:
+    tokenizer = Tokenizer(stopwords="en")
+    assert tokenizer("The fox AND the dog, it is") == ["fox", "dog"]
+    assert tokenizer.settings()["stopwords"] == "en"
+    store = BM25Store(tmp_path, BM25Settings(stopwords="en"))
+    store.write(_small_chunks())
+    assert store.search("the and of", 5) == []
+    assert store.search("the river", 3)[0].chunk.doc_id in {"d02", "d04", "d05", "d06", "d08"}
+    manifest = json.loads((tmp_path / "manifest.json").read_text("utf-8"))
+    assert manifest["tokenizer"]["stopwords"] == "en"
+    assert BM25Store(tmp_path).settings.stopwords == "en"  # adopted from the manifest
+
+
+def test_stemming_matches_word_forms(tmp_path: Path) -> None:
+    pytest.importorskip("Stemmer")
+    tokenizer = Tokenizer(stemmer="english")
+    assert tokenizer("Running foxes jumped") == ["run", "fox", "jump"]
+    store = BM25Store(tmp_path, BM25Settings(stopwords="en", stemmer="english"))
+    store.write([*_small_chunks(), *_fillers()])
+    assert [h.chunk.doc_id for h in store.search("jackal", 5)] == ["d07"]
+    assert {h.chunk.doc_id for h in store.search("flooding", 5)} == {"d04"}
+
+
+def test_stemming_without_pystemmer_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "Stemmer", None)
+    with pytest.raises(ComponentConfigError, match=r"stemmer.*PyStemmer.*ragloom\[stem\]") as err:
+        BM25Writer(stemmer="english")
+    assert [p.field for p in err.value.problems] == ["stemmer"]
+    assert "bm25_writer" in str(err.value)
+
+
+def test_retriever_settings_must_match_the_index(tmp_path: Path) -> None:
+    writer = BM25Writer(stopwords="en", k1=1.2)
+    writer.bind_index(tmp_path)
+    writer.run(chunks=_small_chunks())
+    retriever = BM25Retriever(k1=1.2)
+    retriever.bind_index(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        retriever.warm_up()
+    message = str(err.value)
+    assert "bm25_retriever: stopwords is None" in message and "stopwords='en'" in message
+    assert [p.field for p in err.value.problems] == ["stopwords"]
+    agreeing = BM25Retriever(stopwords="en", k1=1.2)
+    agreeing.bind_index(tmp_path)
+    assert agreeing.run(query="the wolves")["hits"][0].chunk.doc_id == "d07"
+    other_writer = BM25Writer(stopwords="en", backend="rank_bm25")
+    other_writer.bind_index(tmp_path)
+    with pytest.raises(ConfigError, match=r"bm25_writer: backend is 'rank_bm25'.*'bm25s'") as err:
+        other_writer.run(chunks=_small_chunks())
+    assert {p.field for p in err.value.problems} == {"backend", "k1"}
+
+
+def test_an_index_written_before_scoring_was_recorded_still_opens(small_store: BM25Store) -> None:
+    path = small_store.directory / "manifest.json"
+    manifest = json.loads(path.read_text("utf-8"))
+    del manifest["scoring"]
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    retriever_store = BM25Store(small_store.directory, BM25Settings(backend="rank_bm25"))
+    assert retriever_store.search("wolves", 1)[0].chunk.doc_id == "d07"

@@ -1,17 +1,33 @@
-"""Reciprocal rank fusion: the math, its edge cases, the stage, and a hybrid BM25 pipeline."""
+"""Rank and score fusion: the math, its edge cases, the stages, and a hybrid BM25 pipeline."""
 
 from __future__ import annotations
 
+import itertools
+import json
+import math
+import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from ragloom.cli import app
 from ragloom.errors import ComponentConfigError
 from ragloom.pipeline import Pipeline
 from ragloom.retrievers.bm25 import BM25Retriever, BM25Writer
 from ragloom.retrievers.bm25_store import BM25Store
-from ragloom.retrievers.fusion import ReciprocalRankFusion, reciprocal_rank_fusion
+from ragloom.retrievers.fusion import (
+    ReciprocalRankFusion,
+    ScoreFusion,
+    reciprocal_rank_fusion,
+    score_fusion,
+)
+from ragloom.retrievers.score_fusion import NORMALISERS, Normaliser, dbsf, minmax, zscore
 from ragloom.types import Chunk, Document, Hit
+
+METHODS = ("minmax", "zscore", "dbsf")
 
 
 def _chunk(cid: str) -> Chunk:
@@ -128,6 +144,331 @@ def test_component_top_k_and_serialisation() -> None:
 def test_component_rejects_bad_parameters(params: dict[str, object]) -> None:
     with pytest.raises(ComponentConfigError):
         ReciprocalRankFusion(**params)
+
+
+# -- score fusion: normalisers -----------------------------------------------------------------
+
+
+def _scored(source: str, *pairs: tuple[str, float]) -> list[Hit]:
+    """A retriever's output with explicit raw scores, best first, 1-based ranks."""
+    return [
+        Hit(_chunk(cid), score, source_scores={source: score}, source_ranks={source: n})
+        for n, (cid, score) in enumerate(pairs, 1)
+    ]
+
+
+def test_minmax_maps_to_unit_range_with_floor_zero() -> None:
+    assert minmax([10.0, 6.0, 2.0]) == ([1.0, 0.5, 0.0], 0.0)
+
+
+def test_zscore_uses_population_std_and_the_lowest_z_as_floor() -> None:
+    values, floor = zscore([10.0, 6.0, 2.0])
+    z = 4 / math.sqrt(32 / 3)
+    assert values == pytest.approx([z, 0.0, -z])
+    assert floor == pytest.approx(-z)
+
+
+def test_dbsf_is_mean_plus_minus_three_sample_std() -> None:
+    values, floor = dbsf([10.0, 6.0, 2.0])  # mean 6, sample std 4: [6 - 12, 6 + 12] -> [0, 1]
+    assert values == pytest.approx([16 / 24, 12 / 24, 8 / 24])
+    assert floor == pytest.approx(8 / 24)
+
+
+def test_dbsf_clips_outliers_to_the_unit_range() -> None:
+    scores = [100.0] + [float(n % 3) for n in range(19)]  # the outlier lies > 3 std above
+    values, floor = dbsf(scores)
+    assert values[0] == 1.0
+    assert all(0.0 <= v <= 1.0 for v in values)
+    mean = math.fsum(scores) / 20
+    std = math.sqrt(math.fsum((s - mean) ** 2 for s in scores) / 19)
+    assert (scores[0] - mean) / std > 3
+    assert values[1] == pytest.approx((scores[1] - (mean - 3 * std)) / (6 * std))
+    assert floor == min(values) >= 0.0
+
+
+@pytest.mark.parametrize(
+    ("normalise", "value"), [(minmax, 1.0), (zscore, 0.0), (dbsf, 0.5)], ids=METHODS
+)
+@pytest.mark.parametrize("scores", [[3.0, 3.0, 3.0], [0.1] * 3, [7.5]])
+def test_a_source_without_spread_never_divides_by_zero(
+    normalise: Normaliser, value: float, scores: list[float]
+) -> None:
+    values, floor = normalise(scores)
+    assert values == [value] * len(scores)
+    assert floor == 0.0
+
+
+# -- score fusion: fusing -------------------------------------------------------------------
+
+
+def test_minmax_fusion_sums_normalised_scores_with_floors() -> None:
+    bm25 = _scored("bm25", ("a", 10.0), ("b", 6.0), ("c", 2.0))
+    dense = _scored("dense", ("c", 0.9), ("a", 0.5), ("d", 0.1))
+    fused = score_fusion([bm25, dense])
+    assert [(h.chunk.id, h.score) for h in fused] == [
+        ("a", 1.5),  # 1 + 0.5
+        ("c", 1.0),  # 0 + 1
+        ("b", 0.5),  # 0.5 + dense floor 0
+        ("d", 0.0),  # bm25 floor 0 + 0
+    ]
+
+
+def test_a_candidate_from_one_source_gets_the_other_sources_floor() -> None:
+    bm25 = _scored("bm25", ("a", 10.0), ("b", 6.0), ("c", 2.0))
+    dense = _scored("dense", ("d", 0.9), ("a", 0.5), ("b", 0.3))
+    for method in METHODS:
+        by_id = {h.chunk.id: h for h in score_fusion([bm25, dense], method)}
+        d = by_id["d"]
+        assert d.source_scores == {"dense": 0.9}
+        assert d.source_ranks == {"dense": 1}
+        _, bm25_floor = NORMALISERS[method]([10.0, 6.0, 2.0])
+        dense_values, _ = NORMALISERS[method]([0.9, 0.5, 0.3])
+        assert d.score == pytest.approx(bm25_floor + dense_values[0])
+        assert math.isfinite(d.score)
+    minmax_d = next(h for h in score_fusion([bm25, dense]) if h.chunk.id == "d")
+    assert minmax_d.score == 1.0  # floor 0, never negative and never a raw score
+
+
+def test_zscore_floor_is_the_lowest_z_of_the_source() -> None:
+    bm25 = _scored("bm25", ("a", 10.0), ("b", 6.0), ("c", 2.0))
+    dense = _scored("dense", ("a", 1.0), ("b", 1.0), ("c", 1.0), ("d", 1.0))
+    by_id = {h.chunk.id: h for h in score_fusion([bm25, dense], "zscore")}
+    assert by_id["d"].score == pytest.approx(by_id["c"].score)  # both at bm25's lowest z
+    assert by_id["d"].score < 0
+
+
+def test_a_zero_variance_source_gives_its_candidates_one_in_minmax() -> None:
+    bm25 = _scored("bm25", ("a", 3.0), ("b", 3.0))
+    dense = _scored("dense", ("a", 0.9), ("b", 0.5), ("c", 0.1))
+    fused = score_fusion([bm25, dense])
+    assert [(h.chunk.id, h.score) for h in fused] == [("a", 2.0), ("b", 1.5), ("c", 0.0)]
+    single = score_fusion([_scored("bm25", ("x", 4.2)), _scored("dense", ("y", 0.3))])
+    assert [(h.chunk.id, h.score) for h in single] == [("x", 1.0), ("y", 1.0)]
+
+
+def test_score_ties_break_by_chunk_id() -> None:
+    for method in METHODS:
+        fused = score_fusion(
+            [_scored("s1", ("b", 2.0), ("a", 1.0)), _scored("s2", ("a", 2.0), ("b", 1.0))], method
+        )
+        assert _ids(fused) == ["a", "b"]
+        assert fused[0].score == fused[1].score
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("lists", [[], [[]], [[], []]])
+def test_score_fusion_of_empty_lists(method: str, lists: list[list[Hit]]) -> None:
+    assert score_fusion(lists, method) == []
+    assert ScoreFusion(method=method).run(hits=lists) == {"hits": []}  # type: ignore[arg-type]
+
+
+def test_one_empty_list_gives_the_other_sources_normalised_ranking() -> None:
+    dense = _scored("dense", ("a", 0.9), ("b", 0.7), ("c", 0.5))
+    fused = score_fusion([[], dense], weights={"bm25": 0.5, "dense": 0.5})
+    assert _ids(fused) == ["a", "b", "c"]
+    assert [h.score for h in fused] == pytest.approx([0.5, 0.25, 0.0])
+    assert fused[1].source_ranks == {"dense": 2}
+    assert fused[1].source_scores == {"dense": 0.7}
+
+
+def test_a_chunk_repeated_for_one_source_keeps_its_best() -> None:
+    hits = [*_scored("bm25", ("a", 5.0), ("b", 3.0)), *_scored("bm25", ("a", 9.0), ("c", 1.0))]
+    fused = score_fusion([hits])
+    a = next(h for h in fused if h.chunk.id == "a")
+    assert a.source_scores == {"bm25": 9.0}
+    assert a.source_ranks == {"bm25": 1}
+    assert _ids(fused) == ["a", "b", "c"]
+    assert [h.score for h in fused] == [1.0, 0.25, 0.0]  # min-max over {9, 3, 1}
+
+
+def test_alpha_weights_move_between_the_two_orders() -> None:
+    bm25 = _scored("bm25", ("a", 9.0), ("b", 7.0), ("c", 4.0), ("d", 1.0))
+    dense = _scored("dense", ("d", 0.8), ("c", 0.7), ("b", 0.6), ("a", 0.2))
+    for method in METHODS:
+        dense_only = score_fusion([bm25, dense], method, {"bm25": 0.0, "dense": 1.0})
+        assert _ids(dense_only) == ["d", "c", "b", "a"]
+        bm25_only = score_fusion([bm25, dense], method, {"bm25": 1.0, "dense": 0.0})
+        assert _ids(bm25_only) == ["a", "b", "c", "d"]
+    blend = {
+        h.chunk.id: h.score
+        for h in score_fusion([bm25, dense], "minmax", {"bm25": 0.3, "dense": 0.7})
+    }
+    assert blend["b"] == pytest.approx(0.3 * 6 / 8 + 0.7 * 4 / 6)
+
+
+def test_weights_must_name_every_source() -> None:
+    lists = [_scored("bm25", ("a", 1.0)), _scored("chroma", ("b", 1.0))]
+    with pytest.raises(
+        ValueError, match=r"no weight for source\(s\) \['chroma'\].*\['bm25', 'dense'\]"
+    ):
+        score_fusion(lists, weights={"bm25": 0.3, "dense": 0.7})
+    with pytest.raises(ValueError, match="unknown score fusion method 'l2'; valid: minmax"):
+        score_fusion(lists, method="l2")
+
+
+def test_fused_hits_keep_every_sources_raw_score_and_rank() -> None:
+    first = _scored("bm25", ("x", 12.0), ("y", 3.0))
+    fused = score_fusion([first, _scored("dense", ("y", 0.8), ("x", 0.4))], "dbsf")
+    x = next(h for h in fused if h.chunk.id == "x")
+    assert x.source_scores == {"bm25": 12.0, "dense": 0.4}
+    assert x.source_ranks == {"bm25": 1, "dense": 2}
+    assert x.chunk is first[0].chunk
+
+
+def test_sources_are_grouped_by_name_not_by_list() -> None:
+    bm25 = _scored("bm25", ("a", 10.0), ("b", 6.0), ("c", 2.0))
+    dense = _scored("dense", ("c", 0.9), ("a", 0.5), ("d", 0.1))
+    merged: dict[str, Hit] = {}
+    for hit in [*bm25, *dense]:  # one list whose hits each carry both sources, as RRF emits
+        old = merged.setdefault(hit.chunk.id, Hit(hit.chunk, 0.0))
+        old.source_scores.update(hit.source_scores)
+        old.source_ranks.update(hit.source_ranks)
+    for method in METHODS:
+        separate = score_fusion([bm25, dense], method)
+        together = score_fusion([list(merged.values())], method)
+        assert [(h.chunk.id, h.score, h.source_ranks) for h in together] == [
+            (h.chunk.id, h.score, h.source_ranks) for h in separate
+        ]
+
+
+def test_hits_without_source_names_fuse_as_list_positions() -> None:
+    plain = [Hit(_chunk("a"), 0.9), Hit(_chunk("b"), 0.1)]
+    fused = score_fusion([plain, _scored("kw", ("b", 4.0))])
+    assert [(h.chunk.id, h.score) for h in fused] == [("a", 1.0), ("b", 1.0)]
+    b = next(h for h in fused if h.chunk.id == "b")
+    assert b.source_scores == {"list_0": 0.1, "kw": 4.0}
+    assert b.source_ranks == {"list_0": 2, "kw": 1}
+    ranked_only = Hit(_chunk("r"), 2.5, source_ranks={"s": 1})
+    assert score_fusion([[ranked_only]])[0].source_scores == {"s": 2.5}
+
+
+@pytest.mark.parametrize(
+    "hit",
+    [
+        Hit(_chunk("a"), 1.0, source_ranks={"s": 1, "t": 1}, source_scores={"s": 1.0}),
+        Hit(_chunk("a"), 1.0, source_scores={"s": math.nan}, source_ranks={"s": 1}),
+    ],
+)
+def test_a_hit_without_a_usable_raw_score_is_an_error(hit: Hit) -> None:
+    with pytest.raises(ValueError, match="hit 'a'"):
+        score_fusion([[hit]])
+
+
+def _permutation_cases() -> list[list[Hit]]:
+    bm25 = _scored("bm25", ("a", 8.0), ("b", 8.0), ("c", 5.5), ("e", 0.3))
+    dense = _scored("dense", ("c", 0.91), ("d", 0.9), ("a", 0.33))
+    colbert = _scored("colbert", ("e", 20.0), ("a", 11.0), ("d", 10.0), ("b", 2.0))
+    return [bm25, dense, colbert]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_score_fusion_is_deterministic_under_input_permutations(method: str) -> None:
+    lists = _permutation_cases()
+    weights = {"bm25": 0.2, "dense": 0.5, "colbert": 0.3}
+
+    def key(hits: list[Hit]) -> list[tuple[str, float, dict[str, float], dict[str, int]]]:
+        return [(h.chunk.id, h.score, h.source_scores, h.source_ranks) for h in hits]
+
+    expected = key(score_fusion(lists, method, weights))
+    rng = random.Random(7)
+    for order in itertools.permutations(lists):
+        shuffled = [rng.sample(hits, len(hits)) for hits in order]  # ranks travel with hits
+        assert key(score_fusion(shuffled, method, weights)) == expected
+
+
+# -- score fusion: properties -----------------------------------------------------------------
+
+_ids_strategy = st.sampled_from("abcdefgh")
+_source_lists = st.lists(
+    st.tuples(
+        st.sampled_from(["bm25", "dense", "colbert"]),
+        st.dictionaries(_ids_strategy, st.floats(-1e6, 1e6, allow_nan=False), max_size=8),
+    ),
+    max_size=4,
+)
+
+
+def _lists_from(spec: list[tuple[str, dict[str, float]]]) -> list[list[Hit]]:
+    lists = []
+    for source, scores in spec:
+        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+        lists.append(_scored(source, *ranked))
+    return lists
+
+
+@given(_source_lists, st.sampled_from(METHODS), st.floats(0, 10), st.floats(0, 10))
+def test_fusion_is_a_sorted_permutation_of_the_candidates(
+    spec: list[tuple[str, dict[str, float]]], method: str, w_bm25: float, w_dense: float
+) -> None:
+    lists = _lists_from(spec)
+    weights = {"bm25": w_bm25, "dense": w_dense, "colbert": 1.0}
+    fused = score_fusion(lists, method, weights)
+    assert sorted(_ids(fused)) == sorted({h.chunk.id for hits in lists for h in hits})
+    keys = [(-h.score, h.chunk.id) for h in fused]
+    assert keys == sorted(keys)
+    assert all(math.isfinite(h.score) for h in fused)
+    if method in ("minmax", "dbsf"):
+        total = math.fsum(weights[s] for s in {source for source, scores in spec if scores})
+        assert all(0.0 <= h.score <= total for h in fused)
+
+
+@given(_source_lists)
+def test_minmax_scores_lie_within_zero_and_the_sum_of_weights(
+    spec: list[tuple[str, dict[str, float]]],
+) -> None:
+    fused = score_fusion(_lists_from(spec))
+    sources = {source for source, scores in spec if scores}
+    assert all(0.0 <= h.score <= len(sources) for h in fused)
+    if fused:
+        assert fused[0].score > 0  # every source's best candidate scores 1 from it
+
+
+# -- the score_fusion stage ---------------------------------------------------------------
+
+
+def test_score_fusion_component_top_k_and_serialisation() -> None:
+    fusion = ScoreFusion(method="zscore", top_k=2, weights={"bm25": 0.3, "dense": 0.7})
+    lists = [_scored("bm25", ("a", 3.0), ("b", 2.0), ("c", 1.0)), _scored("dense", ("c", 0.9))]
+    assert (
+        _ids(fusion.run(hits=lists)["hits"])
+        == _ids(score_fusion(lists, "zscore", fusion.weights))[:2]
+    )
+    assert len(fusion.run(hits=lists, top_k=3)["hits"]) == 3
+    with pytest.raises(ValueError, match="score_fusion: top_k must be greater than 0"):
+        fusion.run(hits=lists, top_k=0)
+    data = fusion.to_dict()
+    assert data == {
+        "type": "score_fusion",
+        "init_parameters": {"method": "zscore", "top_k": 2, "weights": {"bm25": 0.3, "dense": 0.7}},
+    }
+    assert ScoreFusion.from_dict(data).to_dict() == data
+    assert ScoreFusion.input_sockets()["hits"].variadic
+    assert ScoreFusion().to_dict()["init_parameters"] == {
+        "method": "minmax",
+        "top_k": 10,
+        "weights": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"method": "l2"}, {"top_k": 0}, {"weights": {"a": -1.0}}, {"weights": {"a": math.inf}}],
+)
+def test_score_fusion_rejects_bad_parameters(params: dict[str, object]) -> None:
+    with pytest.raises(ComponentConfigError) as info:
+        ScoreFusion(**params)  # type: ignore[arg-type]
+    assert "score_fusion: parameter" in str(info.value)
+
+
+def test_ragloom_components_lists_score_fusion() -> None:
+    result = CliRunner().invoke(app, ["components", "--json"])
+    assert result.exit_code == 0, result.output
+    listing = json.loads(result.output)
+    assert {"rrf_fusion", "score_fusion"} <= set(listing)
+    entry = listing["score_fusion"]
+    assert entry["inputs"]["hits"] == "list[Hit]"
+    assert entry["parameters"]["method"]["default"] == "minmax"
+    assert "'dbsf'" in entry["parameters"]["method"]["type"]
 
 
 # -- a hybrid pipeline: two BM25 indexes feeding one variadic fusion input --------------------

@@ -1,0 +1,284 @@
+"""The Ray executor: every stage a warmed-up actor (or a pool of replicas), the DAG chained refs.
+
+The graph stays ragloom's own (no `ray.dag`). Each run submits every stage at once, passing the
+upstream stages' output ObjectRefs straight into the downstream actor call, so Ray starts a
+stage as soon as its inputs exist and independent branches (BM25 and dense) run in parallel.
+The driver fetches only each stage's run time and the pipeline's outputs, every `ray.get` with
+a timeout. Actors are created on the first run and reused until `close()`.
+
+Example::
+
+    pipe = Pipeline.from_yaml("examples/hybrid.yaml")        # a bare pipeline, or:
+    pipe.executor = {"type": "ray", "stages": {"query_encoder": {"num_cpus": 1}}}
+    result = pipe.run({"query": "What is BM25?"})            # starts or joins Ray once
+    print(result.timings)
+    pipe.close()                                             # kills the actors
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from ragloom.errors import ComponentRunError, ConfigError
+from ragloom.pipeline.ray_actors import Failure, Feed, StageActor, StageFailed
+from ragloom.pipeline.ray_config import (
+    RayExecutorConfig,
+    StagePlan,
+    parse_ray_executor,
+    stage_name_problems,
+)
+from ragloom.pipeline.ray_resources import check_resources, ensure_ray
+
+if TYPE_CHECKING:
+    from ragloom.pipeline.graph import Pipeline, PipelineResult
+
+logger = logging.getLogger(__name__)
+
+
+class ReplicaPool:
+    """The replicas of one stage; each call goes to the least busy (or the next) replica."""
+
+    def __init__(self, stage: str, actors: list[Any], dispatch: str):
+        self.stage = stage
+        self.actors = actors
+        self.dispatch = dispatch
+        self.dispatched = [0] * len(actors)
+        self._in_flight: list[list[Any]] = [[] for _ in actors]
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def _pick(self) -> int:
+        import ray
+
+        count = len(self.actors)
+        start = self._next
+        self._next = (self._next + 1) % count
+        if count == 1 or self.dispatch == "round_robin":
+            return start
+        for index, refs in enumerate(self._in_flight):
+            if refs:
+                _, pending = ray.wait(refs, num_returns=len(refs), timeout=0)
+                self._in_flight[index] = pending
+        order = [(start + offset) % count for offset in range(count)]
+        return min(order, key=lambda index: len(self._in_flight[index]))
+
+    def submit(self, plan: list[Feed], optional: bool, upstream: list[Any]) -> tuple[Any, Any]:
+        """Start one run of the stage; returns (outputs ref, seconds ref)."""
+        with self._lock:
+            index = self._pick()
+            call = self.actors[index].run.options(num_returns=2)
+            outputs, seconds = call.remote(plan, optional, *upstream)
+            self._in_flight[index].append(seconds)
+            self.dispatched[index] += 1
+        return outputs, seconds
+
+
+class RayExecutor:
+    """Runs a pipeline on Ray; create it with `from_config(pipeline.executor)`."""
+
+    def __init__(self, config: RayExecutorConfig):
+        self.config = config
+        self.pools: dict[str, ReplicaPool] = {}
+        self._labels: dict[str, str] = {}
+        self._signature: Any = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, block: dict[str, Any]) -> RayExecutor:
+        return cls(parse_ray_executor(block))
+
+    # -- actors -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _signature_of(pipeline: Pipeline) -> Any:
+        index_dir = str(pipeline.resolved_index_dir().resolve())
+        specs = tuple(
+            (name, type(c), json.dumps(c.to_dict(), sort_keys=True, default=str))
+            for name, c in pipeline.components.items()
+        )
+        return index_dir, specs
+
+    def plans(self, pipeline: Pipeline) -> dict[str, StagePlan]:
+        """Each stage's resources and fault-tolerance settings."""
+        problems = stage_name_problems(self.config.model_dump(), pipeline.components)
+        if problems:
+            raise ConfigError(problems)
+        return {name: self.config.stage(name) for name in pipeline.components}
+
+    def start(self, pipeline: Pipeline) -> None:
+        """Create and warm up the actors for `pipeline` (again only if its stages changed)."""
+        with self._lock:
+            signature = self._signature_of(pipeline)
+            if self.pools and signature == self._signature:
+                return
+            self._close_actors()
+            plans = self.plans(pipeline)
+            ensure_ray(self.config)
+            if self.config.check_resources:
+                check_resources(plans)
+            self._create(pipeline, plans, signature[0])
+            self._signature = signature
+
+    def _create(self, pipeline: Pipeline, plans: dict[str, StagePlan], index_dir: str) -> None:
+        import ray
+
+        actor_class = ray.remote(StageActor)
+        for name, component in pipeline.components.items():
+            plan = plans[name]
+            cls, spec = type(component), component.to_dict()
+            self._labels[name] = cls.label()
+            actors = [
+                actor_class.options(**plan.actor_options()).remote(name, cls, spec, index_dir)
+                for _ in range(plan.replicas)
+            ]
+            self.pools[name] = ReplicaPool(name, actors, self.config.dispatch)
+        waiting = {
+            actor.ready.remote(): name for name, pool in self.pools.items() for actor in pool.actors
+        }
+        deadline = time.monotonic() + self.config.ready_timeout_s
+        try:
+            for ref, name in waiting.items():
+                self._fetch(name, ref, deadline, "start (warm up)")
+        except BaseException:
+            self._close_actors()
+            raise
+
+    def close(self) -> None:
+        """Kill this executor's actors; the next run creates them again."""
+        with self._lock:
+            self._close_actors()
+
+    def _close_actors(self) -> None:
+        pools, self.pools, self._signature = self.pools, {}, None
+        if not pools:
+            return
+        import ray
+
+        if not ray.is_initialized():
+            return
+        for pool in pools.values():
+            for actor in pool.actors:
+                ray.kill(actor, no_restart=True)
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run(self, pipeline: Pipeline, inputs: dict[str, Any]) -> PipelineResult:
+        """Run the pipeline once on Ray; same outputs and timings shape as LocalExecutor."""
+        from ragloom.pipeline.graph import PipelineResult
+        from ragloom.pipeline.local import LocalExecutor
+
+        pipeline.validate()
+        LocalExecutor._check_inputs(pipeline, inputs)
+        self.start(pipeline)
+        order = pipeline.topological_order()
+        total_start = time.perf_counter()
+        outputs: dict[str, Any] = {}
+        seconds: dict[str, Any] = {}
+        for name in order:
+            plan, senders = self._plan(pipeline, name, inputs)
+            upstream = [outputs[sender] for sender in senders]
+            optional = name in pipeline.optional
+            outputs[name], seconds[name] = self.pools[name].submit(plan, optional, upstream)
+        deadline = time.monotonic() + self.config.timeout_s
+        timings: dict[str, float] = {}
+        errors: dict[str, ComponentRunError] = {}  # optional stages that failed or were skipped
+        for name in order:
+            took = self._fetch(name, seconds[name], deadline)
+            if not isinstance(took, Failure):
+                timings[name] = float(took)
+                continue
+            failed = took.error
+            error = ComponentRunError(failed.stage, failed.component_type, failed.error)
+            if not took.optional:  # the first in topological order is where it started
+                raise error from failed.error
+            errors[name] = error
+            logger.warning("optional stage %r failed; the run goes on without it: %s", name, error)
+        final = self._final_stages(pipeline) - errors.keys()
+        produced = {
+            name: self._fetch(name, outputs[name], deadline) for name in order if name in final
+        }
+        timings["total"] = time.perf_counter() - total_start
+        return PipelineResult(LocalExecutor._collect(pipeline, produced), timings, errors)
+
+    @staticmethod
+    def _plan(
+        pipeline: Pipeline, name: str, inputs: dict[str, Any]
+    ) -> tuple[list[Feed], list[str]]:
+        """How `name`'s inputs are fed (LocalExecutor._gather's order) and its upstream stages."""
+        sockets = type(pipeline.components[name]).input_sockets()
+        senders: list[str] = []
+        plan: list[Feed] = []
+        for conn in pipeline.connections:
+            if conn.receiver.component != name:
+                continue
+            if conn.sender.component not in senders:
+                senders.append(conn.sender.component)
+            socket = sockets[conn.receiver.socket]
+            plan.append(
+                Feed(
+                    socket.name,
+                    socket.variadic,
+                    socket.required,
+                    sender=senders.index(conn.sender.component),
+                    sender_name=conn.sender.component,
+                    sender_socket=conn.sender.socket,
+                )
+            )
+        for input_name, targets in pipeline.inputs.items():
+            if input_name not in inputs:
+                continue
+            for addr in targets:
+                if addr.component == name:
+                    socket = sockets[addr.socket]
+                    feed = Feed(socket.name, socket.variadic, socket.required)
+                    plan.append(dataclasses.replace(feed, value=inputs[input_name]))
+        return plan, senders
+
+    @staticmethod
+    def _final_stages(pipeline: Pipeline) -> set[str]:
+        """Stages whose outputs the result needs (declared outputs, else unconsumed sockets)."""
+        if pipeline.outputs:
+            return {addr.component for addr in pipeline.outputs.values()}
+        consumed = {(c.sender.component, c.sender.socket) for c in pipeline.connections}
+        return {
+            name
+            for name, component in pipeline.components.items()
+            if any((name, socket) not in consumed for socket in type(component).output_sockets())
+        }
+
+    def _fetch(self, name: str, ref: Any, deadline: float, doing: str = "run") -> Any:
+        """`ray.get` with what is left of the deadline; failures name the stage."""
+        import ray
+        from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
+
+        label = self._labels.get(name, "?")
+        try:
+            return ray.get(ref, timeout=max(0.0, deadline - time.monotonic()))
+        except GetTimeoutError:
+            limit = "ready_timeout_s" if doing != "run" else "timeout_s"
+            seconds = getattr(self.config, limit)
+            hint = (
+                " (its actor may be waiting for resources the cluster cannot give)"
+                if doing != "run"
+                else ""
+            )
+            error = TimeoutError(f"did not {doing} within {limit}={seconds:g} s{hint}")
+            raise ComponentRunError(name, label, error) from None
+        except RayTaskError as exc:
+            cause = exc.cause
+            if isinstance(cause, StageFailed):
+                raise ComponentRunError(cause.stage, cause.component_type, cause.error) from None
+            raise ComponentRunError(name, label, cause or exc) from None
+        except RayActorError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, RayTaskError) and isinstance(cause.cause, StageFailed):
+                failed = cause.cause
+                raise ComponentRunError(failed.stage, failed.component_type, failed.error) from None
+            raise ComponentRunError(name, label, exc) from None
+        except RayError as exc:
+            raise ComponentRunError(name, label, exc) from None

@@ -1,0 +1,141 @@
+"""The `cross_encoder_reranker` stage: re-score the best retrieved candidates with a cross-encoder.
+
+A cross-encoder reads the query and a passage together, which ranks far better than comparing
+two separately made vectors, but costs one model pass per pair: so only the first `depth`
+candidates are scored, in batches, each pair cut to `max_length` tokens.
+
+No cross-encoder ships its weights on PyPI, so `model` has no default: give a folder written by
+`ragloom train-reranker`, any local Hugging Face folder, or a hub id
+(`cross-encoder/ms-marco-MiniLM-L6-v2`) where you have a network.
+
+Example YAML::
+
+    reranker:
+      type: cross_encoder_reranker
+      init_parameters: {model: models/scifact-reranker, depth: 20, top_k: 5}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from ragloom.component import Component, output_types
+from ragloom.devices import DType
+from ragloom.registry import register
+from ragloom.rerank.cross_encoder import CrossEncoder, load_cross_encoder
+from ragloom.types import Hit
+
+Positive = Annotated[int, Field(gt=0)]
+SOURCE = "rerank"
+
+
+def rerank_hits(
+    encoder: CrossEncoder,
+    query: str,
+    hits: Sequence[Hit],
+    *,
+    depth: int = 100,
+    top_k: int | None = None,
+    threshold: float | None = None,
+    batch_size: int = 16,
+    max_length: int | None = None,
+) -> list[Hit]:
+    """The first `depth` hits re-scored by the cross-encoder, best first (ties by chunk id),
+    then the unscored rest in retrieval order; at most `top_k` in all.
+
+    The rest are scored below every reranked hit (the lowest reranked score minus their place
+    after it), so scores stay in rank order. With a `threshold`, reranked hits scoring under it
+    are dropped and so is the unscored rest (nothing vouches for it). Each hit keeps its
+    retrievers' scores and ranks; reranked ones gain the reranker's as source "rerank".
+    """
+    unique = _unique(hits)
+    candidates, rest = unique[:depth], unique[depth:]
+    if not candidates:
+        return []
+    scores = encoder.score(
+        query, [h.chunk.text for h in candidates], batch_size=batch_size, max_length=max_length
+    )
+    order = sorted(
+        range(len(candidates)), key=lambda i: (-float(scores[i]), candidates[i].chunk.id)
+    )
+    if threshold is not None:
+        order = [i for i in order if float(scores[i]) >= threshold]
+        rest = []
+    ranked = []
+    for rank, i in enumerate(order, 1):
+        hit, score = candidates[i], float(scores[i])
+        ranked.append(
+            replace(
+                hit,
+                score=score,
+                source_scores={**hit.source_scores, SOURCE: score},
+                source_ranks={**hit.source_ranks, SOURCE: rank},
+            )
+        )
+    floor = min((h.score for h in ranked), default=0.0)
+    ranked += [replace(hit, score=floor - n) for n, hit in enumerate(rest, 1)]
+    return ranked if top_k is None else ranked[:top_k]
+
+
+def _unique(hits: Sequence[Hit]) -> list[Hit]:
+    """Hits in order, each chunk once (its first, best-ranked occurrence)."""
+    seen: set[str] = set()
+    unique = []
+    for hit in hits:
+        if hit.chunk.id not in seen:
+            seen.add(hit.chunk.id)
+            unique.append(hit)
+    return unique
+
+
+@register("cross_encoder_reranker")
+class CrossEncoderReranker(Component):
+    """Re-ranks the first `depth` retrieved hits with a cross-encoder; returns the `top_k` best."""
+
+    def __init__(
+        self,
+        model: Annotated[str, Field(min_length=1)],
+        top_k: Positive = 10,
+        depth: Positive = 100,
+        batch_size: Positive = 16,
+        max_length: Positive | None = None,
+        threshold: float | None = None,
+        device: str = "auto",
+        dtype: DType = "auto",
+    ):
+        self.model = model
+        self.top_k = top_k
+        self.depth = depth
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.threshold = threshold
+        self.device = device
+        self.dtype = dtype
+        self._encoder: CrossEncoder | None = None
+
+    def warm_up(self) -> None:
+        if self._encoder is None:
+            self._encoder = load_cross_encoder(self.model, self.device, self.dtype)
+
+    @output_types(hits=list[Hit])
+    def run(self, query: str, hits: list[Hit], top_k: int | None = None) -> dict[str, Any]:
+        limit = self.top_k if top_k is None else top_k
+        if limit <= 0:
+            raise ValueError(f"{self.label()}: top_k must be greater than 0, got {limit}")
+        self.warm_up()
+        assert self._encoder is not None
+        ranked = rerank_hits(
+            self._encoder,
+            query,
+            hits,
+            depth=self.depth,
+            top_k=limit,
+            threshold=self.threshold,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+        )
+        return {"hits": ranked}
