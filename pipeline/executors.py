@@ -102,3 +102,13 @@ def apply_executor(config: RagConfig, kind: str | None = None) -> None:
     for pipeline in pipelines:
         if pipeline.executor.get("type") == "ray":
             pipeline.executor = restrict_stages(pipeline.executor, pipeline.components)
+
+
+def prepare_executor(pipeline: Pipeline) -> None:
+    """Start what the executor needs (Ray and the actors) now, on the calling thread."""
+    if pipeline.executor.get("type") == "ray":
+        from ragloom.pipeline.ray_executor import RayExecutor
+
+        executor = executor_for(pipeline)
+        if isinstance(executor, RayExecutor):
+            executor.start(pipeline)

@@ -89,8 +89,9 @@ def assemble(stage: str, label: str, plan: list[Feed], upstream: tuple[Any, ...]
     """
     kwargs: dict[str, Any] = {}
     for feed in plan:
-        sent = upstream[feed.sender] if feed.sender >= 0 else None
-        if isinstance(sent, Failure):
+        if feed.sender < 0:  # a pipeline input
+            value = feed.value
+        elif isinstance(sent := upstream[feed.sender], Failure):
             if not sent.optional:
                 raise _PassOn(sent)
             if feed.required and not feed.variadic:
@@ -102,7 +103,8 @@ def assemble(stage: str, label: str, plan: list[Feed], upstream: tuple[Any, ...]
             if feed.variadic and feed.required:
                 kwargs.setdefault(feed.socket, [])
             continue
-        value = feed.value if feed.sender < 0 else sent[feed.sender_socket]
+        else:
+            value = sent[feed.sender_socket]
         if feed.variadic:
             kwargs.setdefault(feed.socket, []).append(value)
         else:

@@ -8,11 +8,11 @@ a timeout. Actors are created on the first run and reused until `close()`.
 
 Example::
 
-    pipe = Pipeline.from_yaml("examples/hybrid.yaml")        # a bare pipeline, or:
-    pipe.executor = {"type": "ray", "stages": {"query_encoder": {"num_cpus": 1}}}
-    result = pipe.run({"query": "What is BM25?"})            # starts or joins Ray once
-    print(result.timings)
-    pipe.close()                                             # kills the actors
+    pipe = Pipeline.from_yaml("examples/prompt-pipeline.yaml")   # or built in Python
+    pipe.executor = {"type": "ray", "stages": {"default": {"num_cpus": 0.5}}}
+    result = pipe.run({"query": "What is BM25?"})   # starts or joins Ray, creates the actors
+    print(result.timings)                           # seconds per stage, and "total"
+    pipe.close()                                    # kills the actors
 """
 
 from __future__ import annotations
@@ -125,25 +125,23 @@ class RayExecutor:
             self._signature = signature
 
     def _create(self, pipeline: Pipeline, plans: dict[str, StagePlan], index_dir: str) -> None:
+        """Start every stage's actors, then wait (ready_timeout_s) until all are warm."""
         import ray
 
         actor_class = ray.remote(StageActor)
-        for name, component in pipeline.components.items():
-            plan = plans[name]
-            cls, spec = type(component), component.to_dict()
-            self._labels[name] = cls.label()
-            actors = [
-                actor_class.options(**plan.actor_options()).remote(name, cls, spec, index_dir)
-                for _ in range(plan.replicas)
-            ]
-            self.pools[name] = ReplicaPool(name, actors, self.config.dispatch)
-        waiting = {
-            actor.ready.remote(): name for name, pool in self.pools.items() for actor in pool.actors
-        }
-        deadline = time.monotonic() + self.config.ready_timeout_s
         try:
-            for ref, name in waiting.items():
-                self._fetch(name, ref, deadline, "start (warm up)")
+            for name, component in pipeline.components.items():
+                plan, cls, spec = plans[name], type(component), component.to_dict()
+                self._labels[name] = cls.label()
+                actors = [
+                    actor_class.options(**plan.actor_options()).remote(name, cls, spec, index_dir)
+                    for _ in range(plan.replicas)
+                ]
+                self.pools[name] = ReplicaPool(name, actors, self.config.dispatch)
+            deadline = time.monotonic() + self.config.ready_timeout_s
+            for name, pool in self.pools.items():
+                for ref in [actor.ready.remote() for actor in pool.actors]:
+                    self._fetch(name, ref, deadline, "start (warm up)")
         except BaseException:
             self._close_actors()
             raise

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ragloom.errors import ConfigError, Problem
@@ -63,7 +63,7 @@ def resource_problems(
     plans: Mapping[str, StagePlan],
     total: Mapping[str, float],
     available: Mapping[str, float],
-    nodes: list[Mapping[str, float]],
+    nodes: Sequence[Mapping[str, float]],
 ) -> list[Problem]:
     """What cannot be scheduled: a replica larger than any node, or more than the cluster has."""
     problems = []

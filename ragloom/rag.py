@@ -25,7 +25,7 @@ from ragloom.config import RagConfig, default_config, load_config
 from ragloom.errors import ConfigError
 from ragloom.generation.streaming import stream_to
 from ragloom.manifest import check_encoder, read_manifest, write_manifest
-from ragloom.pipeline.executors import apply_executor
+from ragloom.pipeline.executors import apply_executor, prepare_executor
 from ragloom.types import Answer, Document, Hit
 
 
@@ -158,6 +158,7 @@ class RAG:
 
     def stream(self, question: str, top_k: int | None = None) -> Iterator[str | QueryResult]:
         """Yield the answer's text pieces as they are generated, then the QueryResult."""
+        prepare_executor(self.config.query)  # Ray wants to start on the main thread
         pieces: queue.Queue[tuple[str, Any]] = queue.Queue()
 
         def work() -> None:

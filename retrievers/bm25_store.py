@@ -5,16 +5,17 @@ Layout of the store directory (by default `<index_dir>/bm25/`)::
     manifest.json    {"format": "ragloom-bm25", "format_version": 1, "tokenizer": {...},
                       "scoring": {"backend", "k1", "b", "epsilon"}}
     chunks.jsonl     one chunk per line: id, doc_id, text, start, end, position, metadata
-    index.json       pointer: {"index_dir": "index-<hex>", "chunks_sha256": ..., "settings": ...}
-    index-<hex>/     bm25s snapshot (backend "bm25s" only): *.csc.index.npy, *.index.json
+    index-<key>/     bm25s snapshot of exactly that chunks file (backend "bm25s" only):
+                     *.csc.index.npy, vocab/params.index.json, ragloom.index.json
 
-Every file is written to a temporary file in the same directory and moved into place with
-`os.replace`; an index folder is written under a temporary name, renamed, and only then named
-by the pointer. A reader thus sees the old or the new index, never half of one; it uses the
-saved index (memory-mapped) only if the pointer names the exact chunks file and settings it
-read, and otherwise rebuilds the scorer in memory from the chunks. Embeddings are not stored.
-One writer per directory at a time (an advisory lock serialises writers on POSIX); a writer
-clears what an interrupted writer left behind.
+`<key>` is a hash of the chunks file's bytes and the settings, so the index folder a reader
+opens is by construction the one built from the chunks it read. A write saves the new index
+folder first (under a temporary name, flushed, then renamed) and then moves the new chunks
+file into place with `os.replace`, the commit; older folders are removed after it. A reader
+thus sees the old or the new index, never a mix, and never waits on a half-written one: with
+no folder for its chunks (an index written by an older ragloom, or debris) it rebuilds the
+scorer in memory. Embeddings are not stored. One writer per directory at a time (an advisory
+lock serialises writers on POSIX); a writer clears what an interrupted writer left behind.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import shutil
 import tempfile
 import threading
@@ -55,7 +55,7 @@ FORMAT = "ragloom-bm25"
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 CHUNKS_FILE = "chunks.jsonl"
-POINTER_FILE = "index.json"
+SOURCE_FILE = "ragloom.index.json"
 LOCK_FILE = ".lock"
 _INDEX_DIR_RE = re.compile(r"index-[0-9a-f]{16}")
 _TEMP_PREFIX = ".index-"
@@ -108,9 +108,8 @@ def _signature(stat: os.stat_result) -> tuple[int, int, int]:
     return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
-def _atomic_write(path: Path, lines: Iterable[str]) -> tuple[tuple[int, int, int], str]:
-    """Write lines to a temp file beside `path`, fsync, rename over `path`; its signature and
-    the sha256 of its bytes."""
+def _write_temp(path: Path, lines: Iterable[str]) -> tuple[str, str]:
+    """Write lines to a flushed temp file beside `path`; its name and the sha256 of its bytes."""
     digest = hashlib.sha256()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
     try:
@@ -121,13 +120,31 @@ def _atomic_write(path: Path, lines: Iterable[str]) -> tuple[tuple[int, int, int
                 handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-            signature = _signature(os.fstat(handle.fileno()))
+    except BaseException:
+        _discard(tmp)
+        raise
+    return tmp, digest.hexdigest()
+
+
+def _discard(tmp: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+
+
+def _commit(tmp: str, path: Path) -> tuple[int, int, int]:
+    """Move a written temp file over `path` (atomic); the signature `path` now has."""
+    try:
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        _discard(tmp)
         raise
-    return signature, digest.hexdigest()
+    return _signature(os.stat(path))
+
+
+def _atomic_write(path: Path, lines: Iterable[str]) -> tuple[int, int, int]:
+    """Write lines to a temp file beside `path`, fsync, rename over `path`; its signature."""
+    tmp, _ = _write_temp(path, lines)
+    return _commit(tmp, path)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -140,21 +157,21 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def _save_index(directory: Path, scorer: PersistentScorer) -> str:
-    """Save a scorer into a temp folder, flush it, rename it to a fresh `index-<hex>`; its name."""
-    tmp = Path(tempfile.mkdtemp(dir=directory, prefix=_TEMP_PREFIX, suffix=".tmp"))
+def _save_index(folder: Path, scorer: PersistentScorer, source: dict[str, Any]) -> None:
+    """Save a scorer and its source record into a temp folder, flush, rename it to `folder`."""
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=_TEMP_PREFIX, suffix=".tmp"))
     try:
         scorer.save(tmp)
+        (tmp / SOURCE_FILE).write_text(json.dumps(source, sort_keys=True), encoding="utf-8")
         for path in tmp.iterdir():
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
         _fsync_dir(tmp)
-        name = f"index-{secrets.token_hex(8)}"
-        os.replace(tmp, directory / name)
+        os.replace(tmp, folder)
+        _fsync_dir(folder.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return name
 
 
 def _clear_leftovers(directory: Path, keep: str | None) -> None:
@@ -193,6 +210,17 @@ def _writer_lock(directory: Path) -> Iterator[None]:
 def _describe(settings: BM25Settings) -> dict[str, Any]:
     """The settings as the manifest and the index pointer record them."""
     return {"tokenizer": settings.tokenizer.settings(), "scoring": settings.scoring()}
+
+
+def _source(digest: str, settings: BM25Settings) -> dict[str, Any]:
+    """What an index folder was built from: the chunks file's sha256 and the settings."""
+    return {"chunks_sha256": digest, "settings": _describe(settings)}
+
+
+def _index_name(digest: str, settings: BM25Settings) -> str:
+    """The index folder of one chunks file and settings."""
+    key = json.dumps(_source(digest, settings), sort_keys=True).encode("utf-8")
+    return f"index-{hashlib.sha256(key).hexdigest()[:16]}"
 
 
 def _manifest(settings: BM25Settings) -> dict[str, Any]:
@@ -243,9 +271,11 @@ class BM25Store:
     def chunks_path(self) -> Path:
         return self.directory / CHUNKS_FILE
 
-    @property
-    def pointer_path(self) -> Path:
-        return self.directory / POINTER_FILE
+    def _index_folder(self) -> Path | None:
+        """Where the saved index of the chunks read belongs (None: no chunks file read)."""
+        if self._digest is None:
+            return None
+        return self.directory / _index_name(self._digest, self.settings)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -355,31 +385,19 @@ class BM25Store:
         self.refresh()
         return sorted({chunk.doc_id for chunk in self._chunks.values()})
 
-    def _read_pointer(self) -> dict[str, Any] | None:
-        """The index pointer if it is current: it names the chunks file and settings read."""
-        try:
-            pointer = json.loads(self.pointer_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if (
-            not isinstance(pointer, dict)
-            or _INDEX_DIR_RE.fullmatch(str(pointer.get("index_dir"))) is None
-            or pointer.get("chunks_sha256") != self._digest
-            or pointer.get("settings") != _describe(self.settings)
-        ):
-            return None
-        return pointer
-
     def _open_index(self, size: int) -> Scorer | None:
         """The saved index of exactly the chunks read, memory-mapped; None if there is none."""
         loader = LOADERS.get(self.settings.backend)
-        pointer = self._read_pointer()
-        if loader is None or pointer is None:
+        folder = self._index_folder()
+        if loader is None or folder is None or self._digest is None:
             return None
         try:
-            scorer = loader(self.directory / pointer["index_dir"])
+            source = json.loads((folder / SOURCE_FILE).read_text(encoding="utf-8"))
+            if source != _source(self._digest, self.settings):
+                return None
+            scorer = loader(folder)
         except (OSError, ValueError, KeyError, TypeError, EOFError):
-            return None  # removed by a newer writer meanwhile, or damaged: rebuild instead
+            return None  # none saved, removed by a newer writer meanwhile, or damaged: rebuild
         return scorer if scorer.size == size else None
 
     def _build_scorer(self, chunks: list[Chunk]) -> Scorer:
@@ -456,15 +474,20 @@ class BM25Store:
 
     def _update(self, change: Callable[[dict[str, Chunk]], dict[str, Chunk]]) -> None:
         """Read the latest index, apply `change`, and save it if anything differs (or, if only
-        the saved bm25s index is missing or stale, save that)."""
+        the saved bm25s index is missing, save that: an interrupted or older writer)."""
         with self._lock, _writer_lock(self.directory):
             self.refresh()
             updated = change(dict(self._chunks))
             if updated != self._chunks:
                 self._save(updated)
-            elif self.settings.backend in LOADERS and self._read_pointer() is None:
+                return
+            folder = self._index_folder()
+            persists = self.settings.backend in LOADERS and self._digest is not None
+            if persists and folder is not None and not folder.is_dir():
                 self._write_manifest()
-                self._persist_index()
+                chunks = list(self._chunks.values())
+                self._keep_scorer(chunks, self._save_scorer(chunks, str(self._digest)))
+                _clear_leftovers(self.directory, folder.name)
 
     def _write_manifest(self) -> None:
         manifest = _manifest(self.settings)
@@ -476,33 +499,34 @@ class BM25Store:
             _atomic_write(self.manifest_path, [json.dumps(manifest, indent=2, sort_keys=True)])
 
     def _save(self, chunks: dict[str, Chunk]) -> None:
-        """Write the manifest (if needed), the chunks, then the index, each atomically."""
+        """Write the manifest (if needed), then the index of the new chunks, then the chunks
+        (the commit), each atomically; then clear older index folders and debris."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self._write_manifest()
         ordered = sorted(chunks.values(), key=lambda c: (c.doc_id, c.position, c.start, c.id))
-        lines = (_dumps(chunk_to_record(c)) for c in ordered)
-        signature, digest = _atomic_write(self.chunks_path, lines)
+        tmp, digest = _write_temp(self.chunks_path, (_dumps(chunk_to_record(c)) for c in ordered))
+        try:
+            scorer = self._save_scorer(ordered, digest)
+        except BaseException:
+            _discard(tmp)
+            raise
+        signature = _commit(tmp, self.chunks_path)
         self._set({c.id: c for c in ordered}, signature, digest)
-        self._persist_index()
+        self._keep_scorer(ordered, scorer)
+        folder = self._index_folder()
+        _clear_leftovers(self.directory, folder.name if scorer is not None and folder else None)
 
-    def _persist_index(self) -> None:
-        """Save the index of the chunks just read or written and point to it, last; then clear
-        older index folders and what interrupted writers left (writer lock held)."""
-        keep = None
-        if self.settings.backend in LOADERS and self._chunks:
-            chunks = list(self._chunks.values())
-            scorer = self._build_scorer(chunks)
-            keep = _save_index(self.directory, cast(PersistentScorer, scorer))
-            pointer = {
-                "index_dir": keep,
-                "chunks_sha256": self._digest,
-                "chunks": len(chunks),
-                "settings": _describe(self.settings),
-            }
-            _atomic_write(self.pointer_path, [json.dumps(pointer, indent=2, sort_keys=True)])
-            _fsync_dir(self.directory)
+    def _save_scorer(self, chunks: list[Chunk], digest: str) -> Scorer | None:
+        """Build and save the index of `chunks` (a backend that persists only; writer lock)."""
+        if self.settings.backend not in LOADERS or not chunks:
+            return None
+        scorer = self._build_scorer(chunks)
+        folder = self.directory / _index_name(digest, self.settings)
+        if not folder.is_dir():
+            _save_index(folder, cast(PersistentScorer, scorer), _source(digest, self.settings))
+        return scorer
+
+    def _keep_scorer(self, chunks: list[Chunk], scorer: Scorer | None) -> None:
+        """Search with the scorer just built instead of loading it back."""
+        if scorer is not None:
             self._scoring = (chunks, [c.id for c in chunks], scorer)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                self.pointer_path.unlink()
-        _clear_leftovers(self.directory, keep)

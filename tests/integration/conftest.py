@@ -77,7 +77,7 @@ def tiny_reranker(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pairs = folder / "pairs.jsonl"
     pairs.write_text("\n".join(json.dumps(p) for p in RERANK_PAIRS), encoding="utf-8")
     options = TrainingOptions(
-        negatives=3, max_steps=12, max_length=48, learning_rate=1e-4, warmup_ratio=0.0
+        negatives=3, max_steps=12, max_length=48, learning_rate=4e-4, warmup_ratio=0.0
     )
     train_reranker(pairs, folder / "model", options)
     return folder / "model"

@@ -47,47 +47,49 @@ def _hits(result) -> list[tuple[str, float]]:
     return [(hit.chunk.id, hit.score) for hit in result.hits]
 
 
-class TestHybridParity:
-    """examples/hybrid.yaml indexed once (local); queried through both executors."""
+@pytest.fixture(scope="module")
+def hybrid_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/hybrid.yaml's index of the example corpus, built once with the local executor."""
+    index_dir = tmp_path_factory.mktemp("ray-hybrid") / "index"
+    RAG.from_file(HYBRID, index_dir).index([CORPUS])
+    return index_dir
 
-    @pytest.fixture(scope="class")
-    def index_dir(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
-        index_dir = tmp_path_factory.mktemp("ray-hybrid") / "index"
-        RAG.from_file(HYBRID, index_dir).index([CORPUS])
-        return index_dir
 
-    @pytest.fixture(scope="class")
-    def on_ray(self, ray_cluster: str, index_dir: Path):
-        rag = RAG.from_file(HYBRID, index_dir, executor="ray")
-        yield rag
-        rag.close()
+@pytest.fixture(scope="module")
+def hybrid_on_ray(ray_cluster: str, hybrid_index: Path):
+    """The same configuration with `--executor ray`: its query actors live for the module."""
+    rag = RAG.from_file(HYBRID, hybrid_index, executor="ray")
+    yield rag
+    rag.close()
 
-    def test_same_hits_and_answers_as_local(self, index_dir: Path, on_ray: RAG) -> None:
-        local = RAG.from_file(HYBRID, index_dir)
-        assert on_ray.config.query.executor["type"] == "ray"
-        for question in QUESTIONS:
-            expected, got = local.query(question), on_ray.query(question)
-            assert [cid for cid, _ in _hits(got)] == [cid for cid, _ in _hits(expected)]
-            assert [s for _, s in _hits(got)] == pytest.approx(
-                [s for _, s in _hits(expected)], abs=1e-6
-            )
-            for mine, theirs in zip(got.hits, expected.hits, strict=True):
-                assert mine.source_ranks == theirs.source_ranks
-                assert mine.source_scores == pytest.approx(theirs.source_scores, abs=1e-6)
-            assert got.answer is not None and expected.answer is not None
-            assert got.answer.text == expected.answer.text
 
-    def test_timings_for_every_stage_and_actors_reused(self, on_ray: RAG) -> None:
-        pipe = on_ray.config.query
-        first = on_ray.query(QUESTIONS[0])
-        executor = executor_for(pipe)
-        pools = dict(executor.pools)  # type: ignore[attr-defined]
-        second = on_ray.query(QUESTIONS[1])
-        for result in (first, second):
-            assert set(result.timings) >= {*pipe.components, "total"}
-            assert all(seconds >= 0 for seconds in result.timings.values())
-        assert executor_for(pipe) is executor
-        assert executor.pools == pools  # type: ignore[attr-defined]
+def test_same_hits_and_answers_as_local(hybrid_index: Path, hybrid_on_ray: RAG) -> None:
+    local = RAG.from_file(HYBRID, hybrid_index)
+    assert hybrid_on_ray.config.query.executor["type"] == "ray"
+    for question in QUESTIONS:
+        expected, got = local.query(question), hybrid_on_ray.query(question)
+        assert [cid for cid, _ in _hits(got)] == [cid for cid, _ in _hits(expected)]
+        assert [s for _, s in _hits(got)] == pytest.approx(
+            [s for _, s in _hits(expected)], abs=1e-6
+        )
+        for mine, theirs in zip(got.hits, expected.hits, strict=True):
+            assert mine.source_ranks == theirs.source_ranks
+            assert mine.source_scores == pytest.approx(theirs.source_scores, abs=1e-6)
+        assert got.answer is not None and expected.answer is not None
+        assert got.answer.text == expected.answer.text
+
+
+def test_timings_for_every_stage_and_actors_reused(hybrid_on_ray: RAG) -> None:
+    pipe = hybrid_on_ray.config.query
+    first = hybrid_on_ray.query(QUESTIONS[0])
+    executor = executor_for(pipe)
+    pools = dict(executor.pools)  # type: ignore[attr-defined]
+    second = hybrid_on_ray.query(QUESTIONS[1])
+    for result in (first, second):
+        assert set(result.timings) == {*pipe.components, "total"}
+        assert all(seconds >= 0 for seconds in result.timings.values())
+    assert executor_for(pipe) is executor
+    assert executor.pools == pools  # type: ignore[attr-defined]
 
 
 def test_component_error_names_the_stage_like_local(ray_cluster: str, pipelines) -> None:
@@ -185,16 +187,22 @@ def test_a_crashed_actor_is_restarted_and_the_run_retried(
     assert retried.outputs == {"crash.text": "b"}
 
 
-def test_cli_query_with_executor_ray(
+def test_cli_index_and_query_with_executor_ray(
     ray_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`ragloom query --executor ray --json` joins the cluster named by RAY_ADDRESS."""
-    index_dir = tmp_path / "index"
-    RAG.from_file(ROOT / "examples" / "bm25.yaml", index_dir).index([CORPUS])
-    args = ["-c", "examples/bm25.yaml", "--index-dir", str(index_dir), "--json"]
-    local = json.loads(ragloom_cli("query", QUESTIONS[2], *args).stdout)
+    """`ragloom index/query --executor ray` (joining the cluster named by RAY_ADDRESS) agree
+    with an index built and queried in-process."""
+    bm25 = ROOT / "examples" / "bm25.yaml"
+    local_dir, ray_dir = tmp_path / "local", tmp_path / "ray"
+    local = RAG.from_file(bm25, local_dir)
+    local.index([CORPUS])
+    expected = local.query(QUESTIONS[2])
     monkeypatch.setenv("RAY_ADDRESS", ray_cluster)
-    remote = json.loads(ragloom_cli("query", QUESTIONS[2], *args, "--executor", "ray").stdout)
-    assert remote["hits"] == local["hits"]
-    assert remote["answer"] == local["answer"]
-    assert set(remote["timings"]) == set(local["timings"])
+    common = ["-c", str(bm25), "--index-dir", str(ray_dir), "--executor", "ray", "--json"]
+    report = json.loads(ragloom_cli("index", str(CORPUS), *common).stdout)
+    assert report["stored"] == local.chunk_counts()
+    got = json.loads(ragloom_cli("query", QUESTIONS[2], *common).stdout)
+    assert [h["chunk_id"] for h in got["hits"]] == [h.chunk.id for h in expected.hits]
+    assert [h["score"] for h in got["hits"]] == pytest.approx([h.score for h in expected.hits])
+    assert expected.answer is not None and got["answer"] == expected.answer.text
+    assert set(got["timings"]) == {"retriever", "answerer", "total"}

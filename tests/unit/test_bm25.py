@@ -118,6 +118,10 @@ def _files(directory: Path) -> list[str]:
     return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
 
 
+def _index_folders(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.glob("index-*"))
+
+
 def _results(hits: list[Hit]) -> list[tuple[str, float]]:
     return [(hit.chunk.id, hit.score) for hit in hits]
 
@@ -213,16 +217,14 @@ def test_chunk_fields_and_metadata_round_trip_without_embeddings(tmp_path: Path)
 
 def test_writes_npy_and_json_only_never_pickle(small_store: BM25Store) -> None:
     directory = small_store.directory
-    pointer = json.loads((directory / "index.json").read_text(encoding="utf-8"))
-    folder = pointer["index_dir"]
+    (folder,) = _index_folders(directory)
     assert re.fullmatch(r"index-[0-9a-f]{16}", folder)
     assert _files(directory) == [
         ".lock",
         "chunks.jsonl",
         *(f"{folder}/{name}" for name in ("data.csc.index.npy", "indices.csc.index.npy")),
         *(f"{folder}/{name}" for name in ("indptr.csc.index.npy", "params.index.json")),
-        f"{folder}/vocab.index.json",
-        "index.json",
+        *(f"{folder}/{name}" for name in ("ragloom.index.json", "vocab.index.json")),
         "manifest.json",
     ]
     for name in _files(directory):
@@ -239,7 +241,8 @@ def test_writes_npy_and_json_only_never_pickle(small_store: BM25Store) -> None:
     assert manifest["format_version"] == 1
     assert manifest["tokenizer"] == TOKENIZER_SETTINGS
     assert manifest["scoring"] == {"backend": "bm25s", "k1": 1.5, "b": 0.75, "epsilon": 0.25}
-    assert pointer["settings"] == {k: manifest[k] for k in ("tokenizer", "scoring")}
+    source = json.loads((directory / folder / "ragloom.index.json").read_text(encoding="utf-8"))
+    assert source["settings"] == {k: manifest[k] for k in ("tokenizer", "scoring")}
 
 
 def test_incompatible_manifest_is_a_clear_error(small_store: BM25Store) -> None:
@@ -509,24 +512,40 @@ def test_rank_bm25_backend_saves_no_index(tmp_path: Path) -> None:
 
 
 def test_each_write_replaces_the_index_folder(small_store: BM25Store) -> None:
-    first = json.loads((small_store.directory / "index.json").read_text("utf-8"))["index_dir"]
+    (first,) = _index_folders(small_store.directory)
     small_store.write([_whole_chunk("d13", "zebra crossing")])
-    second = json.loads((small_store.directory / "index.json").read_text("utf-8"))["index_dir"]
+    (second,) = _index_folders(small_store.directory)
     assert first != second
-    assert [p.name for p in small_store.directory.glob("index-*")] == [second]
     assert BM25Store(small_store.directory).search("zebra", 1)[0].chunk.doc_id == "d13"
+    small_store.delete_documents(["d13"])
+    assert _index_folders(small_store.directory) == [first]  # named by content and settings
 
 
 # -- crash safety ----------------------------------------------------------------------------
 
 
-def _interrupted_write(
-    store: BM25Store, chunks: list[Chunk], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A writer that dies after replacing chunks.jsonl, halfway through saving the index."""
+def _edited_chunks() -> tuple[Chunk, list[Chunk]]:
+    """d07 with new text, and the whole small corpus with it: the same number of chunks, so
+    only the chunks file's content tells the two corpora apart."""
+    edited = _whole_chunk("d07", "Canidae include wolves only; wolves howl, wolves hunt.")
+    return edited, [edited if c.doc_id == "d07" else c for c in _small_chunks()]
 
-    def die(directory: Path, scorer: object) -> str:
-        partial = directory / ".index-crashed.tmp"
+
+def _assert_serves(directory: Path, chunks: list[Chunk]) -> None:
+    reader = BM25Store(directory)
+    for query in [*SMALL_QUERIES, "wolves howl"]:
+        _assert_same_ranking(reader.search(query, 10), _reference_scores(chunks, query), 10)
+
+
+def test_a_write_interrupted_while_saving_the_index_changes_nothing(
+    small_store: BM25Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = small_store.directory
+    before = {name: (directory / name).read_bytes() for name in _files(directory)}
+    edited, _ = _edited_chunks()
+
+    def die(folder: Path, scorer: object, source: object) -> None:
+        partial = folder.parent / ".index-crashed.tmp"
         partial.mkdir()
         (partial / "data.csc.index.npy").write_bytes(b"\x93NUMPY half")
         raise OSError("killed")
@@ -534,51 +553,65 @@ def _interrupted_write(
     with monkeypatch.context() as patch:
         patch.setattr(store_module, "_save_index", die)
         with pytest.raises(OSError, match="killed"):
-            store.write(chunks)
+            small_store.write([edited])
+    assert {name: (directory / name).read_bytes() for name in before} == before
+    _assert_serves(directory, _small_chunks())
+    assert _files(directory) == sorted([*before, ".index-crashed.tmp/data.csc.index.npy"])
 
 
-def test_an_interrupted_save_never_mixes_old_index_and_new_chunks(
+def test_a_write_interrupted_before_its_commit_leaves_the_old_index(
     small_store: BM25Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     directory = small_store.directory
-    old_pointer = (directory / "index.json").read_text("utf-8")
-    # Same number of chunks, different text: only the pointer's chunk hash tells them apart.
-    edited = _whole_chunk("d07", "Canidae include wolves only; wolves howl, wolves hunt.")
-    _interrupted_write(small_store, [edited], monkeypatch)
-    assert (directory / "index.json").read_text("utf-8") == old_pointer
-    (directory / "index-0123456789abcdef").mkdir()  # a renamed folder never pointed to
-    (directory / "index-0123456789abcdef" / "params.index.json").write_text("{", "utf-8")
-    chunks = [edited if c.doc_id == "d07" else c for c in _small_chunks()]
-    reader = BM25Store(directory)
-    for query in [*SMALL_QUERIES, "wolves howl"]:
-        _assert_same_ranking(reader.search(query, 10), _reference_scores(chunks, query), 10)
-    # The next write, even one that changes nothing, saves a current index and clears debris.
+    (old,) = _index_folders(directory)
+    edited, chunks = _edited_chunks()
+
+    def die(tmp: str, path: Path) -> None:
+        raise OSError("killed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store_module, "_commit", die)
+        with pytest.raises(OSError, match="killed"):
+            small_store.write([edited])
+    assert len(_index_folders(directory)) == 2  # the new index, never committed
+    _assert_serves(directory, _small_chunks())
+    # The next write clears the debris; the committed index is the new chunks'.
     BM25Store(directory).write([edited])
-    assert sorted(p.name for p in directory.iterdir() if p.name.startswith((".i", "index-"))) == [
-        json.loads((directory / "index.json").read_text("utf-8"))["index_dir"]
-    ]
-    assert BM25Store(directory)._read_pointer() is not None
+    assert len(_index_folders(directory)) == 1 and _index_folders(directory) != [old]
+    assert not [p for p in directory.iterdir() if p.name.endswith(".tmp")]
+    _assert_serves(directory, chunks)
 
 
-def test_a_damaged_or_missing_index_is_rebuilt_from_the_chunks(small_store: BM25Store) -> None:
+def test_chunks_replaced_without_an_index_are_never_scored_with_the_old_one(
+    small_store: BM25Store,
+) -> None:
+    directory = small_store.directory
+    edited, chunks = _edited_chunks()
+    path = directory / "chunks.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    record = store_module._dumps(store_module.chunk_to_record(edited))
+    lines = [record if json.loads(line)["doc_id"] == "d07" else line for line in lines]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")  # as an older ragloom writes
+    (stray,) = _index_folders(directory)
+    (directory / "index-0123456789abcdef").mkdir()  # debris: a folder nothing refers to
+    (directory / "index-0123456789abcdef" / "params.index.json").write_text("{", "utf-8")
+    _assert_serves(directory, chunks)
+    BM25Store(directory).write([edited])  # changes no chunk, saves the missing index
+    assert len(_index_folders(directory)) == 1 and _index_folders(directory) != [stray]
+    _assert_serves(directory, chunks)
+
+
+def test_a_damaged_index_is_rebuilt_from_the_chunks(small_store: BM25Store) -> None:
     directory = small_store.directory
     expected = _results(small_store.search("river bank", 5))
-    folder = directory / json.loads((directory / "index.json").read_text("utf-8"))["index_dir"]
-    data = folder / "data.csc.index.npy"
+    (folder,) = _index_folders(directory)
+    data = directory / folder / "data.csc.index.npy"
     data.write_bytes(data.read_bytes()[:100])
     assert _results(BM25Store(directory).search("river bank", 5)) == expected
-    (directory / "index.json").write_text("{not json", encoding="utf-8")
+    (directory / folder / "ragloom.index.json").write_text("{not json", encoding="utf-8")
     assert _results(BM25Store(directory).search("river bank", 5)) == expected
-    shutil.rmtree(folder)
-    (directory / "index.json").unlink()
+    shutil.rmtree(directory / folder)
     assert _results(BM25Store(directory).search("river bank", 5)) == expected
-
-
-def test_a_pointer_cannot_leave_the_store(small_store: BM25Store) -> None:
-    path = small_store.directory / "index.json"
-    pointer = json.loads(path.read_text("utf-8"))
-    path.write_text(json.dumps(pointer | {"index_dir": "../elsewhere"}), encoding="utf-8")
-    assert BM25Store(small_store.directory)._read_pointer() is None
 
 
 # -- tokenizer options and settings agreement ------------------------------------------------
