@@ -154,8 +154,12 @@ def mine_negatives(
 
 def bm25_ranker(corpus: Sequence[str]) -> Ranker:
     """Ranks the corpus by ragloom's BM25 (the index tokenizer and default backend)."""
-    from ragloom.retrievers.bm25_scoring import DEFAULT_BACKEND, build_scorer, top_positive
-    from ragloom.retrievers.bm25_store import tokenize
+    from ragloom.retrievers.bm25_scoring import (
+        DEFAULT_BACKEND,
+        build_scorer,
+        tokenize,
+        top_positive,
+    )
 
     scorer = build_scorer(DEFAULT_BACKEND, [tokenize(text) for text in corpus])
     keys = [f"{i:09d}" for i in range(len(corpus))]
@@ -164,7 +168,7 @@ def bm25_ranker(corpus: Sequence[str]) -> Ranker:
         tokens = tokenize(query)
         if not tokens:
             return []
-        return top_positive(scorer.scores(tokens), keys, depth)
+        return top_positive(scorer.scores(tokens), keys, depth, scorer.matches(tokens))
 
     return rank
 

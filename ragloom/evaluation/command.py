@@ -149,9 +149,10 @@ def _retrieval(
     for name in METRICS:
         typer.echo(f"  {name:<11} {report.metrics[name]:.4f}")
     index = "reused" if report.index_reused else f"{report.index_seconds:.1f} s"
+    times = report.to_dict()
     typer.echo(
         f"  index: {index} ({report.documents} documents, {report.index_dir}); "
-        f"queries: {report.query_seconds:.1f} s "
-        f"({report.to_dict()['query_ms_mean']:.1f} ms/query)"
+        f"queries: {report.query_seconds:.1f} s ({times['query_ms_mean']:.1f} ms/query, "
+        f"p50 {times['query_ms_p50']:.1f}, p95 {times['query_ms_p95']:.1f})"
     )
     return report

@@ -73,7 +73,17 @@ class EvalReport:
             "query_seconds": round(self.query_seconds, 3),
             "query_ms_mean": round(statistics.fmean(self.query_ms), 3) if self.query_ms else 0.0,
             "query_ms_p50": round(statistics.median(self.query_ms), 3) if self.query_ms else 0.0,
+            "query_ms_p95": round(_percentile(self.query_ms, 95), 3) if self.query_ms else 0.0,
         }
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """The q-th percentile with linear interpolation (numpy's default)."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def ranking_pipeline(query: Pipeline) -> Pipeline:

@@ -50,6 +50,7 @@ def test_eval_cli_prints_metrics_json_last_and_reuses_its_index(
     first = ragloom_cli(*args, cwd=tmp_path)
     result = json.loads(first.stdout.strip().splitlines()[-1])
     assert {"ndcg@10", "recall@10", "recall@100", "mrr@10", "index_seconds"} <= set(result)
+    assert 0 < result["query_ms_p50"] <= result["query_ms_p95"]
     assert result["queries"] == 10 and result["documents"] == 30
     assert result["ndcg@10"] > 0.6 and result["recall@100"] >= 0.9
     assert result["index_reused"] is False and "indexing 30 documents" in first.stderr

@@ -167,3 +167,25 @@ def test_train_reranker_cli(tmp_path: Path) -> None:
     assert refused.exit_code != 0 and "already exists" in refused.output
     bad = CliRunner().invoke(app, [*args, "--overwrite", "--miner", "grep"])
     assert bad.exit_code != 0 and "miner" in bad.output
+
+
+def test_hybrid_rerank_example_is_hybrid_plus_a_reranker(
+    tiny_reranker: Path, tmp_path: Path
+) -> None:
+    from ragloom.config import load_config
+    from ragloom.rag import RAG
+    from tests.integration.conftest import CORPUS, ROOT
+
+    hybrid = load_config(ROOT / "examples" / "hybrid.yaml")
+    reranked = load_config(ROOT / "examples" / "hybrid-rerank.yaml")
+    assert hybrid.indexing.to_dict() == reranked.indexing.to_dict()
+    extra = set(reranked.query.components) - set(hybrid.query.components)
+    assert extra == {"reranker"}
+    reranked.query.components["reranker"].model = str(tiny_reranker)
+    rag = RAG(reranked, tmp_path / "index")
+    rag.index([CORPUS])
+    result = rag.query("What is reciprocal rank fusion?", top_k=3)
+    assert len(result.hits) == 3
+    for hit in result.hits:  # reranked, and each keeps where its retrievers ranked it
+        assert "rerank" in hit.source_scores and {"bm25", "dense"} & set(hit.source_ranks)
+    assert result.answer is not None and result.answer.cited

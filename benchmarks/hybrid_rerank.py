@@ -1,0 +1,269 @@
+"""SciFact: BM25, dense, hybrid fusion and hybrid + cross-encoder reranking, from one index.
+
+Indexes the SciFact corpus once with the indexing pipeline of `examples/hybrid.yaml` (or
+reuses the index), runs the BM25 and dense retrievers of its query pipeline for every train and
+test query, and scores, from those same hits and with ragloom's own fusion functions:
+BM25 alone, dense alone, RRF, and score fusion (min-max, z-score, DBSF) with the BM25/dense
+weight chosen on the train split. The best fusion's candidates are then re-scored by the given
+cross-encoder (depth = the deepest of --depths, computed once; a shallower depth reorders only
+its first candidates, exactly as the reranker stage does). Finally the real query pipelines of
+`examples/hybrid.yaml` and `examples/hybrid-rerank.yaml` time --latency-queries test queries
+end to end (p50/p95). Metrics: trec_eval via `ragloom.evaluation.metrics`.
+
+    python benchmarks/hybrid_rerank.py --reranker benchmarks/results/scifact-reranker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragloom.config import RagConfig, load_config
+from ragloom.evaluation.beir import load_split
+from ragloom.evaluation.metrics import document_run, evaluate
+from ragloom.evaluation.runner import ensure_index, ranking_pipeline
+from ragloom.pipeline.graph import Pipeline
+from ragloom.progress import progress_bar
+from ragloom.rag import RAG
+from ragloom.rerank.cross_encoder import load_cross_encoder
+from ragloom.rerank.reranker import rerank_hits
+from ragloom.retrievers.fusion import reciprocal_rank_fusion, score_fusion
+from ragloom.types import Hit
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASET = ROOT.parent / "shared" / "datasets" / "scifact"
+RESULTS = ROOT / "benchmarks" / "results"
+ALPHAS = [round(0.1 * i, 1) for i in range(1, 10)]  # weight of dense; BM25 gets 1 - alpha
+METHODS = ("minmax", "zscore", "dbsf")
+
+Hits = dict[str, list[Hit]]
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def source_pipelines(config: RagConfig, depth: int) -> tuple[Pipeline, Pipeline]:
+    """The hybrid config's own BM25 and dense retrievers, each alone, asked for `depth` hits."""
+    query = config.query
+    sparse = Pipeline(index_dir=query.index_dir)
+    sparse.add("bm25", type(query.components["bm25"]).from_dict(query.components["bm25"].to_dict()))
+    sparse.add_input("query", "bm25.query").add_output("hits", "bm25.hits")
+    dense = Pipeline(index_dir=query.index_dir)
+    for name in ("query_encoder", "dense"):
+        component = query.components[name]
+        dense.add(name, type(component).from_dict(component.to_dict()))
+    dense.connect("query_encoder.embedding", "dense.query_embedding")
+    dense.add_input("query", "query_encoder.query").add_output("hits", "dense.hits")
+    for pipe in (sparse, dense):
+        for component in pipe.components.values():
+            component.top_k = depth  # type: ignore[attr-defined]
+        pipe.warm_up()
+    return sparse, dense
+
+
+def retrieve(pipe: Pipeline, queries: dict[str, str], desc: str) -> tuple[Hits, list[float]]:
+    """Hits and per-query milliseconds of one retrieval pipeline."""
+    hits, ms = {}, []
+    with progress_bar(total=len(queries), desc=desc, unit="query") as bar:
+        for qid, text in queries.items():
+            began = time.perf_counter()
+            hits[qid] = pipe.run({"query": text})["hits"]
+            ms.append((time.perf_counter() - began) * 1000)
+            bar.update(1)
+    return hits, ms
+
+
+def score(qrels: dict[str, dict[str, int]], hits: Hits) -> dict[str, float]:
+    return evaluate(qrels, {qid: document_run(h, 100) for qid, h in hits.items()})
+
+
+def fuse(sparse: Hits, dense: Hits, method: str, alpha: float, top_k: int) -> Hits:
+    """Fused hits per query with ragloom's fusion functions (what the fusion stages run)."""
+    out = {}
+    for qid in sparse:
+        lists = [sparse[qid], dense[qid]]
+        if method == "rrf":
+            fused = reciprocal_rank_fusion(lists, 60)
+        else:
+            weights = {"bm25": 1.0 - alpha, "dense": alpha}
+            fused = score_fusion(lists, method=method, weights=weights)
+        out[qid] = fused[:top_k]
+    return out
+
+
+class CachedScores:
+    """Cross-encoder scores computed once per (query, passage); `score` looks them up, so every
+    rerank depth reuses the same real model outputs."""
+
+    def __init__(self) -> None:
+        self.table: dict[tuple[str, str], float] = {}
+
+    def score(self, query: str, passages: Sequence[str], **_: Any) -> np.ndarray:
+        return np.array([self.table[(query, p)] for p in passages], dtype=np.float32)
+
+
+def rerank_all(
+    model: str, queries: dict[str, str], fused: Hits, depth: int, dtype: str, max_length: int
+) -> tuple[CachedScores, list[float]]:
+    """Cross-encoder scores of the first `depth` fused candidates of every query."""
+    encoder = load_cross_encoder(model, dtype=dtype)  # type: ignore[arg-type]
+    cache, ms = CachedScores(), []
+    with progress_bar(total=len(queries), desc=f"reranking top {depth}", unit="query") as bar:
+        for qid, text in queries.items():
+            passages = [h.chunk.text for h in fused[qid][:depth]]
+            began = time.perf_counter()
+            scores = encoder.score(text, passages, max_length=max_length)
+            ms.append((time.perf_counter() - began) * 1000)
+            cache.table.update({(text, p): float(s) for p, s in zip(passages, scores, strict=True)})
+            bar.update(1)
+    return cache, ms
+
+
+def end_to_end_ms(
+    config: RagConfig, queries: list[str], change: Callable[[Pipeline], None]
+) -> list[float]:
+    """Milliseconds per query of a config's real ranking pipeline (after one warm-up query)."""
+    pipe = ranking_pipeline(config.query)
+    change(pipe)
+    pipe.warm_up()
+    pipe.run({"query": queries[0]})
+    ms = []
+    for text in queries:
+        began = time.perf_counter()
+        pipe.run({"query": text})
+        ms.append((time.perf_counter() - began) * 1000)
+    return ms
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=DATASET)
+    parser.add_argument("--config", type=Path, default=ROOT / "examples" / "hybrid.yaml")
+    parser.add_argument(
+        "--rerank-config", type=Path, default=ROOT / "examples" / "hybrid-rerank.yaml"
+    )
+    parser.add_argument("--reranker", required=True, help="cross-encoder folder or hub id")
+    parser.add_argument("--index-dir", type=Path, default=RESULTS / "scifact-hybrid-index")
+    parser.add_argument("--source-depth", type=int, default=100, help="chunk hits per retriever")
+    parser.add_argument("--depths", type=int, nargs="+", default=[20, 50, 100])
+    parser.add_argument("--dtype", default="float32", help="reranker dtype for quality rows")
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--latency-queries", type=int, default=100)
+    parser.add_argument("--limit-queries", type=int, default=None)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    config = load_config(args.config)
+    rag = RAG(config, args.index_dir)
+    _, index_seconds, documents = ensure_index(rag, args.dataset.resolve(), log)
+    sparse_pipe, dense_pipe = source_pipelines(config, args.source_depth)
+    splits = {}
+    for split in ("train", "test"):
+        queries, qrels = load_split(args.dataset, split, args.limit_queries)
+        sparse, sparse_ms = retrieve(sparse_pipe, queries, f"{split}: bm25")
+        dense, dense_ms = retrieve(dense_pipe, queries, f"{split}: dense")
+        splits[split] = (queries, qrels, sparse, dense, sparse_ms, dense_ms)
+
+    rows: dict[str, dict[str, Any]] = {}
+    queries, qrels, sparse, dense, sparse_ms, dense_ms = splits["test"]
+    rows["BM25"] = score(qrels, sparse) | {"ms_p50": pct(sparse_ms, 50)}
+    rows["dense"] = score(qrels, dense) | {"ms_p50": pct(dense_ms, 50)}
+    rows["hybrid RRF (k=60)"] = score(qrels, fuse(sparse, dense, "rrf", 0, 1000))
+
+    curves: dict[str, dict[float, tuple[float, float]]] = {}
+    chosen: dict[str, float] = {}
+    for method in METHODS:
+        curve = {}
+        for alpha in ALPHAS:
+            train = splits["train"]
+            train_ndcg = score(train[1], fuse(train[2], train[3], method, alpha, 1000))["ndcg@10"]
+            test_ndcg = score(qrels, fuse(sparse, dense, method, alpha, 1000))["ndcg@10"]
+            curve[alpha] = (train_ndcg, test_ndcg)
+        curves[method] = curve
+        chosen[method] = max(ALPHAS, key=lambda a: (curve[a][0], -abs(a - 0.5)))
+        alpha = chosen[method]
+        rows[f"hybrid {method} (dense weight {alpha}, train-tuned)"] = score(
+            qrels, fuse(sparse, dense, method, alpha, 1000)
+        )
+    best_method = max(METHODS, key=lambda m: curves[m][chosen[m]][0])
+    best_alpha = chosen[best_method]
+    log(f"best fusion on train: {best_method}, dense weight {best_alpha}")
+
+    fused = fuse(sparse, dense, best_method, best_alpha, 1000)
+    deepest = max(args.depths)
+    cache, rerank_ms = rerank_all(
+        args.reranker, queries, fused, deepest, args.dtype, args.max_length
+    )
+    for depth in sorted(args.depths):
+        reranked = {
+            qid: rerank_hits(cache, queries[qid], hits, depth=depth)  # type: ignore[arg-type]
+            for qid, hits in fused.items()
+        }
+        rows[f"hybrid {best_method} + rerank depth {depth}"] = score(qrels, reranked)
+
+    latency: dict[str, dict[str, float]] = {}
+    texts = list(queries.values())[: args.latency_queries]
+    if args.rerank_config.is_file():
+        for name, path in (("hybrid", args.config), ("hybrid + rerank", args.rerank_config)):
+            cfg = load_config(path)
+            cfg.set_index_dir(args.index_dir)
+
+            def use_reranker(pipe: Pipeline) -> None:
+                for component in pipe.components.values():
+                    if hasattr(component, "threshold") and hasattr(component, "depth"):
+                        component.model = args.reranker  # type: ignore[attr-defined]
+
+            ms = end_to_end_ms(cfg, texts, use_reranker)
+            latency[name] = {"p50": pct(ms, 50), "p95": pct(ms, 95), "mean": statistics.fmean(ms)}
+
+    result = {
+        "documents": documents,
+        "index_seconds": round(index_seconds, 1),
+        "chunks": rag.chunk_counts(),
+        "rows": rows,
+        "curves": {m: {str(a): v for a, v in c.items()} for m, c in curves.items()},
+        "chosen": chosen,
+        "rerank_ms_per_query_at_depth": {
+            str(deepest): {"p50": pct(rerank_ms, 50), "p95": pct(rerank_ms, 95)}
+        },
+        "latency_end_to_end_ms": latency,
+        "settings": vars(args) | {"dataset": str(args.dataset)},
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "hybrid_rerank.json").write_text(json.dumps(result, indent=2, default=str))
+    print("| configuration (SciFact test) | nDCG@10 | Recall@100 | MRR@10 |")
+    print("|---|---|---|---|")
+    for name, metrics in rows.items():
+        print(
+            f"| {name} | {metrics['ndcg@10']:.4f} | {metrics['recall@100']:.4f} "
+            f"| {metrics['mrr@10']:.4f} |"
+        )
+    print("\n| dense weight | " + " | ".join(str(a) for a in ALPHAS) + " |")
+    print("|---|" + "---|" * len(ALPHAS))
+    for method, curve in curves.items():
+        for i, split in enumerate(("train", "test")):
+            cells = " | ".join(f"{curve[a][i]:.4f}" for a in ALPHAS)
+            print(f"| {method} {split} | {cells} |")
+    print("\n| end to end (ranking pipeline) | p50 ms | p95 ms | mean ms |")
+    print("|---|---|---|---|")
+    for name, values in latency.items():
+        print(f"| {name} | {values['p50']:.0f} | {values['p95']:.0f} | {values['mean']:.0f} |")
+    if args.json:
+        print(json.dumps(result, default=str))
+
+
+if __name__ == "__main__":
+    main()
