@@ -103,13 +103,15 @@ class Tokenizer:
 
     @classmethod
     def from_settings(cls, settings: Any) -> Tokenizer | None:
-        """The tokenizer a manifest records; None if this ragloom cannot reproduce it."""
-        if not isinstance(settings, dict):
+        """The tokenizer a manifest records; None if this ragloom cannot reproduce it (a
+        ConfigError if only PyStemmer is missing)."""
+        if (
+            not isinstance(settings, dict)
+            or settings.get("stopwords") not in (None, *STOPWORD_LISTS)
+            or settings.get("stemmer") not in (None, *STEMMERS)
+        ):
             return None
-        try:
-            tokenizer = cls(settings.get("stopwords"), settings.get("stemmer"))
-        except ConfigError:
-            return None
+        tokenizer = cls(settings.get("stopwords"), settings.get("stemmer"))
         return tokenizer if tokenizer.settings() == settings else None
 
     def __call__(self, text: str) -> list[str]:

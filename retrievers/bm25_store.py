@@ -208,7 +208,7 @@ def _writer_lock(directory: Path) -> Iterator[None]:
 
 
 def _describe(settings: BM25Settings) -> dict[str, Any]:
-    """The settings as the manifest and the index pointer record them."""
+    """The settings as the manifest and each index folder record them."""
     return {"tokenizer": settings.tokenizer.settings(), "scoring": settings.scoring()}
 
 
@@ -327,7 +327,10 @@ class BM25Store:
                     f"{path}: {key} is {data.get(key)!r} but this ragloom reads "
                     f"{expected[key]!r}; rebuild the BM25 index (delete {self.directory})"
                 )
-        tokenizer = Tokenizer.from_settings(data.get("tokenizer"))
+        try:
+            tokenizer = Tokenizer.from_settings(data.get("tokenizer"))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: the index's tokenizer: {exc}") from None
         if tokenizer is None:
             raise ConfigError(
                 f"{path}: tokenizer is {data.get('tokenizer')!r}, which this ragloom cannot "

@@ -676,3 +676,13 @@ def test_an_index_written_before_scoring_was_recorded_still_opens(small_store: B
     path.write_text(json.dumps(manifest), encoding="utf-8")
     retriever_store = BM25Store(small_store.directory, BM25Settings(backend="rank_bm25"))
     assert retriever_store.search("wolves", 1)[0].chunk.doc_id == "d07"
+
+
+def test_a_stemmed_index_without_pystemmer_names_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("Stemmer")
+    BM25Store(tmp_path, BM25Settings(stemmer="english")).write(_small_chunks())
+    monkeypatch.setitem(sys.modules, "Stemmer", None)
+    with pytest.raises(ConfigError, match=r"manifest.json: the index's tokenizer: .*PyStemmer"):
+        BM25Store(tmp_path)
