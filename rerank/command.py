@@ -45,7 +45,12 @@ def train_reranker_command(
         int, typer.Option(min=1, help="Sample negatives from this many top hits.")
     ] = 30,
     max_length: Annotated[int, typer.Option(min=8, help="Tokens per (query, passage) pair.")] = 256,
-    learning_rate: Annotated[float, typer.Option(min=0.0, help="Peak AdamW learning rate.")] = 3e-5,
+    learning_rate: Annotated[
+        float, typer.Option(min=0.0, help="Peak AdamW learning rate of the pretrained encoder.")
+    ] = 5e-5,
+    head_learning_rate: Annotated[
+        float, typer.Option(min=0.0, help="Peak learning rate of the new classification head.")
+    ] = 1e-3,
     max_steps: Annotated[
         int | None, typer.Option(min=1, help="Stop after this many steps (overrides --epochs).")
     ] = None,
@@ -71,6 +76,7 @@ def train_reranker_command(
             miner=miner,  # type: ignore[arg-type]  # checked by make_ranker
             max_length=max_length,
             learning_rate=learning_rate,
+            head_learning_rate=head_learning_rate,
             max_steps=max_steps,
             split=split,
             seed=seed,

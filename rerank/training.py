@@ -53,7 +53,8 @@ class TrainingOptions:
     mine_depth: int = 30
     miner: Miner = "bm25"
     max_length: int = 256
-    learning_rate: float = 3e-5
+    learning_rate: float = 5e-5
+    head_learning_rate: float = 1e-3
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     max_steps: int | None = None
@@ -68,8 +69,9 @@ class TrainingOptions:
                 raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)}")
         if self.epochs <= 0:
             raise ConfigError(f"epochs must be greater than 0, got {self.epochs}")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate must be greater than 0, got {self.learning_rate}")
+        for name in ("learning_rate", "head_learning_rate"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)}")
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.miner not in get_args(Miner):
@@ -182,7 +184,7 @@ def _fit(
     per_epoch = -(-len(groups) // options.queries_per_step)
     total = options.max_steps or max(1, round(per_epoch * options.epochs))
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay
+        _parameter_groups(model, options), weight_decay=options.weight_decay
     )
     schedule = get_linear_schedule_with_warmup(optimizer, int(total * options.warmup_ratio), total)
     model.train()
@@ -208,6 +210,20 @@ def _fit(
             bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
     model.eval()
     return total, pairs, sum(losses[-20:]) / len(losses[-20:])
+
+
+def _parameter_groups(model: Any, options: TrainingOptions) -> list[dict[str, Any]]:
+    """The new head (classifier, and the pooler feeding it) learns at `head_learning_rate`, the
+    pretrained encoder at `learning_rate`: a randomly initialised head at the encoder's small
+    rate barely moves in the few hundred steps a small training set gives."""
+    head, body = [], []
+    for name, parameter in model.named_parameters():
+        is_head = name.startswith(("classifier", "pooler", "score")) or ".pooler." in name
+        (head if is_head else body).append(parameter)
+    return [
+        {"params": body, "lr": options.learning_rate},
+        {"params": head, "lr": options.head_learning_rate},
+    ]
 
 
 def _group_loss(model: Any, tokenizer: Any, batch: list[TrainingGroup], max_length: int) -> Any:

@@ -189,3 +189,20 @@ def test_hybrid_rerank_example_is_hybrid_plus_a_reranker(
     for hit in result.hits:  # reranked, and each keeps where its retrievers ranked it
         assert "rerank" in hit.source_scores and {"bm25", "dense"} & set(hit.source_ranks)
     assert result.answer is not None and result.answer.cited
+
+
+def test_dense_and_hybrid_miners_rank_related_passages_first() -> None:
+    from ragloom.rerank.training_data import dense_ranker, make_ranker
+
+    corpus = [
+        "The cat sat on the warm windowsill.",
+        "Kittens and cats purr when they are content.",
+        "Stock markets fell sharply on Monday.",
+        "Interest rates were raised by the central bank.",
+    ]
+    dense = dense_ranker(corpus)
+    assert set(dense("a purring kitten", 2)) == {0, 1}
+    assert set(dense("monetary policy and finance", 2)) == {2, 3}
+    hybrid = make_ranker("hybrid", corpus)
+    assert hybrid("cats purr", 1) == [1]  # both retrievers agree
+    assert sorted(hybrid("cats purr", 10)) == [0, 1, 2, 3]  # dense ranks every passage
