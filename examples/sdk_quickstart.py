@@ -15,7 +15,7 @@ from ragloom.generation import ExtractiveAnswerer
 from ragloom.loaders import FileLoader
 from ragloom.retrievers.bm25 import BM25Retriever, BM25Writer
 from ragloom.retrievers.chroma import ChromaRetriever, ChromaWriter
-from ragloom.retrievers.fusion import ReciprocalRankFusion
+from ragloom.retrievers.fusion import ScoreFusion
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -41,9 +41,10 @@ def build_indexing(index_dir: Path) -> Pipeline:
 def build_query(index_dir: Path) -> Pipeline:
     pipe = Pipeline(index_dir=index_dir)
     pipe.add("query_encoder", QueryEncoder(model="minilm"))
-    pipe.add("dense", ChromaRetriever(top_k=20))
-    pipe.add("bm25", BM25Retriever(top_k=20))
-    pipe.add("fusion", ReciprocalRankFusion(k=60, top_k=5))
+    pipe.add("dense", ChromaRetriever(top_k=100))
+    pipe.add("bm25", BM25Retriever(top_k=100))
+    # Min-max normalised scores, 0.3 BM25 + 0.7 dense: examples/hybrid.yaml in Python.
+    pipe.add("fusion", ScoreFusion(method="minmax", weights={"bm25": 0.3, "dense": 0.7}, top_k=5))
     pipe.add("answerer", ExtractiveAnswerer())
     pipe.connect("query_encoder.embedding", "dense.query_embedding")
     pipe.connect("dense.hits", "fusion.hits")

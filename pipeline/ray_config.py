@@ -10,6 +10,10 @@ Example::
       stages:
         default: {num_cpus: 0.25}              # every stage not listed below
         encoder: {replicas: 2, num_cpus: 1, memory: 2GB}
+      indexing:              # `ragloom index` on Ray Data (see ragloom.indexing.ray_data)
+        encoder_actors: 2    # chunk + encode actor pool size
+        batch_size: 64       # documents per chunk + encode call
+        write_batch_size: 256  # documents per write (and manifest commit)
 """
 
 from __future__ import annotations
@@ -113,6 +117,22 @@ class StagePlan(BaseModel):
         return {key: value for key, value in demand.items() if value > 0}
 
 
+class IndexingOptions(BaseModel):
+    """Distributed batch indexing: a chunk + encode actor pool on Ray Data, one writer actor."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: False: index with the per-stage Ray executor instead.
+    ray_data: bool = True
+    encoder_actors: int = Field(1, ge=1)
+    batch_size: int = Field(64, ge=1)
+    write_batch_size: int = Field(256, ge=1)
+    #: CPUs and GPUs per encoder actor; `num_gpus` unset: 1 when the cluster has enough GPUs.
+    num_cpus: float = Field(1.0, gt=0)
+    num_gpus: float | None = Field(None, ge=0)
+    writer_num_cpus: float = Field(0.0, ge=0)
+
+
 class RayExecutorConfig(BaseModel):
     """Where Ray runs, how long to wait for it, and what every stage reserves."""
 
@@ -129,6 +149,7 @@ class RayExecutorConfig(BaseModel):
     dispatch: Literal["least_busy", "round_robin"] = "least_busy"
     check_resources: bool = True
     stages: dict[str, StageOptions] = Field(default_factory=dict)
+    indexing: IndexingOptions = Field(default_factory=IndexingOptions)
 
     def stage(self, name: str) -> StagePlan:
         """The settings of stage `name`: its entry, else `default:`, else the built-in values."""
@@ -152,7 +173,11 @@ def _describe(error: Any) -> tuple[tuple[str | int, ...], tuple[str | int, ...],
     loc = tuple(error["loc"])
     if error["type"] == "extra_forbidden":
         parent, key = loc[:-1], loc[-1]
-        model = StageOptions if len(parent) == 2 and parent[0] == "stages" else RayExecutorConfig
+        model: type[BaseModel] = RayExecutorConfig
+        if len(parent) == 2 and parent[0] == "stages":
+            model = StageOptions
+        elif parent == ("indexing",):
+            model = IndexingOptions
         valid = _field_names(model)
         close = difflib.get_close_matches(str(key), valid, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""

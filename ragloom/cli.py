@@ -94,9 +94,27 @@ def index(
     config: ConfigOption = None,
     index_dir: IndexDirOption = None,
     executor: ExecutorOption = None,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Also delete indexed documents this run did not see (removed files, and "
+            "documents under paths not given this time).",
+        ),
+    ] = False,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Documents written and committed per batch (default 128; with --executor ray "
+            "the config's executor.indexing.write_batch_size).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Build or update the index from PATHS; unchanged input adds no chunk."""
+    """Build or update the index from PATHS: unchanged documents are skipped, changed ones
+    replaced; an interrupted run resumes where it stopped."""
     from ragloom.rag import RAG
 
     _quiet_libraries()
@@ -105,7 +123,7 @@ def index(
         if missing:
             raise RagloomError(f"no such file or folder: {', '.join(missing)}")
         rag = RAG.from_file(config, index_dir, executor)
-        report = rag.index(list(paths))
+        report = rag.index(list(paths), prune=prune, batch_size=batch_size)
         if as_json:
             typer.echo(json.dumps(report.to_dict()))
             return
@@ -113,8 +131,9 @@ def index(
         typer.echo(
             f"indexed {report.documents} document(s) into {rag.index_dir} ({stored} chunks stored)"
         )
-        for line in report.skipped:
-            typer.echo(f"skipped {line}")
+        typer.echo(report.summary())
+        for line in report.failed:
+            typer.echo(f"failed {line}")
 
 
 @app.command()

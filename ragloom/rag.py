@@ -16,37 +16,19 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ragloom.config import RagConfig, default_config, load_config
 from ragloom.errors import ConfigError
 from ragloom.generation.streaming import stream_to
-from ragloom.manifest import check_encoder, read_manifest, write_manifest
+from ragloom.indexing import IndexReport, index_paths
+from ragloom.manifest import check_encoder, read_manifest
 from ragloom.pipeline.executors import apply_executor, prepare_executor
-from ragloom.types import Answer, Document, Hit
+from ragloom.types import Answer, Hit
 
-
-@dataclass
-class IndexReport:
-    """What one indexing run did."""
-
-    documents: int
-    chunks_written: dict[str, int]
-    stored: dict[str, int]
-    skipped: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "documents": self.documents,
-            "chunks_written": self.chunks_written,
-            "stored": self.stored,
-            "skipped": self.skipped,
-            "timings": self.timings,
-        }
+__all__ = ["RAG", "IndexReport", "QueryResult"]
 
 
 @dataclass
@@ -121,39 +103,22 @@ class RAG:
     def index_dir(self) -> Path:
         return self.config.indexing.resolved_index_dir()
 
-    def index(self, paths: list[str | Path]) -> IndexReport:
-        """Load, chunk, encode and write `paths`; re-running on the same input adds nothing."""
-        manifest = read_manifest(self.index_dir)
-        encoder = self.config.encoder_settings()
-        check_encoder(self.index_dir, manifest, encoder)
-        try:
-            result = self.config.indexing.run({"paths": [str(p) for p in paths]})
-        finally:
-            self.config.indexing.close()  # frees Ray actors (and the stores) for the queries
-        outputs = result.outputs
-        documents: list[Document] = outputs.get("documents") or []
-        written = {
-            k: int(v) for k, v in outputs.items() if isinstance(v, int) and not isinstance(v, bool)
-        }
-        known = dict((manifest or {}).get("documents", {}))
-        known.update({doc.id: doc.hash for doc in documents})
-        for doc_id in outputs.get("empty") or []:
-            known.pop(doc_id, None)
-        write_manifest(
-            self.index_dir,
-            {
-                "encoder": encoder,
-                "pipeline": self.config.indexing.to_dict(),
-                "documents": known,
-                "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-            },
-        )
-        return IndexReport(
-            documents=len(documents),
-            chunks_written=written,
-            stored=self.chunk_counts(),
-            skipped=list(outputs.get("skipped") or []),
-            timings=result.timings,
+    def index(
+        self, paths: list[str | Path], prune: bool = False, batch_size: int | None = None
+    ) -> IndexReport:
+        """Bring the index up to date with `paths`: unchanged documents are skipped, changed
+        ones replaced; `prune=True` also deletes indexed documents this run did not see.
+
+        Changed documents are written `batch_size` at a time, each batch committed to the
+        manifest once every writer has it, so an interrupted run resumes without loss or
+        duplicates (see `ragloom.indexing`).
+        """
+        return index_paths(
+            self.config,
+            [str(p) for p in paths],
+            prune=prune,
+            batch_size=batch_size,
+            chunk_counts=self.chunk_counts,
         )
 
     def stream(self, question: str, top_k: int | None = None) -> Iterator[str | QueryResult]:
@@ -207,11 +172,13 @@ class RAG:
         return QueryResult(hits=hits, answer=answer, timings=timings)
 
     def chunk_counts(self) -> dict[str, int]:
-        """Chunks stored by each writer stage of the indexing pipeline."""
-        self.config.indexing.warm_up()
+        """Chunks stored by each writer stage of the indexing pipeline (no model is loaded)."""
         counts = {}
         for name, component in self.config.indexing.components.items():
-            store = getattr(component, "store", None)
-            if store is not None and hasattr(store, "count"):
+            if not isinstance(getattr(type(component), "store", None), property):
+                continue
+            component.bind_index(self.index_dir)
+            store = component.store
+            if hasattr(store, "count"):
                 counts[name] = int(store.count())
         return counts

@@ -1,0 +1,88 @@
+"""Deciding what an indexing run must do: compare loaded documents with the index manifest.
+
+A document is *unchanged* when the manifest holds its id with the same content hash
+(`Document.hash`: text + metadata, never file timestamps), *added* when its id is not in the
+manifest, *updated* when the hash differs. Only added and updated documents are chunked,
+encoded and written. *Deleted* documents are removed from every writer without new chunks:
+those that are now empty, those left half-written by an interrupted run (`pending` in the
+manifest) that are no longer in the input, and, with `prune=True`, every manifest document
+this run did not see.
+
+Example::
+
+    plan = plan_documents(documents, empty=[], skipped=[], known=manifest["documents"])
+    print(len(plan.write), "to write,", len(plan.unchanged), "unchanged")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ragloom.types import Document
+
+
+@dataclass
+class IndexPlan:
+    """What to write and what to delete; the id lists name documents for the report."""
+
+    write: list[Document] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    #: Ids whose chunks every writer drops (and gets no new chunk for).
+    delete: list[str] = field(default_factory=list)
+    #: The ids in `delete` that the index held (what the report counts as deleted).
+    deleted: list[str] = field(default_factory=list)
+
+
+def kept_by_skip(doc_id: str, skipped: Iterable[str]) -> bool:
+    """True when a skipped entry ("path: reason") names this document's id (a txt/md path)."""
+    return any(entry.startswith(f"{doc_id}: ") for entry in skipped)
+
+
+def plan_documents(
+    documents: list[Document],
+    empty: Iterable[str],
+    skipped: Iterable[str],
+    known: Mapping[str, str],
+    pending: Iterable[str] = (),
+    prune: bool = False,
+) -> IndexPlan:
+    """Classify loaded documents against the manifest's `{doc_id: hash}` (see module doc).
+
+    `prune` deletes the manifest documents this run neither loaded nor reported as empty,
+    except one whose id is the path of a file skipped this run (an unreadable file keeps its
+    old chunks until it is readable again or removed).
+    """
+    plan = IndexPlan()
+    skipped = list(skipped)
+    pending_ids = set(pending)
+    seen: set[str] = set()
+    for doc in documents:
+        seen.add(doc.id)
+        stored = known.get(doc.id)
+        if stored == doc.hash and doc.id not in pending_ids:
+            plan.unchanged.append(doc.id)
+            continue
+        (plan.added if stored is None else plan.updated).append(doc.id)
+        plan.write.append(doc)
+    doomed: list[str] = []
+    for doc_id in empty:
+        if doc_id not in seen:
+            seen.add(doc_id)
+            doomed.append(doc_id)
+    doomed.extend(sorted(i for i in pending_ids if i not in seen))
+    if prune:
+        doomed.extend(
+            sorted(
+                doc_id
+                for doc_id in known
+                if doc_id not in seen
+                and doc_id not in pending_ids
+                and not kept_by_skip(doc_id, skipped)
+            )
+        )
+    plan.delete = list(dict.fromkeys(doomed))
+    plan.deleted = [i for i in plan.delete if i in known or i in pending_ids]
+    return plan

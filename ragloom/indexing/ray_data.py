@@ -1,0 +1,256 @@
+"""Distributed batch indexing on Ray Data: chunk + encode in an actor pool, write through one actor.
+
+The driver loads and plans (`ragloom.indexing.runner`); the documents to write become a Ray
+Dataset that `map_batches` sends through `ChunkEncode`, a callable class that rebuilds the
+pipeline's chunker and encoder from their `to_dict()` once per actor
+(`compute=ActorPoolStrategy(size=encoder_actors)`). Each output row is one document with all
+its chunks, so a document is never split between two writes. The driver streams the output
+with `iter_batches` (bounded: Ray Data's backpressure keeps only a few batches in flight, the
+corpus is never collected) and hands each batch to `WriterActor`, the only process that opens
+the stores: Chroma's PersistentClient must have exactly one writer per directory. The writer
+actor is pinned to the driver's node, where the index directory is.
+
+Example configuration::
+
+    executor:
+      type: ray
+      indexing: {encoder_actors: 2, batch_size: 64, write_batch_size: 256}
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import pickle
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ragloom.component import Component
+from ragloom.errors import ConfigError, Problem
+from ragloom.indexing.runner import Batch, BatchResult, BatchWriter, counts
+from ragloom.progress import progress_enabled
+from ragloom.types import Chunk, Document
+
+if TYPE_CHECKING:
+    from ragloom.indexing.shape import RayDataStages
+    from ragloom.pipeline.graph import Pipeline
+    from ragloom.pipeline.ray_config import RayExecutorConfig
+
+logger = logging.getLogger(__name__)
+
+#: (class, to_dict() envelope) of a component, rebuilt inside a Ray worker.
+Spec = tuple[type[Component], dict[str, Any]]
+
+
+def _build(spec: Spec, index_dir: str) -> Component:
+    cls, envelope = spec
+    component = cls.from_dict(envelope)
+    component.bind_index(Path(index_dir))
+    component.warm_up()
+    return component
+
+
+class ChunkEncode:
+    """Ray Data callable class: documents in, one row per document with its encoded chunks out."""
+
+    def __init__(self, chunker: Spec, encoder: Spec, index_dir: str):
+        self.chunker = _build(chunker, index_dir)
+        self.encoder = _build(encoder, index_dir)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
+        ids = [str(i) for i in batch["id"]]
+        docs = [
+            Document(text=str(text), id=doc_id, metadata=json.loads(str(meta)))
+            for doc_id, text, meta in zip(ids, batch["text"], batch["metadata"], strict=True)
+        ]
+        chunks = self.chunker.run(documents=docs)["chunks"]
+        encoded = self.encoder.run(chunks=chunks)["chunks"] if chunks else []
+        by_doc: dict[str, list[Chunk]] = {doc_id: [] for doc_id in ids}
+        for chunk in encoded:
+            by_doc[chunk.doc_id].append(chunk)
+        return {
+            "id": ids,
+            "chunks": [pickle.dumps(by_doc[doc_id]) for doc_id in ids],
+            "count": [len(by_doc[doc_id]) for doc_id in ids],
+        }
+
+
+class WriterActor:
+    """The one process that writes the stores: every writer stage of the pipeline, warmed up."""
+
+    def __init__(self, writers: list[tuple[str, Spec, bool]], index_dir: str):
+        self.writers = [
+            (name, _build(spec, index_dir), embedded) for name, spec, embedded in writers
+        ]
+
+    def write(
+        self, doc_ids: list[str], payloads: list[bytes]
+    ) -> tuple[dict[str, dict[str, int]], dict[str, float]]:
+        """Drop the documents' old chunks, then write the new ones, in every writer."""
+        chunks: list[Chunk] = [c for payload in payloads for c in pickle.loads(payload)]
+        plain = [replace(c, embedding=None) for c in chunks]
+        outputs: dict[str, dict[str, int]] = {}
+        timings: dict[str, float] = {}
+        for name, component, embedded in self.writers:
+            start = time.perf_counter()
+            kwargs: dict[str, Any] = {"chunks": chunks if embedded else plain}
+            if "delete_documents" in type(component).input_sockets():
+                kwargs["delete_documents"] = doc_ids
+            produced = component.run(**kwargs)
+            timings[name] = time.perf_counter() - start
+            outputs[name] = counts(produced)
+        return outputs, timings
+
+    def ready(self) -> bool:
+        return True
+
+
+class RayDataWriter(BatchWriter):
+    """Writes batches of documents through Ray Data (chunk + encode) and one writer actor."""
+
+    kind = "ray-data"
+
+    def __init__(self, pipeline: Pipeline, stages: RayDataStages, settings: RayExecutorConfig):
+        from ragloom.pipeline.ray_resources import ensure_ray
+
+        try:
+            import ray.data  # noqa: F401  (needs pandas and pyarrow)
+        except ImportError as exc:
+            raise ImportError(
+                "indexing with --executor ray runs on Ray Data, which needs pandas and pyarrow: "
+                "pip install 'ray[data]' (or set executor.indexing.ray_data: false)"
+            ) from exc
+        self.pipeline = pipeline
+        self.stages = stages
+        self.settings = settings
+        self.options = settings.indexing
+        self.index_dir = str(pipeline.resolved_index_dir().resolve())
+        self.outputs = {
+            name: (addr.component, addr.socket) for name, addr in pipeline.outputs.items()
+        }
+        ensure_ray(settings)
+        self.num_gpus = self._gpus()
+        self._check_cpus()
+        self.writer: Any = None
+
+    def _spec(self, name: str) -> Spec:
+        component = self.pipeline.components[name]
+        return type(component), component.to_dict()
+
+    def _gpus(self) -> float:
+        import ray
+
+        if self.options.num_gpus is not None:
+            return self.options.num_gpus
+        gpus = float(ray.cluster_resources().get("GPU", 0.0))
+        return 1.0 if gpus >= self.options.encoder_actors else 0.0
+
+    def _check_cpus(self) -> None:
+        import ray
+
+        cpus = float(ray.cluster_resources().get("CPU", 0.0))
+        wanted = self.options.encoder_actors * self.options.num_cpus + self.options.writer_num_cpus
+        if wanted > cpus + 1e-9:
+            raise ConfigError(
+                Problem(
+                    f"executor: indexing: {self.options.encoder_actors} encoder actor(s) x "
+                    f"num_cpus={self.options.num_cpus:g} + writer_num_cpus="
+                    f"{self.options.writer_num_cpus:g} need {wanted:g} CPUs but the Ray cluster "
+                    f"has {cpus:g}; lower encoder_actors or num_cpus",
+                    field="indexing",
+                )
+            )
+
+    def _writer(self) -> Any:
+        """The writer actor, created on first use on this (the driver's) node."""
+        if self.writer is None:
+            import ray
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            here = NodeAffinitySchedulingStrategy(
+                ray.get_runtime_context().get_node_id(), soft=False
+            )
+            writers = [(name, self._spec(name), embedded) for name, embedded in self.stages.writers]
+            self.writer = (
+                ray.remote(WriterActor)
+                .options(num_cpus=self.options.writer_num_cpus, scheduling_strategy=here)
+                .remote(writers, self.index_dir)
+            )
+            self._get(self.writer.ready.remote())
+        return self.writer
+
+    def _get(self, ref: Any) -> Any:
+        import ray
+
+        return ray.get(ref, timeout=self.settings.timeout_s)
+
+    def _result(self, outputs: dict[str, dict[str, int]], timings: dict[str, float]) -> BatchResult:
+        written = {
+            name: outputs[stage][socket]
+            for name, (stage, socket) in self.outputs.items()
+            if stage in outputs and socket in outputs[stage]
+        }
+        return BatchResult(written, timings)
+
+    def start(self) -> None:
+        self._writer()
+
+    def delete(self, doc_ids: list[str]) -> BatchResult:
+        return self._result(*self._get(self._writer().write.remote(doc_ids, [])))
+
+    def _dataset(self, documents: list[Document], batch_size: int) -> Any:
+        import ray.data
+
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = progress_enabled()
+        rows = [
+            {"id": d.id, "text": d.text, "metadata": json.dumps(d.metadata, default=str)}
+            for d in documents
+        ]
+        blocks = max(1, -(-len(rows) // batch_size))
+        dataset = ray.data.from_items(rows, override_num_blocks=blocks)
+        kwargs = {
+            "chunker": self._spec(self.stages.chunker),
+            "encoder": self._spec(self.stages.encoder),
+            "index_dir": self.index_dir,
+        }
+        return dataset.map_batches(
+            ChunkEncode,
+            compute=ray.data.ActorPoolStrategy(size=self.options.encoder_actors),
+            fn_constructor_kwargs=kwargs,
+            batch_size=batch_size,
+            batch_format="numpy",
+            num_cpus=self.options.num_cpus,
+            num_gpus=self.num_gpus,
+        )
+
+    def batches(self, documents: list[Document], batch_size: int) -> Iterator[Batch]:
+        if not documents:
+            return
+        by_id = {doc.id: doc for doc in documents}
+        dataset = self._dataset(documents, self.options.batch_size)
+        for batch in dataset.iter_batches(batch_size=batch_size, batch_format="numpy"):
+            ids = [str(i) for i in batch["id"]]
+            payloads = [bytes(p) for p in batch["chunks"]]
+            chunks = int(np.sum(batch["count"]))
+
+            yield [by_id[i] for i in ids], functools.partial(self._write, ids, payloads, chunks)
+
+    def _write(self, ids: list[str], payloads: list[bytes], chunks: int) -> BatchResult:
+        result = self._result(*self._get(self._writer().write.remote(ids, payloads)))
+        result.chunks = chunks
+        return result
+
+    def close(self) -> None:
+        """Kill the writer actor (the driver may open the stores after this)."""
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            import ray
+
+            ray.kill(writer, no_restart=True)

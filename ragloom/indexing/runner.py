@@ -1,0 +1,275 @@
+"""Incremental, crash-safe indexing: load, plan, then write changed documents batch by batch.
+
+`index_paths` is what `RAG.index` runs, for every executor:
+
+1. the loader stage runs on the driver (reading files is cheap next to encoding);
+2. `plan_documents` compares each document's content hash with the manifest: unchanged
+   documents stop here (never chunked or encoded);
+3. deletions (now-empty documents, `--prune`d ones, leftovers of an interrupted run) go to
+   every writer's `delete_documents`, then are committed to the manifest;
+4. changed documents are written in batches (`batch_size` documents), each committed to the
+   manifest only after every writer has it (`ragloom.indexing.journal`).
+
+Step 4 runs the indexing pipeline without its loader (local executor, or the per-stage Ray
+executor), or, with `executor: {type: ray}` and a loader -> chunker -> encoder -> writers
+pipeline, distributed batch indexing on Ray Data (`ragloom.indexing.ray_data`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ragloom.errors import ConfigError
+from ragloom.indexing.journal import Journal
+from ragloom.indexing.plan import IndexPlan, plan_documents
+from ragloom.indexing.report import IndexReport, Throughput, TokenCounter
+from ragloom.indexing.shape import PATHS_INPUT, IndexingShape
+from ragloom.manifest import check_encoder, read_manifest
+from ragloom.types import Document
+
+if TYPE_CHECKING:
+    from ragloom.config import RagConfig
+
+logger = logging.getLogger(__name__)
+
+#: Documents written (and committed to the manifest) per batch unless told otherwise.
+DEFAULT_BATCH_SIZE = 128
+
+
+@dataclass
+class BatchResult:
+    """What writing one batch did: each written-count output, seconds per stage, chunks."""
+
+    written: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    chunks: int = 0
+
+
+#: A batch to write: its documents and the call that writes them.
+Batch = tuple[list[Document], Callable[[], BatchResult]]
+
+
+class BatchWriter:
+    """Writes documents in batches and deletes documents, through some executor."""
+
+    kind = "local"
+
+    def start(self) -> None:
+        """Load models and start workers (before the throughput clock starts)."""
+
+    def check_delete(self, doc_ids: list[str]) -> None:
+        """Raise ConfigError, before anything changes, if `doc_ids` cannot be deleted."""
+
+    def delete(self, doc_ids: list[str]) -> BatchResult:
+        raise NotImplementedError
+
+    def batches(self, documents: list[Document], batch_size: int) -> Iterator[Batch]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release workers and stores (before the driver opens the stores itself)."""
+
+
+def counts(outputs: dict[str, Any]) -> dict[str, int]:
+    """The integer outputs (writers' `written` counts) of a stage or pipeline."""
+    return {k: int(v) for k, v in outputs.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
+class PipelineWriter(BatchWriter):
+    """Runs the writing pipeline (the indexing pipeline minus its loader) once per batch."""
+
+    def __init__(self, shape: IndexingShape, loaded: dict[str, Any]):
+        self.shape = shape
+        self.loaded = loaded
+        self.pipeline = shape.writing_pipeline()
+        self.kind = str(self.pipeline.executor.get("type", "local"))
+        self.delete_input = shape.input_name("empty")
+
+    def _run(self, documents: list[Document], delete: list[str]) -> BatchResult:
+        inputs: dict[str, Any] = {}
+        for name in self.pipeline.inputs:
+            socket = name.removeprefix(f"{self.shape.loader}.")
+            if name == self.delete_input:
+                inputs[name] = delete
+            elif socket == "documents":
+                inputs[name] = documents
+            elif socket in self.loaded:
+                inputs[name] = self.loaded[socket]
+        result = self.pipeline.run(inputs)
+        written = counts(result.outputs)
+        return BatchResult(written, dict(result.timings), max(written.values(), default=0))
+
+    def start(self) -> None:
+        from ragloom.pipeline.executors import prepare_executor
+
+        if self.kind == "local":
+            self.pipeline.warm_up()
+        else:
+            prepare_executor(self.pipeline)
+
+    def check_delete(self, doc_ids: list[str]) -> None:
+        if doc_ids and self.delete_input not in self.pipeline.inputs:
+            raise ConfigError(
+                f"{len(doc_ids)} document(s) must be deleted from the index, but no writer "
+                f"receives `{self.delete_input}`: connect it to each writer's delete_documents"
+            )
+
+    def delete(self, doc_ids: list[str]) -> BatchResult:
+        return self._run([], doc_ids)
+
+    def batches(self, documents: list[Document], batch_size: int) -> Iterator[Batch]:
+        for begin in range(0, len(documents), batch_size):
+            part = documents[begin : begin + batch_size]
+            yield part, functools.partial(self._run, part, [d.id for d in part])
+
+    def close(self) -> None:
+        self.pipeline.close()
+
+
+def _writer_for(config: RagConfig, shape: IndexingShape, loaded: dict[str, Any]) -> BatchWriter:
+    """Ray Data when the executor is ray and the pipeline has the shape; else the pipeline."""
+    block = config.indexing.executor
+    if block.get("type") == "ray":
+        from ragloom.pipeline.ray_config import parse_ray_executor
+
+        settings = parse_ray_executor(block)
+        stages, why = shape.ray_data_stages()
+        if settings.indexing.ray_data and stages is not None:
+            from ragloom.indexing.ray_data import RayDataWriter
+
+            return RayDataWriter(config.indexing, stages, settings)
+        if settings.indexing.ray_data:
+            logger.warning(
+                "indexing runs on the per-stage Ray executor, not Ray Data: the pipeline is not "
+                "loader -> chunker -> encoder -> writers (%s)",
+                why,
+            )
+    return PipelineWriter(shape, loaded)
+
+
+def _commit_size(config: RagConfig, batch_size: int | None) -> int:
+    if batch_size is not None:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        return batch_size
+    block = config.indexing.executor
+    if block.get("type") == "ray":
+        from ragloom.pipeline.ray_config import parse_ray_executor
+
+        return parse_ray_executor(block).indexing.write_batch_size
+    return DEFAULT_BATCH_SIZE
+
+
+def _load(config: RagConfig, shape: IndexingShape, paths: list[str]) -> dict[str, Any]:
+    """Run the loader stage alone on the driver."""
+    pipeline = config.indexing
+    loader = pipeline.components[shape.loader]
+    loader.bind_index(pipeline.resolved_index_dir())
+    loader.warm_up()
+    kwargs = {addr.socket: paths for addr in pipeline.inputs[PATHS_INPUT]}
+    outputs = loader.run(**kwargs)
+    return dict(outputs)
+
+
+def index_paths(
+    config: RagConfig,
+    paths: list[str],
+    prune: bool = False,
+    batch_size: int | None = None,
+    chunk_counts: Callable[[], dict[str, int]] | None = None,
+) -> IndexReport:
+    """Bring the index of `config` up to date with `paths` (see the module docstring)."""
+    pipeline = config.indexing
+    index_dir = pipeline.resolved_index_dir()
+    manifest = read_manifest(index_dir)
+    encoder = config.encoder_settings()
+    check_encoder(index_dir, manifest, encoder)
+    shape = IndexingShape.of(pipeline)
+    if shape is None:
+        raise ConfigError(
+            "incremental indexing needs the `paths` input to feed one loader stage with a "
+            "`documents` output"
+        )
+    commit = _commit_size(config, batch_size)
+    start = time.perf_counter()
+    loaded = _load(config, shape, paths)
+    timings = {shape.loader: time.perf_counter() - start}
+    documents: list[Document] = list(loaded.get("documents") or [])
+    skipped = [str(s) for s in loaded.get("skipped") or []]
+    journal = Journal(index_dir, manifest, {"encoder": encoder, "pipeline": pipeline.to_dict()})
+    plan = plan_documents(
+        documents,
+        loaded.get("empty") or [],
+        skipped,
+        journal.documents,
+        journal.pending,
+        prune,
+    )
+    written: dict[str, int] = {}
+    model = (encoder or {}).get("model")
+    writer = _writer_for(config, shape, loaded)
+    progress = Throughput(len(plan.write), TokenCounter(model))
+    try:
+        _apply(plan, writer, journal, commit, progress, written, timings)
+        rates = progress.rates()
+        journal.save()  # a new index records its encoder even when nothing was written
+    finally:
+        progress.close()
+        writer.close()
+        pipeline.close()
+    timings["total"] = time.perf_counter() - start
+    report = IndexReport(
+        documents=len(documents),
+        chunks_written=written,
+        stored=chunk_counts() if chunk_counts is not None else {},
+        skipped=skipped,
+        timings=timings,
+        added=len(plan.added),
+        updated=len(plan.updated),
+        unchanged=len(plan.unchanged),
+        deleted=len(plan.deleted),
+        throughput=rates,
+        executor=writer.kind,
+    )
+    return report
+
+
+def _add(total: dict[str, Any], part: dict[str, Any]) -> None:
+    for key, value in part.items():
+        total[key] = total.get(key, 0) + value
+
+
+def _apply(
+    plan: IndexPlan,
+    writer: BatchWriter,
+    journal: Journal,
+    batch_size: int,
+    progress: Throughput,
+    written: dict[str, int],
+    timings: dict[str, float],
+) -> None:
+    """Deletions first, then the batches; each committed to the manifest once written."""
+    stage_timings: dict[str, float] = {}
+    writer.check_delete(plan.delete)
+    if plan.delete or plan.write:
+        writer.start()
+        progress.restart()
+    if plan.delete:
+        journal.begin(plan.delete)
+        result = writer.delete(plan.delete)
+        journal.commit({}, deleted=plan.delete)
+        _add(stage_timings, result.timings)
+    for documents, write in writer.batches(plan.write, batch_size):
+        journal.begin(doc.id for doc in documents)
+        result = write()
+        journal.commit({doc.id: doc.hash for doc in documents})
+        progress.add(documents, result.chunks)
+        _add(written, result.written)
+        _add(stage_timings, result.timings)
+    stage_timings.pop("total", None)
+    timings.update(stage_timings)

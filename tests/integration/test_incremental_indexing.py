@@ -1,0 +1,125 @@
+"""Incremental, idempotent re-indexing with real MiniLM, Chroma and BM25 (local executor).
+
+Every test copies examples/corpus into its own tmp_path and indexes it with
+examples/hybrid.yaml; the chunk-id sets of Chroma and BM25 must always be equal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ragloom.rag import RAG
+from tests.integration.conftest import CORPUS, ROOT, ragloom_cli
+
+HYBRID = ROOT / "examples" / "hybrid.yaml"
+
+
+def stored_ids(index_dir: Path) -> set[str]:
+    """The chunk ids in Chroma, asserted equal to BM25's and free of duplicates."""
+    rag = RAG.from_file(HYBRID, index_dir)
+    rag.chunk_counts()  # binds the stores to index_dir
+    components = rag.config.indexing.components
+    dense = components["dense_writer"].store
+    bm25 = components["bm25_writer"].store
+    dense_ids = dense.collection.get(include=[])["ids"]
+    bm25_ids = list(bm25.chunk_ids())
+    assert len(dense_ids) == len(set(dense_ids)) == dense.count()
+    assert len(bm25_ids) == len(set(bm25_ids)) == bm25.count()
+    assert set(dense_ids) == set(bm25_ids)
+    return set(dense_ids)
+
+
+def of(doc: Path, ids: set[str]) -> set[str]:
+    return {i for i in ids if i.startswith(f"{doc}#")}
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    target = tmp_path / "docs"
+    shutil.copytree(CORPUS, target)
+    return target
+
+
+def test_unchanged_documents_are_not_encoded_and_changes_are_exact(
+    docs: Path, tmp_path: Path
+) -> None:
+    index = tmp_path / "index"
+    first = RAG.from_file(HYBRID, index).index([docs])
+    assert (first.added, first.updated, first.unchanged, first.deleted) == (5, 0, 0, 0)
+    assert first.failed == []
+    before = stored_ids(index)
+    assert len(before) == first.stored["dense_writer"] == first.stored["bm25_writer"]
+
+    again = RAG.from_file(HYBRID, index).index([docs])
+    assert (again.added, again.updated, again.unchanged, again.deleted) == (0, 0, 5, 0)
+    assert again.chunks_written == {}  # nothing chunked, encoded or written
+    assert "encoder" not in again.timings and again.throughput["documents"] == 0
+    assert stored_ids(index) == before
+
+    fusion, ray = docs / "fusion.txt", docs / "ray.md"
+    fusion.write_text(fusion.read_text() + "\nFusion also works with three lists.\n")
+    ray.unlink()
+    kept = RAG.from_file(HYBRID, index).index([docs])  # without --prune: ray.md stays
+    assert (kept.added, kept.updated, kept.unchanged, kept.deleted) == (0, 1, 3, 0)
+    middle = stored_ids(index)
+    assert of(ray, middle) == of(ray, before)
+    assert middle - of(fusion, middle) == before - of(fusion, before)
+    assert of(fusion, middle) != of(fusion, before)
+
+    pruned = RAG.from_file(HYBRID, index).index([docs], prune=True)
+    assert (pruned.added, pruned.updated, pruned.unchanged, pruned.deleted) == (0, 0, 4, 1)
+    after = stored_ids(index)
+    assert not of(ray, after)
+    assert after == middle - of(ray, middle)
+    manifest = json.loads((index / "manifest.json").read_text())
+    assert str(ray) not in manifest["documents"] and "pending" not in manifest
+
+
+def test_cli_reports_counts_in_text_and_json(docs: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    args = ("index", str(docs), "-c", str(HYBRID), "--index-dir", str(index))
+    first = json.loads(ragloom_cli(*args, "--json").stdout)
+    assert (first["added"], first["unchanged"], first["failed"]) == (5, 0, [])
+    assert first["throughput"]["tokens"] > 0 and first["throughput"]["tokens_per_s"] > 0
+    (docs / "bm25.md").unlink()
+    (docs / "empty.txt").write_text("  \n")
+    text = ragloom_cli(*args, "--prune").stdout
+    assert "added 0, updated 0, unchanged 4, deleted 1, failed 1" in text
+    assert f"failed {docs / 'empty.txt'}: empty file" in text
+
+
+def test_bad_documents_are_skipped_and_reported(
+    docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (docs / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    (docs / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    (docs / "empty.md").write_text("")
+    locked = docs / "locked.txt"
+    locked.write_text("secret text")
+    if os.geteuid() != 0:
+        locked.chmod(0)
+    else:  # root reads anything: make this one file fail the way a permission error does
+        real = pathlib.Path.read_bytes
+
+        def read_bytes(self: Path) -> bytes:
+            if self.name == "locked.txt":
+                raise PermissionError(13, "Permission denied")
+            return real(self)
+
+        monkeypatch.setattr(pathlib.Path, "read_bytes", read_bytes)
+    report = RAG.from_file(HYBRID, tmp_path / "index").index([docs])
+    failed = {Path(line.split(": ", 1)[0]).name: line for line in report.failed}
+    assert set(failed) == {"binary.txt", "latin1.txt", "empty.md", "locked.txt"}
+    assert "binary file" in failed["binary.txt"]
+    assert "cannot decode as utf-8" in failed["latin1.txt"]
+    assert "empty file" in failed["empty.md"]
+    assert "cannot read" in failed["locked.txt"]
+    assert (report.added, report.deleted) == (5, 0)
+    indexed = {i.split("#")[0] for i in stored_ids(tmp_path / "index")}
+    assert indexed == {str(docs / p.name) for p in CORPUS.iterdir()}

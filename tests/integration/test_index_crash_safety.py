@@ -1,0 +1,153 @@
+"""A `ragloom index` killed with SIGKILL and run again ends exactly like a clean run.
+
+200 small documents are indexed in batches of 16 by a subprocess; it is killed once after some
+batches are committed and once while a batch is being written (the manifest lists it as
+pending), then run to completion. Chroma and BM25 must hold exactly the chunks of a clean
+run, no duplicates, and agree with each other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ragloom.rag import RAG
+from tests.integration.conftest import ROOT
+from tests.integration.test_incremental_indexing import stored_ids
+
+HYBRID = ROOT / "examples" / "hybrid.yaml"
+BATCH = 16
+TOPICS = ["tides", "volcanoes", "tea", "rivers", "glaciers", "comets", "bees", "copper"]
+
+
+def make_corpus(folder: Path, count: int = 200) -> None:
+    folder.mkdir()
+    for n in range(count):
+        topic = TOPICS[n % len(TOPICS)]
+        text = (
+            f"Note {n} is about {topic}. Observers recorded {topic} on day {n % 31}. "
+            f"A second remark on {topic} mentions the number {n * 7}."
+        )
+        (folder / f"note-{n:03d}.txt").write_text(text, encoding="utf-8")
+
+
+def committed(index_dir: Path) -> tuple[int, bool]:
+    """(documents in the manifest, whether a batch is pending)."""
+    try:
+        data = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0, False
+    return len(data.get("documents", {})), bool(data.get("pending"))
+
+
+def index_command(index_dir: Path, config: Path = HYBRID) -> list[str]:
+    cli = str(Path(sys.executable).parent / "ragloom")
+    options = ["--index-dir", str(index_dir), "--batch-size", str(BATCH), "--json"]
+    return [cli, "index", "docs", "-c", str(config), *options]
+
+
+def kill_when(
+    cwd: Path, index_dir: Path, ready: object, config: Path = HYBRID, timeout: float = 120.0
+) -> int:
+    """Start an index run and SIGKILL it once `ready(documents, pending)` holds."""
+    env = {**os.environ, "RAGLOOM_PROGRESS": "0"}
+    proc = subprocess.Popen(
+        index_command(index_dir, config),
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if ready(*committed(index_dir)):  # type: ignore[operator]
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.005)
+        return proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_killed_run_resumes_to_exactly_the_clean_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_corpus(tmp_path / "docs")
+    monkeypatch.chdir(tmp_path)  # document ids are "docs/note-NNN.txt" in every run
+    clean = RAG.from_file(HYBRID, tmp_path / "clean").index(["docs"], batch_size=BATCH)
+    assert clean.added == 200 and clean.failed == []
+    expected = stored_ids(tmp_path / "clean")
+
+    index_dir = tmp_path / "killed"
+    code = kill_when(tmp_path, index_dir, lambda docs, pending: docs >= 2 * BATCH)
+    assert code == -signal.SIGKILL
+    first, _ = committed(index_dir)
+    assert 2 * BATCH <= first < 200
+    code = kill_when(tmp_path, index_dir, lambda docs, pending: docs > first and pending)
+    assert code == -signal.SIGKILL
+    second, pending = committed(index_dir)
+    assert pending and second < 200
+
+    proc = subprocess.run(
+        index_command(index_dir),
+        cwd=tmp_path,
+        env={**os.environ, "RAGLOOM_PROGRESS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=200,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["unchanged"] == second and report["added"] == 200 - second
+    assert committed(index_dir) == (200, False)
+    assert stored_ids(index_dir) == expected  # none lost, none duplicated, BM25 == Chroma
+    assert report["stored"] == clean.stored
+
+
+def test_a_killed_ray_data_run_resumes_to_exactly_the_clean_result(
+    ray_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same on Ray Data: the killed driver's writer actor dies with it (fate sharing)."""
+    import yaml
+
+    make_corpus(tmp_path / "docs", count=96)
+    data = yaml.safe_load(HYBRID.read_text())
+    data["executor"] = {
+        "type": "ray",
+        "indexing": {"encoder_actors": 1, "num_cpus": 1, "batch_size": 8, "write_batch_size": 8},
+    }
+    config = tmp_path / "ray.yaml"
+    config.write_text(yaml.safe_dump(data))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster)  # the subprocesses join the session's Ray
+    RAG.from_file(HYBRID, tmp_path / "clean").index(["docs"])
+    expected = stored_ids(tmp_path / "clean")
+
+    index_dir = tmp_path / "killed"
+    code = kill_when(tmp_path, index_dir, lambda docs, pending: docs >= 8 and pending, config)
+    assert code == -signal.SIGKILL
+    killed_at, pending = committed(index_dir)
+    assert pending and killed_at < 96
+    time.sleep(1.0)  # let Ray reap the dead driver's actors
+    proc = subprocess.run(
+        index_command(index_dir, config),
+        cwd=tmp_path,
+        env={**os.environ, "RAGLOOM_PROGRESS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=200,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["executor"] == "ray-data" and report["unchanged"] == killed_at
+    assert committed(index_dir) == (96, False)
+    assert stored_ids(index_dir) == expected
