@@ -44,9 +44,11 @@ format: setup ## Apply ruff fixes and formatting.
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: setup ## Quick benchmarks: local generation, BM25 on SciFact (see benchmarks/README.md).
+bench: setup ## Quick benchmarks: generation, BM25 scale and SciFact, indexing overhead (see benchmarks/README.md).
 	$(BIN)/python benchmarks/generation.py
+	$(BIN)/python benchmarks/bm25_scale.py --sizes 10000 100000
 	$(BIN)/ragloom eval -c examples/bm25.yaml --beir ../shared/datasets/scifact
+	$(BIN)/python benchmarks/indexing.py --docs 300 --repeat 3
 
 clean: ## Remove the virtualenv, caches and demo index.
 	rm -rf $(VENV) $(DEMO_INDEX) .pytest_cache .ruff_cache build dist *.egg-info
