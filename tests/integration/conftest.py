@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -69,8 +70,6 @@ RERANK_PAIRS = [
 @pytest.fixture(scope="session")
 def tiny_reranker(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cross-encoder trained from the bundled MiniLM for a few steps (seconds on 2 cores)."""
-    import json
-
     from ragloom.rerank.training import TrainingOptions, train_reranker
 
     folder = tmp_path_factory.mktemp("reranker")
@@ -98,3 +97,34 @@ def ray_cluster() -> Iterator[str]:
         ray.init(address="local", num_cpus=2, include_dashboard=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def scifact_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SciFact in small: the first 10 judged test queries, their relevant abstracts and
+    fillers, 30 documents (skipped without ../shared/datasets/scifact)."""
+    if not SCIFACT.is_dir():
+        pytest.skip("../shared/datasets/scifact absent")
+    from ragloom.evaluation.beir import load_qrels, load_queries
+
+    folder = tmp_path_factory.mktemp("scifact-slice")
+    qrels = dict(list(load_qrels(SCIFACT, "test").items())[:10])
+    wanted = {doc for docs in qrels.values() for doc in docs}
+    corpus = []
+    with (SCIFACT / "corpus.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            record = json.loads(line)
+            if record["_id"] in wanted or len(corpus) < 30 - len(wanted):
+                corpus.append(line)
+            if len(corpus) == 30:
+                break
+    assert len(corpus) == 30
+    (folder / "corpus.jsonl").write_text("".join(corpus), encoding="utf-8")
+    queries = load_queries(SCIFACT)
+    (folder / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": q, "text": queries[q]}) + "\n" for q in qrels)
+    )
+    (folder / "qrels").mkdir()
+    rows = [f"{q}\t{d}\t{s}\n" for q, docs in qrels.items() for d, s in docs.items()]
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(rows))
+    return folder

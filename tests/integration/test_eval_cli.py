@@ -9,38 +9,11 @@ import pytest
 
 from ragloom.config import load_config
 from ragloom.errors import ConfigError
-from ragloom.evaluation.beir import load_qrels, load_queries
 from ragloom.evaluation.runner import evaluate_beir
 from tests.integration.conftest import ROOT, SCIFACT, ragloom_cli
 
 EXAMPLES = ROOT / "examples"
 pytestmark = pytest.mark.skipif(not SCIFACT.is_dir(), reason="../shared/datasets/scifact absent")
-
-
-@pytest.fixture(scope="module")
-def scifact_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The first 10 judged test queries, their relevant abstracts, and fillers: 30 documents."""
-    folder = tmp_path_factory.mktemp("scifact-slice")
-    qrels = dict(list(load_qrels(SCIFACT, "test").items())[:10])
-    wanted = {doc for docs in qrels.values() for doc in docs}
-    corpus = []
-    with (SCIFACT / "corpus.jsonl").open(encoding="utf-8") as lines:
-        for line in lines:
-            record = json.loads(line)
-            if record["_id"] in wanted or len(corpus) < 30 - len(wanted):
-                corpus.append(line)
-            if len(corpus) == 30:
-                break
-    assert len(corpus) == 30
-    (folder / "corpus.jsonl").write_text("".join(corpus), encoding="utf-8")
-    queries = load_queries(SCIFACT)
-    (folder / "queries.jsonl").write_text(
-        "".join(json.dumps({"_id": q, "text": queries[q]}) + "\n" for q in qrels)
-    )
-    (folder / "qrels").mkdir()
-    rows = [f"{q}\t{d}\t{s}\n" for q, docs in qrels.items() for d, s in docs.items()]
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(rows))
-    return folder
 
 
 def test_eval_cli_prints_metrics_json_last_and_reuses_its_index(

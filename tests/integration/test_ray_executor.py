@@ -206,3 +206,24 @@ def test_cli_index_and_query_with_executor_ray(
     assert [h["score"] for h in got["hits"]] == pytest.approx([h.score for h in expected.hits])
     assert expected.answer is not None and got["answer"] == expected.answer.text
     assert set(got["timings"]) == {"retriever", "answerer", "total"}
+
+
+def test_same_hits_as_local_on_scifact_queries(
+    ray_cluster: str, scifact_slice: Path, tmp_path: Path
+) -> None:
+    """SciFact claims over a 30-abstract slice: the Ray query pipeline ranks like the local one."""
+    from ragloom.evaluation.beir import load_queries
+
+    index_dir = tmp_path / "index"
+    local = RAG.from_file(HYBRID, index_dir)
+    local.index([scifact_slice / "corpus.jsonl"])
+    on_ray = RAG.from_file(HYBRID, index_dir, executor="ray")
+    try:
+        for claim in load_queries(scifact_slice).values():
+            expected, got = local.query(claim), on_ray.query(claim)
+            assert [cid for cid, _ in _hits(got)] == [cid for cid, _ in _hits(expected)]
+            assert [s for _, s in _hits(got)] == pytest.approx(
+                [s for _, s in _hits(expected)], abs=1e-6
+            )
+    finally:
+        on_ray.close()
