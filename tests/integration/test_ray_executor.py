@@ -212,12 +212,15 @@ def test_same_hits_as_local_on_scifact_queries(
     ray_cluster: str, scifact_slice: Path, tmp_path: Path
 ) -> None:
     """SciFact claims over a 30-abstract slice: the Ray query pipeline ranks like the local one."""
+    from ragloom.config import load_config
     from ragloom.evaluation.beir import load_queries
 
     index_dir = tmp_path / "index"
     local = RAG.from_file(HYBRID, index_dir)
     local.index([scifact_slice / "corpus.jsonl"])
-    on_ray = RAG.from_file(HYBRID, index_dir, executor="ray")
+    config = load_config(HYBRID)  # tiny CPU shares: the module's other Ray pipeline holds some
+    config.query.executor = {"type": "ray", "stages": TINY}
+    on_ray = RAG(config, index_dir)
     try:
         for claim in load_queries(scifact_slice).values():
             expected, got = local.query(claim), on_ray.query(claim)
