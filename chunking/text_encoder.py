@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ragloom.devices import DType, pick_device, pick_dtype
-from ragloom.models import load_failure, resolve_model_path
+from ragloom.models import load_failure, load_pretrained, resolve_model_path
 
 Pooling = Literal["mean", "cls"]
 _lock = threading.Lock()
@@ -28,16 +28,13 @@ class TextEncoder:
     """Tokenizer + AutoModel, with the pooling and batching every encoder stage shares."""
 
     def __init__(self, model: str, device: str = "auto", dtype: DType = "auto"):
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
         self.model_name = model
-        path = resolve_model_path(model)
         self.device = pick_device(device)
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModel.from_pretrained(path, dtype=pick_dtype(dtype, self.device))
-        except OSError as exc:
-            raise load_failure(model, exc) from exc
+        self.tokenizer, self.model = load_pretrained(
+            model, AutoModel, pick_dtype(dtype, self.device)
+        )
         self.model.to(self.device).eval()
         self.max_length = min(int(getattr(self.model.config, "max_position_embeddings", 512)), 512)
         self.dimension = int(self.model.config.hidden_size)

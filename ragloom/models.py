@@ -14,6 +14,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ragloom.errors import ModelNotFoundError
 from ragloom.model_cache import cached_entry
@@ -174,3 +175,17 @@ def load_failure(model: str, exc: BaseException) -> ModelNotFoundError:
         f"the model where you have a network and pass its local directory (or set "
         f"HF_HUB_OFFLINE=1 to use a copy already in your Hugging Face cache)."
     )
+
+
+def load_pretrained(model: str, auto_class: Any, dtype: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """(tokenizer, model) of a model setting through a transformers Auto class, with the clear
+    `load_failure` error when neither a bundled alias, a folder nor the hub provides it."""
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        loaded = auto_class.from_pretrained(path, dtype=dtype, **kwargs)
+    except OSError as exc:
+        raise load_failure(model, exc) from exc
+    return tokenizer, loaded

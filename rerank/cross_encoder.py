@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ragloom.devices import DType, pick_device, pick_dtype
-from ragloom.models import load_failure, resolve_model_path
+from ragloom.models import load_pretrained
 
 _lock = threading.Lock()
 
@@ -27,18 +27,13 @@ class CrossEncoder:
     """Tokenizer + sequence-classification head; `score` returns one relevance per pair."""
 
     def __init__(self, model: str, device: str = "auto", dtype: DType = "auto"):
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
         self.model_name = model
-        path = resolve_model_path(model)
         self.device = pick_device(device)
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModelForSequenceClassification.from_pretrained(
-                path, dtype=pick_dtype(dtype, self.device)
-            )
-        except OSError as exc:
-            raise load_failure(model, exc) from exc
+        self.tokenizer, self.model = load_pretrained(
+            model, AutoModelForSequenceClassification, pick_dtype(dtype, self.device)
+        )
         self.model.to(self.device).eval()
         self.num_labels = int(self.model.config.num_labels)
         positions = int(getattr(self.model.config, "max_position_embeddings", 512))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from ragloom.errors import ConfigError
-from ragloom.models import DEFAULT_ENCODER, load_failure, resolve_model_path
+from ragloom.models import DEFAULT_ENCODER, load_pretrained
 from ragloom.progress import progress_bar
 from ragloom.rerank.training_data import (
     Miner,
@@ -154,19 +154,15 @@ def train_reranker(
 def _fresh_cross_encoder(base_model: str) -> tuple[Any, Any]:
     """The base checkpoint with a new one-logit head, in fp32 for training."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
-    path = resolve_model_path(base_model)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "newly initialized head" is the point here, not a warning
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=1, dtype=torch.float32
+        tokenizer, model = load_pretrained(
+            base_model, AutoModelForSequenceClassification, torch.float32, num_labels=1
         )
-    except OSError as exc:
-        raise load_failure(base_model, exc) from exc
     finally:
         hf_logging.set_verbosity(verbosity)
     return model, tokenizer
