@@ -6,9 +6,13 @@ test query, and scores, from those same hits and with ragloom's own fusion funct
 BM25 alone, dense alone, RRF, and score fusion (min-max, z-score, DBSF) with the BM25/dense
 weight chosen on the train split. The best fusion's candidates are then re-scored by the given
 cross-encoder (depth = the deepest of --depths, computed once; a shallower depth reorders only
-its first candidates, exactly as the reranker stage does). Finally the real query pipelines of
-`examples/hybrid.yaml` and `examples/hybrid-rerank.yaml` time --latency-queries test queries
-end to end (p50/p95). Metrics: trec_eval via `ragloom.evaluation.metrics`.
+its first candidates, exactly as the reranker stage does). When the reranker was trained with
+`--holdout`, its held-out train claims are reranked too and choose the stage's
+`retrieval_weight` (the blend of reranker and fusion scores) per depth; the test rows then show
+that weight's result. Cross-encoder scores are cached on disk per model, dtype and max length
+(benchmarks/results/rerank-scores/), so a re-run only scores new pairs. Finally the real query
+pipelines of `examples/hybrid.yaml` and `examples/hybrid-rerank.yaml` time --latency-queries test
+queries end to end (p50/p95). Metrics: trec_eval via `ragloom.evaluation.metrics`.
 
     python benchmarks/hybrid_rerank.py --reranker benchmarks/results/scifact-reranker
 """
@@ -16,6 +20,7 @@ end to end (p50/p95). Metrics: trec_eval via `ragloom.evaluation.metrics`.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import sys
@@ -42,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "datasets" / "scifact"
 RESULTS = ROOT / "benchmarks" / "results"
 ALPHAS = [round(0.1 * i, 1) for i in range(1, 10)]  # weight of dense; BM25 gets 1 - alpha
+RETRIEVAL_WEIGHTS = [round(0.1 * i, 1) for i in range(0, 10)]  # reranker blend; 0 = reranker alone
 METHODS = ("minmax", "zscore", "dbsf")
 
 Hits = dict[str, list[Hit]]
@@ -100,32 +106,86 @@ def fuse(sparse: Hits, dense: Hits, method: str, alpha: float, top_k: int) -> Hi
     return out
 
 
-class CachedScores:
-    """Cross-encoder scores computed once per (query, passage); `score` looks them up, so every
-    rerank depth reuses the same real model outputs."""
+def _pair_key(query: str, passage: str) -> str:
+    return hashlib.sha1(f"{query}\0{passage}".encode()).hexdigest()
 
-    def __init__(self) -> None:
-        self.table: dict[tuple[str, str], float] = {}
+
+class CachedScores:
+    """Cross-encoder scores computed once per (query, passage) and kept in a JSON file per
+    model, dtype and max length; `score` looks them up, so every rerank depth and weight reuses
+    the same real model outputs."""
+
+    def __init__(self, model: str, dtype: str, max_length: int) -> None:
+        card = Path(model) / "ragloom_reranker.json"
+        identity = card.read_text() if card.is_file() else model
+        tag = hashlib.sha1(f"{identity}|{dtype}|{max_length}".encode()).hexdigest()[:12]
+        self.path = RESULTS / "rerank-scores" / f"{tag}.json"
+        self.table: dict[str, float] = (
+            json.loads(self.path.read_text()) if self.path.is_file() else {}
+        )
+
+    def missing(self, query: str, passages: Sequence[str]) -> bool:
+        return any(_pair_key(query, p) not in self.table for p in passages)
+
+    def add(self, query: str, passages: Sequence[str], scores: Sequence[float]) -> None:
+        for passage, value in zip(passages, scores, strict=True):
+            self.table[_pair_key(query, passage)] = float(value)
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.table))
 
     def score(self, query: str, passages: Sequence[str], **_: Any) -> np.ndarray:
-        return np.array([self.table[(query, p)] for p in passages], dtype=np.float32)
+        return np.array([self.table[_pair_key(query, p)] for p in passages], dtype=np.float32)
 
 
 def rerank_all(
-    model: str, queries: dict[str, str], fused: Hits, depth: int, dtype: str, max_length: int
-) -> tuple[CachedScores, list[float]]:
-    """Cross-encoder scores of the first `depth` fused candidates of every query."""
+    cache: CachedScores,
+    model: str,
+    queries: dict[str, str],
+    fused: Hits,
+    depth: int,
+    dtype: str,
+    max_length: int,
+) -> list[float]:
+    """Score the first `depth` fused candidates of every query not yet in `cache`; returns the
+    milliseconds of each query scored now."""
+    todo = [
+        q for q in queries if cache.missing(queries[q], [h.chunk.text for h in fused[q][:depth]])
+    ]
+    if not todo:
+        return []
     encoder = load_cross_encoder(model, dtype=dtype)  # type: ignore[arg-type]
-    cache, ms = CachedScores(), []
-    with progress_bar(total=len(queries), desc=f"reranking top {depth}", unit="query") as bar:
-        for qid, text in queries.items():
-            passages = [h.chunk.text for h in fused[qid][:depth]]
+    ms = []
+    with progress_bar(total=len(todo), desc=f"reranking top {depth}", unit="query") as bar:
+        for qid in todo:
+            text, passages = queries[qid], [h.chunk.text for h in fused[qid][:depth]]
             began = time.perf_counter()
             scores = encoder.score(text, passages, max_length=max_length)
             ms.append((time.perf_counter() - began) * 1000)
-            cache.table.update({(text, p): float(s) for p, s in zip(passages, scores, strict=True)})
+            cache.add(text, passages, scores.tolist())
             bar.update(1)
-    return cache, ms
+    cache.save()
+    return ms
+
+
+def held_out_claims(model: str, queries: dict[str, str]) -> dict[str, str]:
+    """The train queries the reranker was not trained on (its card's `held_out_queries`)."""
+    card = Path(model) / "ragloom_reranker.json"
+    if not card.is_file():
+        return {}
+    held = set(json.loads(card.read_text()).get("held_out_queries", []))
+    return {qid: text for qid, text in queries.items() if text in held}
+
+
+def reranked(
+    cache: CachedScores, queries: dict[str, str], fused: Hits, depth: int, weight: float
+) -> Hits:
+    return {
+        qid: rerank_hits(cache, queries[qid], hits, depth=depth, retrieval_weight=weight)  # type: ignore[arg-type]
+        for qid, hits in fused.items()
+        if qid in queries
+    }
 
 
 def end_to_end_ms(
@@ -204,15 +264,40 @@ def main() -> None:
 
     fused = fuse(sparse, dense, best_method, best_alpha, 1000)
     deepest = max(args.depths)
-    cache, rerank_ms = rerank_all(
-        args.reranker, queries, fused, deepest, args.dtype, args.max_length
+    cache = CachedScores(args.reranker, args.dtype, args.max_length)
+    rerank_ms = rerank_all(
+        cache, args.reranker, queries, fused, deepest, args.dtype, args.max_length
     )
+    train = splits["train"]
+    held = held_out_claims(args.reranker, train[0])
+    held_qrels = {q: train[1][q] for q in held}
+    held_fused = fuse(train[2], train[3], best_method, best_alpha, 1000)
+    if held:
+        log(f"{len(held)} held-out train claims choose retrieval_weight")
+        rerank_all(cache, args.reranker, held, held_fused, deepest, args.dtype, args.max_length)
+    weight_curves: dict[int, dict[float, tuple[float, float]]] = {}
     for depth in sorted(args.depths):
-        reranked = {
-            qid: rerank_hits(cache, queries[qid], hits, depth=depth)  # type: ignore[arg-type]
-            for qid, hits in fused.items()
+        rows[f"hybrid {best_method} + rerank depth {depth}"] = score(
+            qrels, reranked(cache, queries, fused, depth, 0.0)
+        )
+        if not held:
+            continue
+        curve = {
+            w: (
+                score(held_qrels, reranked(cache, held, held_fused, depth, w))["ndcg@10"],
+                score(qrels, reranked(cache, queries, fused, depth, w))["ndcg@10"],
+            )
+            for w in RETRIEVAL_WEIGHTS
         }
-        rows[f"hybrid {best_method} + rerank depth {depth}"] = score(qrels, reranked)
+        weight_curves[depth] = curve
+        weight = max(RETRIEVAL_WEIGHTS, key=lambda w: (curve[w][0], -w))
+        rows[
+            f"hybrid {best_method} + rerank depth {depth}, retrieval_weight {weight} "
+            f"(tuned on {len(held)} held-out train claims)"
+        ] = score(qrels, reranked(cache, queries, fused, depth, weight))
+        rows[f"hybrid {best_method} on the {len(held)} held-out train claims"] = score(
+            held_qrels, {q: h for q, h in held_fused.items() if q in held}
+        )
 
     latency: dict[str, dict[str, float]] = {}
     texts = list(queries.values())[: args.latency_queries]
@@ -237,7 +322,14 @@ def main() -> None:
         "curves": {m: {str(a): v for a, v in c.items()} for m, c in curves.items()},
         "chosen": chosen,
         "rerank_ms_per_query_at_depth": {
-            str(deepest): {"p50": pct(rerank_ms, 50), "p95": pct(rerank_ms, 95)}
+            str(deepest): {
+                "p50": pct(rerank_ms, 50),
+                "p95": pct(rerank_ms, 95),
+                "n": len(rerank_ms),
+            }
+        },
+        "retrieval_weight_curves": {
+            str(d): {str(w): v for w, v in c.items()} for d, c in weight_curves.items()
         },
         "latency_end_to_end_ms": latency,
         "settings": vars(args) | {"dataset": str(args.dataset)},
@@ -257,6 +349,13 @@ def main() -> None:
         for i, split in enumerate(("train", "test")):
             cells = " | ".join(f"{curve[a][i]:.4f}" for a in ALPHAS)
             print(f"| {method} {split} | {cells} |")
+    if weight_curves:
+        print("\n| retrieval_weight | " + " | ".join(str(w) for w in RETRIEVAL_WEIGHTS) + " |")
+        print("|---|" + "---|" * len(RETRIEVAL_WEIGHTS))
+        for depth, curve in weight_curves.items():
+            for i, split in enumerate(("held-out train", "test")):
+                cells = " | ".join(f"{curve[w][i]:.4f}" for w in RETRIEVAL_WEIGHTS)
+                print(f"| depth {depth}, {split} | {cells} |")
     print("\n| end to end (ranking pipeline) | p50 ms | p95 ms | mean ms |")
     print("|---|---|---|---|")
     for name, values in latency.items():

@@ -55,6 +55,15 @@ def train_reranker_command(
         int | None, typer.Option(min=1, help="Stop after this many steps (overrides --epochs).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling and initialisation.")] = 0,
+    holdout: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.99,
+            help="Fraction of queries kept out of training (listed in ragloom_reranker.json) "
+            "for tuning retrieval_weight on unseen queries.",
+        ),
+    ] = 0.0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the training report as one JSON line.")
@@ -63,7 +72,7 @@ def train_reranker_command(
     """Fine-tune a cross-encoder reranker on labelled pairs, mining hard negatives with
     ragloom's own retrievers; the result loads in the cross_encoder_reranker stage."""
     from ragloom.cli import _friendly_errors, _quiet_libraries
-    from ragloom.rerank.training import TrainingOptions, train_reranker
+    from ragloom.rerank.training import CARD_FILE, TrainingOptions, train_reranker
 
     _quiet_libraries()
     with _friendly_errors():
@@ -80,6 +89,7 @@ def train_reranker_command(
             max_steps=max_steps,
             split=split,
             seed=seed,
+            holdout=holdout,
         )
         report = train_reranker(data, output, options, overwrite=overwrite)
         if as_json:
@@ -89,6 +99,8 @@ def train_reranker_command(
             f"trained {report.output} from {report.base_model}: {report.groups} groups, "
             f"{report.steps} steps, {report.pairs_seen} pairs, final loss {report.final_loss:.3f}"
         )
+        if report.held_out_queries:
+            typer.echo(f"  {len(report.held_out_queries)} queries held out (see {CARD_FILE})")
         typer.echo(
             f"  mining {report.mining_seconds:.1f} s, training {report.training_seconds:.1f} s"
         )

@@ -8,6 +8,10 @@ No cross-encoder ships its weights on PyPI, so `model` has no default: give a fo
 `ragloom train-reranker`, any local Hugging Face folder, or a hub id
 (`cross-encoder/ms-marco-MiniLM-L6-v2`) where you have a network.
 
+With `retrieval_weight: w` > 0 the final score is `(1 - w) * reranker + w * retrieval`, both
+min-max normalised over the reranked candidates: a reranker trained on little data then adds
+to what retrieval already ranks well instead of overruling it (tune w on held-out queries).
+
 Example YAML::
 
     reranker:
@@ -27,9 +31,11 @@ from ragloom.component import Component, output_types
 from ragloom.devices import DType
 from ragloom.registry import register
 from ragloom.rerank.cross_encoder import CrossEncoder, load_cross_encoder
+from ragloom.retrievers.score_fusion import minmax
 from ragloom.types import Hit
 
 Positive = Annotated[int, Field(gt=0)]
+Weight = Annotated[float, Field(ge=0.0, le=1.0)]
 SOURCE = "rerank"
 
 
@@ -43,42 +49,61 @@ def rerank_hits(
     threshold: float | None = None,
     batch_size: int = 16,
     max_length: int | None = None,
+    retrieval_weight: float = 0.0,
 ) -> list[Hit]:
     """The first `depth` hits re-scored by the cross-encoder, best first (ties by chunk id),
     then the unscored rest in retrieval order; at most `top_k` in all.
 
     The rest are scored below every reranked hit (the lowest reranked score minus their place
-    after it), so scores stay in rank order. With a `threshold`, reranked hits scoring under it
-    are dropped and so is the unscored rest (nothing vouches for it). Each hit keeps its
+    after it), so scores stay in rank order. With a `threshold`, reranked hits whose reranker
+    score is under it are dropped and so is the unscored rest (nothing vouches for it). With a
+    `retrieval_weight` w > 0 a hit's score is (1 - w) x its min-max normalised reranker score
+    + w x its min-max normalised retrieval score (both over the candidates). Each hit keeps its
     retrievers' scores and ranks; reranked ones gain the reranker's as source "rerank".
     """
     unique = _unique(hits)
     candidates, rest = unique[:depth], unique[depth:]
     if not candidates:
         return []
-    scores = encoder.score(
-        query, [h.chunk.text for h in candidates], batch_size=batch_size, max_length=max_length
-    )
-    order = sorted(
-        range(len(candidates)), key=lambda i: (-float(scores[i]), candidates[i].chunk.id)
-    )
+    scores = [
+        float(s)
+        for s in encoder.score(
+            query, [h.chunk.text for h in candidates], batch_size=batch_size, max_length=max_length
+        )
+    ]
+    final = _blend(scores, [h.score for h in candidates], retrieval_weight)
+    by_reranker = sorted(range(len(candidates)), key=lambda i: (-scores[i], candidates[i].chunk.id))
+    rerank_rank = {i: rank for rank, i in enumerate(by_reranker, 1)}
+    order = sorted(range(len(candidates)), key=lambda i: (-final[i], candidates[i].chunk.id))
     if threshold is not None:
-        order = [i for i in order if float(scores[i]) >= threshold]
+        order = [i for i in order if scores[i] >= threshold]
         rest = []
     ranked = []
-    for rank, i in enumerate(order, 1):
-        hit, score = candidates[i], float(scores[i])
+    for i in order:
+        hit = candidates[i]
         ranked.append(
             replace(
                 hit,
-                score=score,
-                source_scores={**hit.source_scores, SOURCE: score},
-                source_ranks={**hit.source_ranks, SOURCE: rank},
+                score=final[i],
+                source_scores={**hit.source_scores, SOURCE: scores[i]},
+                source_ranks={**hit.source_ranks, SOURCE: rerank_rank[i]},
             )
         )
     floor = min((h.score for h in ranked), default=0.0)
     ranked += [replace(hit, score=floor - n) for n, hit in enumerate(rest, 1)]
     return ranked if top_k is None else ranked[:top_k]
+
+
+def _blend(rerank: list[float], retrieval: list[float], weight: float) -> list[float]:
+    """The reranker's scores alone (weight 0), else the weighted sum of both, min-max scaled."""
+    if weight <= 0.0:
+        return rerank
+    rerank_scaled, _ = minmax(rerank)
+    retrieval_scaled, _ = minmax(retrieval)
+    return [
+        (1.0 - weight) * r + weight * q
+        for r, q in zip(rerank_scaled, retrieval_scaled, strict=True)
+    ]
 
 
 def _unique(hits: Sequence[Hit]) -> list[Hit]:
@@ -106,6 +131,7 @@ class CrossEncoderReranker(Component):
         threshold: float | None = None,
         device: str = "auto",
         dtype: DType = "auto",
+        retrieval_weight: Weight = 0.0,
     ):
         self.model = model
         self.top_k = top_k
@@ -115,6 +141,7 @@ class CrossEncoderReranker(Component):
         self.threshold = threshold
         self.device = device
         self.dtype = dtype
+        self.retrieval_weight = retrieval_weight
         self._encoder: CrossEncoder | None = None
 
     def warm_up(self) -> None:
@@ -137,5 +164,6 @@ class CrossEncoderReranker(Component):
             threshold=self.threshold,
             batch_size=self.batch_size,
             max_length=self.max_length,
+            retrieval_weight=self.retrieval_weight,
         )
         return {"hits": ranked}

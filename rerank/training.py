@@ -21,7 +21,7 @@ import random
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, get_args
 
@@ -60,6 +60,9 @@ class TrainingOptions:
     max_steps: int | None = None
     split: str = "train"
     seed: int = 0
+    #: Fraction of the queries kept out of training (chosen by `seed`, listed in the report) to
+    #: tune settings such as the reranker's `retrieval_weight` on queries it has not seen.
+    holdout: float = 0.0
 
     def check(self) -> None:
         """Raise a ConfigError naming the first out-of-range setting."""
@@ -78,6 +81,8 @@ class TrainingOptions:
             raise ConfigError(
                 f"miner must be one of {', '.join(get_args(Miner))}, got {self.miner!r}"
             )
+        if not 0 <= self.holdout < 1:
+            raise ConfigError(f"holdout must be in [0, 1), got {self.holdout}")
         if self.max_steps is not None and self.max_steps <= 0:
             raise ConfigError(f"max_steps must be greater than 0, got {self.max_steps}")
 
@@ -96,6 +101,7 @@ class TrainingReport:
     mining_seconds: float
     training_seconds: float
     options: dict[str, Any]
+    held_out_queries: list[str] = field(default_factory=list)
 
 
 def load_training_set(data: str | Path, split: str = "train") -> TrainingSet:
@@ -122,7 +128,9 @@ def train_reranker(
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"{out}: already exists and is not empty (pass overwrite=True)")
     started = time.perf_counter()
-    training_set = load_training_set(data, options.split)
+    training_set, held_out = hold_out(
+        load_training_set(data, options.split), options.holdout, options.seed
+    )
     ranker = make_ranker(options.miner, training_set.corpus, options.base_model)
     groups = mine_negatives(
         training_set,
@@ -146,9 +154,31 @@ def train_reranker(
         mining_seconds=round(mining_seconds, 2),
         training_seconds=round(time.perf_counter() - started, 2),
         options=asdict(options),
+        held_out_queries=held_out,
     )
     _save(model, tokenizer, out, report)
     return report
+
+
+def hold_out(
+    training_set: TrainingSet, fraction: float, seed: int
+) -> tuple[TrainingSet, list[str]]:
+    """The training set without a random `fraction` of its queries, and those queries (sorted).
+
+    Every group of a held-out query leaves together, so none of its pairs is trained on.
+    """
+    if fraction <= 0:
+        return training_set, []
+    queries = sorted({g.query for g in training_set.groups})
+    count = round(len(queries) * fraction)
+    if not 0 < count < len(queries):
+        raise ConfigError(
+            f"holdout {fraction} of {len(queries)} queries leaves nothing to train on or to "
+            "hold out; use a fraction between them"
+        )
+    held = set(random.Random(seed).sample(queries, count))
+    kept = [g for g in training_set.groups if g.query not in held]
+    return replace(training_set, groups=kept), sorted(held)
 
 
 def _fresh_cross_encoder(base_model: str) -> tuple[Any, Any]:

@@ -8,6 +8,10 @@ Example YAML::
     dense:
       type: chroma_retriever
       init_parameters: {collection: ragloom, top_k: 20}
+
+Both take `server: http://127.0.0.1:8000` to keep the collection on a Chroma server
+(`chroma run --path DIR --port 8000`) instead of `<index_dir>/<subdir>`: then several
+processes may write and read it at once, which an embedded directory never allows.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
 
 from ragloom.component import Component, output_types
 from ragloom.registry import register
-from ragloom.retrievers.chroma_store import ChromaStore, to_hits
+from ragloom.retrievers.chroma_store import ChromaServerUnreachable, ChromaStore, to_hits
 from ragloom.types import Chunk, Hit
 
 
@@ -43,8 +48,27 @@ CollectionName = Annotated[
 Positive = Annotated[int, Field(gt=0)]
 
 
+def _server_url(url: str) -> str:
+    """`http(s)://host[:port]` and nothing else (no path, query or credentials)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a server URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("a Chroma server is http://HOST:PORT or https://HOST:PORT")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError("a Chroma server URL has no path, query or credentials")
+    default = 443 if parts.scheme == "https" else 8000
+    return f"{parts.scheme}://{parts.hostname}:{port or default}"
+
+
+ServerUrl = Annotated[str, AfterValidator(_server_url)]
+
+
 class _ChromaStage(Component):
-    """Where the collection lives and how its HNSW graph is built (fixed at creation)."""
+    """Where the collection lives (index directory or server) and how its HNSW graph is built
+    (fixed at creation)."""
 
     def __init__(
         self,
@@ -54,8 +78,10 @@ class _ChromaStage(Component):
         ef_construction: Positive = 200,
         ef_search: Positive = 100,
         max_neighbors: Positive = 16,
+        server: ServerUrl | None = None,
     ):
         self.collection = collection
+        self.server = server
         self.subdir = subdir
         self.space = space
         self.ef_construction = ef_construction
@@ -78,11 +104,16 @@ class _ChromaStage(Component):
                 "ef_search": self.ef_search,
                 "max_neighbors": self.max_neighbors,
             }
-            self._store = ChromaStore(self._index_dir / self.subdir, self.collection, hnsw)
+            self._store = ChromaStore(
+                self._index_dir / self.subdir, self.collection, hnsw, self.server
+            )
         return self._store
 
     def warm_up(self) -> None:
-        _ = self.store.collection
+        try:
+            _ = self.store.collection
+        except ChromaServerUnreachable as exc:
+            raise ChromaServerUnreachable(f"{self.label()}: server: {exc}") from None
 
 
 @register("chroma_writer")
@@ -111,8 +142,11 @@ class ChromaRetriever(_ChromaStage):
         ef_construction: Positive = 200,
         ef_search: Positive = 100,
         max_neighbors: Positive = 16,
+        server: ServerUrl | None = None,
     ):
-        super().__init__(collection, subdir, space, ef_construction, ef_search, max_neighbors)
+        super().__init__(
+            collection, subdir, space, ef_construction, ef_search, max_neighbors, server
+        )
         self.top_k = top_k
         self.source = source
 

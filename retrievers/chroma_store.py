@@ -1,8 +1,10 @@
-"""A Chroma collection holding chunks with ragloom's own embeddings (embedded, on disk).
+"""A Chroma collection holding chunks with ragloom's own embeddings.
 
-Chroma's default embedding function is never used (it would try to download a model):
-`embedding_function=None` is passed on every create and get. HNSW settings are fixed when the
-collection is created. One process writes a directory at a time (see shared STACK notes).
+Embedded (a `PersistentClient` on a directory, the default) or on a Chroma server (an
+`HttpClient`, when a stage names `server`). Chroma's default embedding function is never used
+(it would try to download a model): `embedding_function=None` is passed on every create and
+get. HNSW settings are fixed when the collection is created. One process writes an embedded
+directory at a time (see shared STACK notes); a server serialises its clients itself.
 """
 
 from __future__ import annotations
@@ -12,12 +14,18 @@ import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from ragloom.errors import RagloomError
 from ragloom.types import Chunk, Hit
 
 RESERVED_KEYS = ("doc_id", "start", "end", "position", "metadata_json")
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
+
+
+class ChromaServerUnreachable(RagloomError):
+    """A stage names a Chroma server that does not answer."""
 
 
 def open_client(path: Path) -> Any:
@@ -33,6 +41,30 @@ def open_client(path: Path) -> Any:
                 path=key, settings=Settings(anonymized_telemetry=False)
             )
         return _clients[key]
+
+
+def open_server_client(server: str) -> Any:
+    """The process-wide HttpClient of a Chroma server URL such as ``http://127.0.0.1:8000``."""
+    import chromadb
+    from chromadb.config import Settings
+
+    parts = urlsplit(server)
+    with _clients_lock:
+        if server not in _clients:
+            try:
+                _clients[server] = chromadb.HttpClient(
+                    host=parts.hostname or "127.0.0.1",
+                    port=parts.port or (443 if parts.scheme == "https" else 8000),
+                    ssl=parts.scheme == "https",
+                    settings=Settings(anonymized_telemetry=False),
+                )
+            except ValueError as exc:  # chromadb's "Could not connect to a Chroma server"
+                raise ChromaServerUnreachable(
+                    f"the Chroma server {server} does not answer ({exc}). Start one with "
+                    f"`chroma run --host {parts.hostname} --port {parts.port or 8000} --path DIR`, "
+                    "or remove `server` to use the embedded store in the index directory"
+                ) from None
+        return _clients[server]
 
 
 def _chunk_metadata(chunk: Chunk) -> dict[str, Any]:
@@ -65,18 +97,28 @@ def _chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
 
 
 class ChromaStore:
-    """Chunks in one Chroma collection: replace-by-document writes, cosine search."""
+    """Chunks in one Chroma collection: replace-by-document writes, cosine search.
 
-    def __init__(self, path: Path, collection: str, hnsw: dict[str, Any]):
+    The collection lives in the directory `path`, or on `server` when one is given.
+    """
+
+    def __init__(
+        self, path: Path, collection: str, hnsw: dict[str, Any], server: str | None = None
+    ):
         self.path = path
+        self.server = server
         self.collection_name = collection
         self.hnsw = dict(hnsw)
         self._collection: Any = None
 
     @property
+    def client(self) -> Any:
+        return open_server_client(self.server) if self.server else open_client(self.path)
+
+    @property
     def collection(self) -> Any:
         if self._collection is None:
-            client = open_client(self.path)
+            client = self.client
             self._collection = client.get_or_create_collection(
                 self.collection_name,
                 embedding_function=None,
@@ -104,7 +146,7 @@ class ChromaStore:
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate chunk ids in one write; every chunk id must be unique")
         self.delete_documents(c.doc_id for c in chunks)
-        batch = max(1, int(open_client(self.path).get_max_batch_size()))
+        batch = max(1, int(self.client.get_max_batch_size()))
         for begin in range(0, len(chunks), batch):
             part = chunks[begin : begin + batch]
             self.collection.upsert(

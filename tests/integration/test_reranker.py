@@ -13,7 +13,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from typer.testing import CliRunner
 
 from ragloom.cli import app
-from ragloom.errors import ModelNotFoundError
+from ragloom.errors import ComponentConfigError, ModelNotFoundError
 from ragloom.pipeline.graph import Pipeline
 from ragloom.rerank.cross_encoder import CrossEncoder, load_cross_encoder
 from ragloom.rerank.langchain_compressor import CrossEncoderCompressor
@@ -116,6 +116,36 @@ def test_depth_top_k_and_threshold(tiny_reranker: Path) -> None:
     assert rerank_hits(encoder, "what is BM25", []) == []
 
 
+def test_retrieval_weight_blends_normalised_scores(tiny_reranker: Path) -> None:
+    encoder = load_cross_encoder(str(tiny_reranker))
+    hits = hits_for(PASSAGES)
+    query = "what is BM25"
+    raw = encoder.score(query, PASSAGES).astype(float)
+    retrieval = np.array([h.score for h in hits])
+
+    def scaled(x: np.ndarray) -> np.ndarray:
+        return (x - x.min()) / (x.max() - x.min())
+
+    expected = 0.7 * scaled(raw) + 0.3 * scaled(retrieval)
+    blended = rerank_hits(encoder, query, hits, retrieval_weight=0.3)
+    by_id = {h.chunk.id: h for h in blended}
+    for n in range(len(PASSAGES)):
+        hit = by_id[f"c{n}"]
+        assert hit.score == pytest.approx(expected[n], abs=1e-5)
+        assert hit.source_scores["rerank"] == pytest.approx(raw[n], abs=1e-5)
+        assert hit.source_scores["bm25"] == 10.0 - n  # the retriever's own score is kept
+    assert [h.chunk.id for h in blended] == [f"c{n}" for n in np.argsort(-expected, kind="stable")]
+    # The reranker's own rank is kept too, whatever the blend does to the order.
+    reranker_order = [f"c{n}" for n in np.argsort(-raw, kind="stable")]
+    assert [by_id[c].source_ranks["rerank"] for c in reranker_order] == list(
+        range(1, len(PASSAGES) + 1)
+    )
+    only_retrieval = rerank_hits(encoder, query, hits, retrieval_weight=1.0)
+    assert [h.chunk.id for h in only_retrieval] == [h.chunk.id for h in hits]
+    with pytest.raises(ComponentConfigError, match="retrieval_weight"):
+        CrossEncoderReranker(model=str(tiny_reranker), retrieval_weight=1.5)
+
+
 def test_reranker_in_a_yaml_pipeline(tiny_reranker: Path) -> None:
     pipe = Pipeline.from_yaml_text(
         f"""
@@ -158,10 +188,16 @@ def test_train_reranker_cli(tmp_path: Path) -> None:
     out = tmp_path / "model"
     args = ["train-reranker", "--data", str(pairs), "--output", str(out)]
     small = ["--max-steps", "2", "--max-length", "32", "--negatives", "2"]
-    result = CliRunner().invoke(app, [*args, *small, "--json"])
+    result = CliRunner().invoke(app, [*args, *small, "--holdout", "0.5", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
-    assert report["steps"] == 2 and report["groups"] == len(RERANK_PAIRS)
+    queries = {str(p["query"]) for p in RERANK_PAIRS}
+    held = report["held_out_queries"]
+    assert len(held) == round(len(queries) * 0.5) and set(held) <= queries
+    assert report["steps"] == 2
+    assert report["groups"] == sum(p["query"] not in held for p in RERANK_PAIRS)
+    card = json.loads((out / CARD_FILE).read_text())
+    assert card["held_out_queries"] == held
     assert CrossEncoder(str(out)).score("q", ["p"]).shape == (1,)
     refused = CliRunner().invoke(app, [*args, *small])
     assert refused.exit_code != 0 and "already exists" in refused.output

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ragloom.errors import ConfigError
-from ragloom.rerank.training import TrainingOptions, load_training_set
+from ragloom.rerank.training import TrainingOptions, hold_out, load_training_set
 from ragloom.rerank.training_data import (
     TrainingGroup,
     TrainingSet,
@@ -130,9 +130,31 @@ def test_given_negatives_are_kept() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("negatives", 0), ("epochs", 0), ("learning_rate", -1.0), ("miner", "grep"), ("max_steps", 0)],
+    [
+        ("negatives", 0),
+        ("epochs", 0),
+        ("learning_rate", -1.0),
+        ("miner", "grep"),
+        ("max_steps", 0),
+        ("holdout", 1.0),
+        ("holdout", -0.1),
+    ],
 )
 def test_bad_options_name_the_setting(field: str, value: object) -> None:
     options = TrainingOptions(**{field: value})  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=field):
         options.check()
+
+
+def test_holdout_removes_every_group_of_the_held_out_queries() -> None:
+    groups = [TrainingGroup(f"q{n % 10}", f"passage {n}") for n in range(25)]
+    data = TrainingSet(groups, [g.positive for g in groups], {})
+    kept, held = hold_out(data, 0.3, seed=1)
+    assert len(held) == 3 and held == sorted(held)
+    assert not {g.query for g in kept.groups} & set(held)
+    assert {g.query for g in kept.groups} | set(held) == {f"q{n}" for n in range(10)}
+    assert len(kept.groups) == 25 - sum(g.query in held for g in groups)
+    assert hold_out(data, 0.3, seed=1)[1] == held  # the seed decides, reproducibly
+    assert hold_out(data, 0.0, seed=1) == (data, [])
+    with pytest.raises(ConfigError, match="holdout"):
+        hold_out(TrainingSet(groups[:1], [], {}), 0.5, seed=0)
