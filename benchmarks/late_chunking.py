@@ -5,10 +5,14 @@ Each configuration's chunk embeddings are computed once by the real ragloom stag
 scoring its best chunk, metrics by trec_eval. A blend row `normalise(w*late + (1-w)*naive)` is
 derived from the cached naive and late rows; w is tuned on the train split and reported on test.
 
-    python benchmarks/late_chunking.py --only naive-64 --only late-64   # the 64-token comparison
-    python benchmarks/late_chunking.py                                  # every configuration
-    python benchmarks/late_chunking.py --limit-docs 200 --only late-64  # a quick smoke run
-    python benchmarks/late_chunking.py --timing 200                     # interleaved timing only
+The sentence pair (one sentence per chunk) is exactly examples/naive-chunking.yaml and
+examples/late-chunking.yaml (its late encoder unblended here; the blend row is the example).
+
+    python benchmarks/late_chunking.py --only naive-sent --only late-sent  # the example configs
+    python benchmarks/late_chunking.py --only naive-64 --only late-64      # 64-token chunks
+    python benchmarks/late_chunking.py                                     # every configuration
+    python benchmarks/late_chunking.py --limit-docs 200 --only late-64     # a quick smoke run
+    python benchmarks/late_chunking.py --timing 200                        # interleaved timing only
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from ragloom.chunking.encoders import ChunkEncoder, QueryEncoder
 from ragloom.chunking.late import LateChunkingEncoder
-from ragloom.chunking.sentences import SentenceChunker
 from ragloom.chunking.token_window import TokenWindowChunker
 from ragloom.component import Component, output_types
 from ragloom.config import load_config
@@ -61,18 +64,18 @@ def _examples() -> tuple[Component, Component, Component]:
 
 
 def configs() -> dict[str, tuple[Component, Component]]:
-    """Name -> (chunker, encoder). The 64-token pair is exactly the example configs'."""
-    chunker64, naive64, late64 = _examples()
+    """Name -> (chunker, encoder). The sentence pair is exactly the example configs'."""
+    sentence, naive_sent, late_sent = _examples()
+    token64 = TokenWindowChunker(chunk_size=64, overlap=0, tokenizer="minilm")
     token128 = TokenWindowChunker(chunk_size=128, overlap=0)
-    sentence = SentenceChunker(sentences_per_chunk=1)
     return {
         "doc": (WholeDocument(), ChunkEncoder()),
-        "naive-64": (chunker64, naive64),
-        "late-64": (chunker64, late64),
+        "naive-64": (token64, ChunkEncoder(batch_size=32)),
+        "late-64": (token64, LateChunkingEncoder(batch_size=32)),
         "naive-128": (token128, ChunkEncoder()),
         "late-128": (token128, LateChunkingEncoder()),
-        "naive-sent": (sentence, ChunkEncoder()),
-        "late-sent": (sentence, LateChunkingEncoder()),
+        "naive-sent": (sentence, naive_sent),
+        "late-sent": (sentence, late_sent),
     }
 
 
@@ -161,16 +164,17 @@ def paired_delta(qrels: dict, run_a: dict, run_b: dict, samples: int = 2000) -> 
     return [round(float(x), 2) for x in (diff.mean(), *np.percentile(means, [2.5, 97.5]))]
 
 
-def time_pair(docs: list[Document], reps: int) -> dict[str, Any]:
-    """Best-of-`reps` encode time of naive-64 and late-64 on `docs`, runs interleaved (the
-    machine is shared, so the minimum is the fairest estimate of each one's own cost)."""
-    chunker, naive, late = _examples()
+def time_pair(docs: list[Document], reps: int, size: str = "64") -> dict[str, Any]:
+    """Best-of-`reps` encode time of naive-`size` and late-`size` on `docs`, runs interleaved
+    (on a shared machine the minimum is the fairest estimate of each one's own cost)."""
+    (chunker, naive), (_, late) = configs()[f"naive-{size}"], configs()[f"late-{size}"]
     chunks = chunker.run(documents=docs)["chunks"]
     naive.warm_up()
     late.warm_up()
-    times: dict[str, list[tuple[float, float]]] = {"naive-64": [], "late-64": []}
+    names = (f"naive-{size}", f"late-{size}")
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     for _ in range(reps):
-        for name, encoder in (("naive-64", naive), ("late-64", late)):
+        for name, encoder in zip(names, (naive, late), strict=True):
             wall, cpu = time.perf_counter(), time.process_time()
             encoder.run(chunks=chunks)
             times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
@@ -181,8 +185,8 @@ def time_pair(docs: list[Document], reps: int) -> dict[str, Any]:
         "reps": reps,
         "wall_s": {name: b[0] for name, b in best.items()},
         "cpu_s": {name: b[1] for name, b in best.items()},
-        "late_over_naive_wall": best["late-64"][0] / best["naive-64"][0],
-        "late_over_naive_cpu": best["late-64"][1] / best["naive-64"][1],
+        "late_over_naive_wall": best[names[1]][0] / best[names[0]][0],
+        "late_over_naive_cpu": best[names[1]][1] / best[names[0]][1],
     }
 
 
@@ -198,15 +202,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="re-encode even when cached")
     parser.add_argument("--limit-docs", type=int, default=None, help="first N documents only")
     parser.add_argument("--out", type=Path, default=RESULTS / "late_chunking.json")
-    parser.add_argument("--timing", type=int, default=0, help="time naive/late-64 on N docs")
+    parser.add_argument("--timing", type=int, default=0, help="time naive vs late on N docs")
     parser.add_argument("--timing-reps", type=int, default=3)
+    parser.add_argument(
+        "--timing-chunks", choices=["64", "128", "sent"], default="64", help="chunks to time"
+    )
     args = parser.parse_args(argv)
     docs = load_beir_corpus(args.dataset)[: args.limit_docs]
     if args.timing:
-        timing = time_pair(docs[: args.timing], args.timing_reps)
+        timing = time_pair(docs[: args.timing], args.timing_reps, args.timing_chunks)
         print(json.dumps(timing, indent=2))
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        (args.out.parent / "late_chunking_timing.json").write_text(json.dumps(timing, indent=2))
+        name = f"late_chunking_timing_{args.timing_chunks}.json"
+        (args.out.parent / name).write_text(json.dumps(timing, indent=2))
         if not args.only:  # `--timing N` alone only times
             return 0
     splits = {s: load_split(args.dataset, s) for s in ("train", "test")}

@@ -7,8 +7,9 @@ pipeline's chunker and encoder from their `to_dict()` once per actor
 its chunks, so a document is never split between two writes. The driver streams the output
 with `iter_batches` (bounded: Ray Data's backpressure keeps only a few batches in flight, the
 corpus is never collected) and hands each batch to `WriterActor`, the only process that opens
-the stores: Chroma's PersistentClient must have exactly one writer per directory. The writer
-actor is pinned to the driver's node, where the index directory is.
+the stores: Chroma's PersistentClient must have exactly one writer per directory (a Chroma
+stage with `server:` makes it an HttpClient of that server instead). The writer actor is pinned
+to the driver's node, where the index directory is.
 
 Example configuration::
 
