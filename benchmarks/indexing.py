@@ -15,6 +15,7 @@ CPU seconds (this process, least over rounds) give a load-independent overhead f
 executor, whose whole run is in this process (on Ray only the driver's share is counted).
 
 Run:  python benchmarks/indexing.py [--docs 1000] [--repeat 2] [--runs raw local ray1 ray2]
+      (any rayN runs N encoder actors, each with cpu_count // N CPUs: ray4 ray8 on a larger box)
 Writes benchmarks/results/indexing.json and .md (git-ignored).
 """
 
@@ -124,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                     row = raw_run(folder)
                 elif run == "local":
                     row = pipeline_run(folder, index_dir, None)
-                elif run in ("ray1", "ray2"):
-                    row = pipeline_run(folder, index_dir, int(run[-1]))
+                elif run.startswith("ray") and run[3:].isdigit() and int(run[3:]) > 0:
+                    row = pipeline_run(folder, index_dir, int(run[3:]))
                 else:
                     parser.error(f"unknown run {run!r}")
                 print(f"  {row['tokens_per_s']:.0f} tokens/s", file=sys.stderr, flush=True)
@@ -138,9 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     labels = {
         "raw": "encoder forward pass alone",
         "local": "local executor",
-        "ray1": "Ray Data, 1 encoder actor (2 CPUs)",
-        "ray2": "Ray Data, 2 encoder actors (1 CPU each)",
     }
+    cpus = os.cpu_count() or 1
+    for run in args.runs:
+        if run.startswith("ray") and run[3:].isdigit():
+            actors = int(run[3:])
+            share = max(1, cpus // actors)
+            plural = "s" if actors > 1 else ""
+            labels[run] = f"Ray Data, {actors} encoder actor{plural} ({share} CPU each)"
     lines = [
         "| run | documents | chunks | tokens | seconds | tokens/s (best) | every round | "
         "overhead vs raw (wall) | CPU s (least) | overhead vs raw (CPU) | wall s |",

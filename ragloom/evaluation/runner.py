@@ -122,9 +122,15 @@ def deepen(pipeline: Pipeline, depth: int) -> None:
 
 
 def _pipeline_key(pipeline_dict: Any) -> Any:
-    """An indexing pipeline's identity: its JSON form without the index directory."""
+    """An indexing pipeline's identity: its JSON form without the index directory, and without
+    settings left at None (so an index built before a release added an optional setting, such
+    as a Chroma stage's `server`, is still recognised)."""
     data = json.loads(json.dumps(pipeline_dict or {}, sort_keys=True, default=str))
     data.pop("index_dir", None)
+    for component in (data.get("components") or {}).values():
+        if isinstance(component, dict) and isinstance(component.get("init_parameters"), dict):
+            parameters = component["init_parameters"]
+            component["init_parameters"] = {k: v for k, v in parameters.items() if v is not None}
     return data
 
 

@@ -11,7 +11,7 @@ import pytest
 from ragloom.config import load_config
 from ragloom.evaluation.beir import load_qrels, load_split
 from ragloom.evaluation.metrics import document_run, evaluate, per_query, ranked
-from ragloom.evaluation.runner import deepen, default_index_dir, ranking_pipeline
+from ragloom.evaluation.runner import _pipeline_key, deepen, default_index_dir, ranking_pipeline
 from ragloom.loaders.files import LoaderError
 from ragloom.types import Chunk, Hit
 
@@ -102,4 +102,20 @@ def test_each_indexing_pipeline_gets_its_own_default_eval_index() -> None:
     assert default_index_dir(naive, dataset).name.startswith("scifact-")
     assert default_index_dir(naive, dataset) == default_index_dir(
         load_config(ROOT / "examples" / "naive-chunking.yaml"), dataset
+    )
+
+
+def test_settings_left_at_none_do_not_change_the_index_identity() -> None:
+    """An index built before a release added an optional setting is still this pipeline's."""
+    dataset = Path("/data/scifact")
+    config = load_config(ROOT / "examples" / "hybrid.yaml")
+    before = config.indexing.to_dict()
+    for spec in before["components"].values():
+        spec["init_parameters"].pop("server", None)  # what an older release wrote
+    assert _pipeline_key(before) == _pipeline_key(config.indexing.to_dict())
+    on_server = config.indexing.to_dict()
+    on_server["components"]["dense_writer"]["init_parameters"]["server"] = "http://127.0.0.1:8000"
+    assert _pipeline_key(before) != _pipeline_key(on_server)
+    assert default_index_dir(config, dataset) == default_index_dir(
+        load_config(ROOT / "examples" / "hybrid.yaml"), dataset
     )
