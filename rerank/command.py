@@ -1,7 +1,8 @@
 """The `ragloom train-reranker` command: fine-tune a cross-encoder for the reranker stage.
 
-ragloom train-reranker --data ../shared/datasets/scifact --output models/scifact-reranker
-ragloom train-reranker --data pairs.jsonl --output models/my-reranker --epochs 2 --miner hybrid
+ragloom train-reranker --data ../shared/datasets/scifact --output models/scifact-reranker \
+    --holdout 0.25
+ragloom train-reranker --data pairs.jsonl --output models/my-reranker --epochs 2 --miner bm25
 """
 
 from __future__ import annotations
@@ -33,14 +34,14 @@ def train_reranker_command(
         typer.Option(help="Encoder checkpoint to start from: bundled alias, folder or hub id."),
     ] = DEFAULT_ENCODER,
     split: Annotated[str, typer.Option(help="Qrels split of a BEIR folder to train on.")] = "train",
-    epochs: Annotated[float, typer.Option(min=0.01, help="Passes over the training groups.")] = 1.0,
+    epochs: Annotated[float, typer.Option(min=0.01, help="Passes over the training groups.")] = 3.0,
     queries_per_step: Annotated[
         int, typer.Option(min=1, help="Query groups per optimiser step.")
     ] = 4,
     negatives: Annotated[int, typer.Option(min=1, help="Hard negatives per positive.")] = 7,
     miner: Annotated[
         str, typer.Option(help="Where hard negatives come from: bm25, dense or hybrid.")
-    ] = "bm25",
+    ] = "hybrid",
     mine_depth: Annotated[
         int, typer.Option(min=1, help="Sample negatives from this many top hits.")
     ] = 30,
