@@ -155,6 +155,9 @@ def ragloom_stack(config: RagConfig, corpus: Path, reranker: str, sizes: Sizes) 
     for component in ranking.components.values():
         if isinstance(component, CrossEncoderReranker):
             component.model, component.depth, component.top_k = reranker, sizes.depth, sizes.top_k
+            # LangChain's CrossEncoderReranker ranks by the cross-encoder alone: so does ragloom
+            # here, whatever blend the config sets, so both stacks do the same work.
+            component.retrieval_weight = 0.0
         elif isinstance(component, ReciprocalRankFusion | ScoreFusion):
             component.top_k = sizes.depth
         elif _is_retriever(component):
