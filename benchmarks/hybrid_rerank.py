@@ -208,6 +208,21 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else 0.0
 
 
+def print_curves(
+    title: str,
+    steps: list[float],
+    curves: dict[str, dict[float, tuple[float, float]]],
+    splits: tuple[str, str],
+) -> None:
+    """A markdown table: one row per (curve, split), one nDCG@10 column per step."""
+    print(f"\n| {title} | " + " | ".join(str(x) for x in steps) + " |")
+    print("|---|" + "---|" * len(steps))
+    for name, curve in curves.items():
+        for i, split in enumerate(splits):
+            cells = " | ".join(f"{curve[x][i]:.4f}" for x in steps)
+            print(f"| {name} {split} | {cells} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=DATASET)
@@ -343,19 +358,10 @@ def main() -> None:
             f"| {name} | {metrics['ndcg@10']:.4f} | {metrics['recall@100']:.4f} "
             f"| {metrics['mrr@10']:.4f} |"
         )
-    print("\n| dense weight | " + " | ".join(str(a) for a in ALPHAS) + " |")
-    print("|---|" + "---|" * len(ALPHAS))
-    for method, curve in curves.items():
-        for i, split in enumerate(("train", "test")):
-            cells = " | ".join(f"{curve[a][i]:.4f}" for a in ALPHAS)
-            print(f"| {method} {split} | {cells} |")
+    print_curves("dense weight", ALPHAS, curves, ("train", "test"))
     if weight_curves:
-        print("\n| retrieval_weight | " + " | ".join(str(w) for w in RETRIEVAL_WEIGHTS) + " |")
-        print("|---|" + "---|" * len(RETRIEVAL_WEIGHTS))
-        for depth, curve in weight_curves.items():
-            for i, split in enumerate(("held-out train", "test")):
-                cells = " | ".join(f"{curve[w][i]:.4f}" for w in RETRIEVAL_WEIGHTS)
-                print(f"| depth {depth}, {split} | {cells} |")
+        named = {f"depth {d},": c for d, c in weight_curves.items()}
+        print_curves("retrieval_weight", RETRIEVAL_WEIGHTS, named, ("held-out train", "test"))
     print("\n| end to end (ranking pipeline) | p50 ms | p95 ms | mean ms |")
     print("|---|---|---|---|")
     for name, values in latency.items():

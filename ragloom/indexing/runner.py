@@ -34,6 +34,7 @@ from ragloom.types import Document
 
 if TYPE_CHECKING:
     from ragloom.config import RagConfig
+    from ragloom.pipeline.ray_config import RayExecutorConfig
 
 logger = logging.getLogger(__name__)
 
@@ -131,13 +132,24 @@ class PipelineWriter(BatchWriter):
         self.pipeline.close()
 
 
-def _writer_for(config: RagConfig, shape: IndexingShape, loaded: dict[str, Any]) -> BatchWriter:
-    """Ray Data when the executor is ray and the pipeline has the shape; else the pipeline."""
+def _ray_settings(config: RagConfig) -> RayExecutorConfig | None:
+    """The parsed `executor: {type: ray}` block of the indexing pipeline, or None."""
     block = config.indexing.executor
-    if block.get("type") == "ray":
-        from ragloom.pipeline.ray_config import parse_ray_executor
+    if block.get("type") != "ray":
+        return None
+    from ragloom.pipeline.ray_config import parse_ray_executor
 
-        settings = parse_ray_executor(block)
+    return parse_ray_executor(block)
+
+
+def _writer_for(
+    config: RagConfig,
+    shape: IndexingShape,
+    loaded: dict[str, Any],
+    settings: RayExecutorConfig | None,
+) -> BatchWriter:
+    """Ray Data when the executor is ray and the pipeline has the shape; else the pipeline."""
+    if settings is not None:
         stages, why = shape.ray_data_stages()
         if settings.indexing.ray_data and stages is not None:
             from ragloom.indexing.ray_data import RayDataWriter
@@ -152,16 +164,13 @@ def _writer_for(config: RagConfig, shape: IndexingShape, loaded: dict[str, Any])
     return PipelineWriter(shape, loaded)
 
 
-def _commit_size(config: RagConfig, batch_size: int | None) -> int:
+def _commit_size(batch_size: int | None, settings: RayExecutorConfig | None) -> int:
     if batch_size is not None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         return batch_size
-    block = config.indexing.executor
-    if block.get("type") == "ray":
-        from ragloom.pipeline.ray_config import parse_ray_executor
-
-        return parse_ray_executor(block).indexing.write_batch_size
+    if settings is not None:
+        return settings.indexing.write_batch_size
     return DEFAULT_BATCH_SIZE
 
 
@@ -195,7 +204,8 @@ def index_paths(
             "incremental indexing needs the `paths` input to feed one loader stage with a "
             "`documents` output"
         )
-    commit = _commit_size(config, batch_size)
+    ray_settings = _ray_settings(config)
+    commit = _commit_size(batch_size, ray_settings)
     start = time.perf_counter()
     loaded = _load(config, shape, paths)
     timings = {shape.loader: time.perf_counter() - start}
@@ -212,7 +222,7 @@ def index_paths(
     )
     written: dict[str, int] = {}
     model = (encoder or {}).get("model")
-    writer = _writer_for(config, shape, loaded)
+    writer = _writer_for(config, shape, loaded, ray_settings)
     progress = Throughput(len(plan.write), TokenCounter(model))
     try:
         _apply(plan, writer, journal, commit, progress, written, timings)

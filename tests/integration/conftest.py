@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -35,6 +36,14 @@ def ragloom_cli(
     if check and proc.returncode != 0:
         raise AssertionError(f"ragloom {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    """A writable copy of the example corpus (tests edit and delete its files)."""
+    target = tmp_path / "docs"
+    shutil.copytree(CORPUS, target)
+    return target
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ included, and a clear error when the server does not answer."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import yaml
 from ragloom.rag import RAG
 from ragloom.retrievers.chroma import ChromaRetriever
 from ragloom.retrievers.chroma_store import ChromaServerUnreachable, open_server_client
-from tests.integration.conftest import CORPUS, ROOT
+from tests.integration.conftest import ROOT
 from tests.integration.test_incremental_indexing import stored_ids
 from tests.integration.test_ray_data_indexing import RAY_DATA
 
@@ -76,13 +75,6 @@ def server_config(tmp_path: Path, server: str, collection: str) -> Path:
 
 def server_ids(server: str, collection: str) -> list[str]:
     return open_server_client(server).get_collection(collection).get(include=[])["ids"]
-
-
-@pytest.fixture
-def docs(tmp_path: Path) -> Path:
-    target = tmp_path / "docs"
-    shutil.copytree(CORPUS, target)
-    return target
 
 
 def test_server_store_matches_embedded_store(

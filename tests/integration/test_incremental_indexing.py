@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import shutil
 from pathlib import Path
 
 import pytest
@@ -37,13 +36,6 @@ def stored_ids(index_dir: Path) -> set[str]:
 
 def of(doc: Path, ids: set[str]) -> set[str]:
     return {i for i in ids if i.startswith(f"{doc}#")}
-
-
-@pytest.fixture
-def docs(tmp_path: Path) -> Path:
-    target = tmp_path / "docs"
-    shutil.copytree(CORPUS, target)
-    return target
 
 
 def test_unchanged_documents_are_not_encoded_and_changes_are_exact(

@@ -53,6 +53,20 @@ def index_command(index_dir: Path, config: Path = HYBRID) -> list[str]:
     return [cli, "index", "docs", "-c", str(config), *options]
 
 
+def index_again(cwd: Path, index_dir: Path, config: Path = HYBRID) -> dict:
+    """Run the index command to completion; its JSON report."""
+    proc = subprocess.run(
+        index_command(index_dir, config),
+        cwd=cwd,
+        env={**os.environ, "RAGLOOM_PROGRESS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=200,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
 def kill_when(
     cwd: Path, index_dir: Path, ready: object, config: Path = HYBRID, timeout: float = 120.0
 ) -> int:
@@ -97,16 +111,7 @@ def test_a_killed_run_resumes_to_exactly_the_clean_result(
     second, pending = committed(index_dir)
     assert pending and second < 200
 
-    proc = subprocess.run(
-        index_command(index_dir),
-        cwd=tmp_path,
-        env={**os.environ, "RAGLOOM_PROGRESS": "0"},
-        capture_output=True,
-        text=True,
-        timeout=200,
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = index_again(tmp_path, index_dir)
     assert report["unchanged"] == second and report["added"] == 200 - second
     assert committed(index_dir) == (200, False)
     assert stored_ids(index_dir) == expected  # none lost, none duplicated, BM25 == Chroma
@@ -140,16 +145,7 @@ def test_a_killed_ray_data_run_resumes_to_exactly_the_clean_result(
     killed_at, _ = committed(index_dir)
     assert 8 <= killed_at < 96
     time.sleep(1.0)  # let Ray reap the dead driver's actors
-    proc = subprocess.run(
-        index_command(index_dir, config),
-        cwd=tmp_path,
-        env={**os.environ, "RAGLOOM_PROGRESS": "0"},
-        capture_output=True,
-        text=True,
-        timeout=200,
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = index_again(tmp_path, index_dir, config)
     assert report["executor"] == "ray-data" and report["unchanged"] == killed_at
     assert committed(index_dir) == (96, False)
     assert stored_ids(index_dir) == expected

@@ -7,14 +7,13 @@ plus a writer actor that reserves none.
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ragloom.rag import RAG
-from tests.integration.conftest import CORPUS, ROOT
+from tests.integration.conftest import ROOT
 from tests.integration.test_incremental_indexing import stored_ids
 
 HYBRID = ROOT / "examples" / "hybrid.yaml"
@@ -38,13 +37,6 @@ def embeddings(index_dir: Path) -> dict[str, np.ndarray]:
         include=["embeddings"]
     )
     return {i: np.asarray(e) for i, e in zip(got["ids"], got["embeddings"], strict=True)}
-
-
-@pytest.fixture
-def docs(tmp_path: Path) -> Path:
-    target = tmp_path / "docs"
-    shutil.copytree(CORPUS, target)
-    return target
 
 
 def test_ray_data_indexing_equals_local(ray_cluster: str, docs: Path, tmp_path: Path) -> None:
