@@ -1,5 +1,6 @@
 """Chunkers with exact character spans and text encoders (installed as `ragloom.chunking`)."""
 
+from ragloom.chunking.document import DocumentChunker
 from ragloom.chunking.encoders import ChunkEncoder, QueryEncoder
 from ragloom.chunking.late import LateChunkingEncoder
 from ragloom.chunking.recursive import RecursiveChunker
@@ -8,6 +9,7 @@ from ragloom.chunking.token_window import TokenWindowChunker
 
 __all__ = [
     "ChunkEncoder",
+    "DocumentChunker",
     "LateChunkingEncoder",
     "QueryEncoder",
     "RecursiveChunker",

@@ -43,7 +43,7 @@ def build_query(index_dir: Path) -> Pipeline:
     pipe.add("query_encoder", QueryEncoder(model="minilm"))
     pipe.add("dense", ChromaRetriever(top_k=100))
     pipe.add("bm25", BM25Retriever(top_k=100))
-    # Min-max normalised scores, 0.5 BM25 + 0.5 dense: examples/hybrid.yaml in Python.
+    # Min-max normalised scores, 0.5 BM25 + 0.5 dense: examples/hybrid-chunks.yaml in Python.
     pipe.add("fusion", ScoreFusion(method="minmax", weights={"bm25": 0.5, "dense": 0.5}, top_k=5))
     pipe.add("answerer", ExtractiveAnswerer())
     pipe.connect("query_encoder.embedding", "dense.query_embedding")

@@ -24,6 +24,7 @@ _BUILTIN_MODULES = (
     "ragloom.chunking.token_window",
     "ragloom.chunking.sentences",
     "ragloom.chunking.recursive",
+    "ragloom.chunking.document",
     "ragloom.chunking.encoders",
     "ragloom.chunking.late",
     "ragloom.retrievers.chroma",

@@ -26,13 +26,15 @@ from pydantic import Field
 
 from ragloom.component import Component, Variadic, output_types
 from ragloom.registry import register
-from ragloom.retrievers.score_fusion import reciprocal_rank_fusion, score_fusion
+from ragloom.retrievers.score_fusion import by_document, reciprocal_rank_fusion, score_fusion
 from ragloom.types import Hit
 
 __all__ = ["ReciprocalRankFusion", "ScoreFusion", "reciprocal_rank_fusion", "score_fusion"]
 
 Positive = Annotated[int, Field(gt=0)]
 Weights = dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]]
+#: What fusion merges: chunks by id, or documents (each source's best chunk per document).
+GroupBy = Literal["chunk", "document"]
 
 
 def _limit(component: Component, default: int, top_k: int | None) -> int:
@@ -42,19 +44,34 @@ def _limit(component: Component, default: int, top_k: int | None) -> int:
     return limit
 
 
+def _grouped(lists: list[list[Hit]], group_by: GroupBy) -> list[list[Hit]]:
+    return by_document(lists) if group_by == "document" else lists
+
+
 @register("rrf_fusion")
 class ReciprocalRankFusion(Component):
-    """Fuses the hit lists of every connected retriever by reciprocal rank (RRF)."""
+    """Fuses the hit lists of every connected retriever by reciprocal rank (RRF).
 
-    def __init__(self, k: Positive = 60, top_k: Positive = 10, weights: Weights | None = None):
+    `group_by: document` fuses documents instead of chunks (see `ScoreFusion`).
+    """
+
+    def __init__(
+        self,
+        k: Positive = 60,
+        top_k: Positive = 10,
+        weights: Weights | None = None,
+        group_by: GroupBy = "chunk",
+    ):
         self.k = k
         self.top_k = top_k
         self.weights = dict(weights or {})
+        self.group_by = group_by
 
     @output_types(hits=list[Hit])
     def run(self, hits: Variadic[list[Hit]], top_k: int | None = None) -> dict[str, Any]:
         limit = _limit(self, self.top_k, top_k)
-        return {"hits": reciprocal_rank_fusion(hits, self.k, self.weights)[:limit]}
+        lists = _grouped(hits, self.group_by)
+        return {"hits": reciprocal_rank_fusion(lists, self.k, self.weights)[:limit]}
 
 
 @register("score_fusion")
@@ -65,6 +82,10 @@ class ScoreFusion(Component):
     `weights`: source name -> weight (default: 1.0 each; when given, every source must be
     named). For two sources `weights: {bm25: 0.3, dense: 0.7}` is alpha = 0.7 on dense. A
     candidate one source missed gets that source's floor (its worst candidate's value).
+    `group_by`: `chunk` (default) fuses chunks by id; `document` first keeps each source's best
+    chunk per document and fuses documents, so sources that chunk differently (BM25 over whole
+    documents, dense over sentences) still agree on candidates; a fused hit carries the longest
+    chunk any source returned for its document.
 
     Example::
 
@@ -76,12 +97,15 @@ class ScoreFusion(Component):
         method: Literal["minmax", "zscore", "dbsf"] = "minmax",
         top_k: Positive = 10,
         weights: Weights | None = None,
+        group_by: GroupBy = "chunk",
     ):
         self.method = method
         self.top_k = top_k
         self.weights = dict(weights or {})
+        self.group_by = group_by
 
     @output_types(hits=list[Hit])
     def run(self, hits: Variadic[list[Hit]], top_k: int | None = None) -> dict[str, Any]:
         limit = _limit(self, self.top_k, top_k)
-        return {"hits": score_fusion(hits, self.method, self.weights)[:limit]}
+        lists = _grouped(hits, self.group_by)
+        return {"hits": score_fusion(lists, self.method, self.weights)[:limit]}

@@ -42,6 +42,53 @@ def hit_sources(hit: Hit, list_index: int, position: int) -> list[tuple[str, int
     return [(s, position, hit.source_scores.get(s, hit.score)) for s in sources]
 
 
+def by_document(lists: Sequence[Sequence[Hit]]) -> list[list[Hit]]:
+    """Each list cut to one hit per document, ranked among documents, for document-level fusion.
+
+    Per list and source a document keeps its best rank and that hit's raw score; ranks are then
+    renumbered 1, 2, ... over documents. Every hit of a document, in every list, carries the
+    same chunk: the longest any list returned for it (the first met on ties), so the fusion
+    functions merge a document's hits from all sources and a reranker downstream reads the most
+    of the document that retrieval gave (a whole-document BM25 chunk over a dense sentence).
+    """
+    chunks: dict[str, Chunk] = {}
+    for hits in lists:
+        for hit in hits:
+            old = chunks.get(hit.chunk.doc_id)
+            if old is None or len(hit.chunk.text) > len(old.text):
+                chunks[hit.chunk.doc_id] = hit.chunk
+    collapsed = []
+    for list_index, hits in enumerate(lists):
+        first: dict[str, Hit] = {}
+        best: dict[str, dict[str, tuple[int, float | None]]] = {}
+        for position, hit in enumerate(hits, 1):
+            doc = hit.chunk.doc_id
+            first.setdefault(doc, hit)
+            for source, rank, score in hit_sources(hit, list_index, position):
+                kept = best.setdefault(doc, {})
+                if source not in kept or rank < kept[source][0]:
+                    kept[source] = (rank, score)
+        ranks: dict[str, dict[str, int]] = {doc: {} for doc in first}
+        for source in {s for kept in best.values() for s in kept}:
+            docs = sorted((kept[source][0], doc) for doc, kept in best.items() if source in kept)
+            for new_rank, (_, doc) in enumerate(docs, 1):
+                ranks[doc][source] = new_rank
+        collapsed.append(
+            [
+                Hit(
+                    chunks[doc],
+                    hit.score,
+                    source_scores={
+                        s: float(score) for s, (_, score) in best[doc].items() if score is not None
+                    },
+                    source_ranks=ranks[doc],
+                )
+                for doc, hit in first.items()
+            ]
+        )
+    return collapsed
+
+
 def reciprocal_rank_fusion(
     lists: Sequence[Sequence[Hit]], k: int = 60, weights: Mapping[str, float] | None = None
 ) -> list[Hit]:

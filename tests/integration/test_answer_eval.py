@@ -12,7 +12,7 @@ QA = ROOT / "examples" / "qa.jsonl"
 
 
 def test_extractive_answers_are_scored_with_citation_precision(tmp_path: Path) -> None:
-    rag = RAG.from_file(ROOT / "examples" / "hybrid.yaml", index_dir=tmp_path / "index")
+    rag = RAG.from_file(ROOT / "examples" / "hybrid-chunks.yaml", index_dir=tmp_path / "index")
     report = evaluate_qa_file(rag, QA, corpus=[CORPUS])
     assert report.questions == 5
     assert 0.0 <= report.exact_match <= report.f1 <= 1.0
@@ -47,7 +47,7 @@ def test_eval_cli_reports_answer_metrics_as_json(tmp_path: Path) -> None:
         "--corpus",
         str(CORPUS),
         "-c",
-        str(ROOT / "examples" / "hybrid.yaml"),
+        str(ROOT / "examples" / "hybrid-chunks.yaml"),
         "--index-dir",
         str(tmp_path / "index"),
         "--json",

@@ -62,8 +62,8 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def server_config(tmp_path: Path, server: str, collection: str) -> Path:
-    """examples/hybrid.yaml with every Chroma stage on `server`, in `collection`."""
-    config = yaml.safe_load((ROOT / "examples" / "hybrid.yaml").read_text())
+    """examples/hybrid-chunks.yaml with every Chroma stage on `server`, in `collection`."""
+    config = yaml.safe_load((ROOT / "examples" / "hybrid-chunks.yaml").read_text())
     for part in ("indexing", "query"):
         for spec in config[part]["components"].values():
             if spec["type"] in CHROMA_TYPES:
@@ -82,7 +82,7 @@ def test_server_store_matches_embedded_store(
 ) -> None:
     config = server_config(tmp_path, chroma_server, "hybrid-server")
     on_server = RAG.from_file(config, tmp_path / "server")
-    embedded = RAG.from_file(ROOT / "examples" / "hybrid.yaml", tmp_path / "embedded")
+    embedded = RAG.from_file(ROOT / "examples" / "hybrid-chunks.yaml", tmp_path / "embedded")
     first = on_server.index([docs])
     assert first.chunks_written == embedded.index([docs]).chunks_written
     assert not (tmp_path / "server" / "chroma").exists()  # nothing embedded was opened
@@ -114,7 +114,8 @@ def test_ray_data_writes_to_the_server(
     rag.config.indexing.executor = RAY_DATA
     report = rag.index([docs])
     assert report.executor == "ray-data"
-    local = RAG.from_file(ROOT / "examples" / "hybrid.yaml", tmp_path / "local").index([docs])
+    config = ROOT / "examples" / "hybrid-chunks.yaml"
+    local = RAG.from_file(config, tmp_path / "local").index([docs])
     assert report.chunks_written == local.chunks_written
     ids = server_ids(chroma_server, "ray-server")
     assert len(ids) == len(set(ids))

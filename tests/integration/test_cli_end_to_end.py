@@ -12,7 +12,7 @@ def _source_text(doc_id: str) -> str:
     return (ROOT / doc_id).read_text(encoding="utf-8")
 
 
-HYBRID = str(ROOT / "examples" / "hybrid.yaml")
+HYBRID = str(ROOT / "examples" / "hybrid-chunks.yaml")
 
 
 def test_query_json_returns_exact_spans_and_an_answer(example_index: Path) -> None:

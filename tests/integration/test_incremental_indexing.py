@@ -1,7 +1,7 @@
 """Incremental, idempotent re-indexing with real MiniLM, Chroma and BM25 (local executor).
 
 Every test copies examples/corpus into its own tmp_path and indexes it with
-examples/hybrid.yaml; the chunk-id sets of Chroma and BM25 must always be equal.
+examples/hybrid-chunks.yaml; the chunk-id sets of Chroma and BM25 must always be equal.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from ragloom.rag import RAG
 from tests.integration.conftest import CORPUS, ROOT, ragloom_cli
 
-HYBRID = ROOT / "examples" / "hybrid.yaml"
+HYBRID = ROOT / "examples" / "hybrid-chunks.yaml"
 
 
 def stored_ids(index_dir: Path) -> set[str]:

@@ -22,7 +22,7 @@ from ragloom.rag import RAG
 from tests.integration.conftest import ROOT
 from tests.integration.test_incremental_indexing import stored_ids
 
-HYBRID = ROOT / "examples" / "hybrid.yaml"
+HYBRID = ROOT / "examples" / "hybrid-chunks.yaml"
 BATCH = 16
 TOPICS = ["tides", "volcanoes", "tea", "rivers", "glaciers", "comets", "bees", "copper"]
 

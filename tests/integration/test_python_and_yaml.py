@@ -27,7 +27,7 @@ def _hit_keys(result) -> list[tuple[str, float]]:
 def test_python_built_pipeline_equals_yaml_pipeline(example_index: Path) -> None:
     python_pipe = sdk_quickstart.build_query(example_index)
     yaml_pipe = Pipeline.from_yaml_text(python_pipe.to_yaml())
-    hybrid = load_config(EXAMPLES / "hybrid.yaml").query
+    hybrid = load_config(EXAMPLES / "hybrid-chunks.yaml").query
     for pipe in (yaml_pipe, hybrid):
         pipe.index_dir = example_index
     for question in QUESTIONS:
@@ -54,7 +54,7 @@ def test_every_example_yaml_validates(config: Path) -> None:
     assert "valid" in proc.stdout
 
 
-@pytest.mark.parametrize("config", ["hybrid.yaml", "bm25.yaml"])
+@pytest.mark.parametrize("config", ["hybrid.yaml", "hybrid-chunks.yaml", "bm25.yaml"])
 def test_example_configs_index_and_answer(config: str, tmp_path: Path) -> None:
     rag = RAG.from_file(EXAMPLES / config, index_dir=tmp_path / "index")
     report = rag.index([CORPUS])

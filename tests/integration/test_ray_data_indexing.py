@@ -16,7 +16,7 @@ from ragloom.rag import RAG
 from tests.integration.conftest import ROOT
 from tests.integration.test_incremental_indexing import stored_ids
 
-HYBRID = ROOT / "examples" / "hybrid.yaml"
+HYBRID = ROOT / "examples" / "hybrid-chunks.yaml"
 RAY_DATA = {
     "type": "ray",
     "indexing": {"encoder_actors": 2, "num_cpus": 0.5, "batch_size": 2, "write_batch_size": 2},

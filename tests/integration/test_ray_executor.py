@@ -20,7 +20,7 @@ from ragloom.rag import RAG
 from tests.integration.conftest import CORPUS, ROOT, ragloom_cli
 from tests.unit import components_for_tests as parts
 
-HYBRID = ROOT / "examples" / "hybrid.yaml"
+HYBRID = ROOT / "examples" / "hybrid-chunks.yaml"
 QUESTIONS = [
     "What is reciprocal rank fusion?",
     "How does late chunking embed a chunk?",
@@ -49,7 +49,7 @@ def _hits(result) -> list[tuple[str, float]]:
 
 @pytest.fixture(scope="module")
 def hybrid_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """examples/hybrid.yaml's index of the example corpus, built once with the local executor."""
+    """examples/hybrid-chunks.yaml's index of the example corpus, built once locally."""
     index_dir = tmp_path_factory.mktemp("ray-hybrid") / "index"
     RAG.from_file(HYBRID, index_dir).index([CORPUS])
     return index_dir

@@ -162,7 +162,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 def test_query_encoder_must_match_the_index_encoder(tmp_path: Path) -> None:
     text = (
-        (ROOT / "examples" / "hybrid.yaml")
+        (ROOT / "examples" / "hybrid-chunks.yaml")
         .read_text()
         .replace(
             "type: query_encoder\n      init_parameters: {model: minilm}",

@@ -86,7 +86,7 @@ def test_beir_split_keeps_judged_queries_in_qrels_order(tmp_path: Path) -> None:
 
 
 def test_ranking_part_drops_the_answerer_and_deepens_every_top_k() -> None:
-    config = load_config(ROOT / "examples" / "hybrid.yaml")
+    config = load_config(ROOT / "examples" / "hybrid-chunks.yaml")
     ranking = ranking_pipeline(config.query)
     assert set(ranking.components) == {"query_encoder", "dense", "bm25", "fusion"}
     assert set(ranking.inputs) == {"query", "top_k"} and list(ranking.outputs) == ["hits"]
@@ -108,7 +108,7 @@ def test_each_indexing_pipeline_gets_its_own_default_eval_index() -> None:
 def test_settings_left_at_none_do_not_change_the_index_identity() -> None:
     """An index built before a release added an optional setting is still this pipeline's."""
     dataset = Path("/data/scifact")
-    config = load_config(ROOT / "examples" / "hybrid.yaml")
+    config = load_config(ROOT / "examples" / "hybrid-chunks.yaml")
     before = config.indexing.to_dict()
     for spec in before["components"].values():
         spec["init_parameters"].pop("server", None)  # what an older release wrote
@@ -117,5 +117,5 @@ def test_settings_left_at_none_do_not_change_the_index_identity() -> None:
     on_server["components"]["dense_writer"]["init_parameters"]["server"] = "http://127.0.0.1:8000"
     assert _pipeline_key(before) != _pipeline_key(on_server)
     assert default_index_dir(config, dataset) == default_index_dir(
-        load_config(ROOT / "examples" / "hybrid.yaml"), dataset
+        load_config(ROOT / "examples" / "hybrid-chunks.yaml"), dataset
     )

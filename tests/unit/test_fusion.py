@@ -24,7 +24,14 @@ from ragloom.retrievers.fusion import (
     reciprocal_rank_fusion,
     score_fusion,
 )
-from ragloom.retrievers.score_fusion import NORMALISERS, Normaliser, dbsf, minmax, zscore
+from ragloom.retrievers.score_fusion import (
+    NORMALISERS,
+    Normaliser,
+    by_document,
+    dbsf,
+    minmax,
+    zscore,
+)
 from ragloom.types import Chunk, Document, Hit
 
 METHODS = ("minmax", "zscore", "dbsf")
@@ -134,7 +141,7 @@ def test_component_top_k_and_serialisation() -> None:
     data = fusion.to_dict()
     assert data == {
         "type": "rrf_fusion",
-        "init_parameters": {"k": 5, "top_k": 2, "weights": {"bm25": 2.0}},
+        "init_parameters": {"k": 5, "top_k": 2, "weights": {"bm25": 2.0}, "group_by": "chunk"},
     }
     assert ReciprocalRankFusion.from_dict(data).to_dict() == data
     assert ReciprocalRankFusion.input_sockets()["hits"].variadic
@@ -439,7 +446,12 @@ def test_score_fusion_component_top_k_and_serialisation() -> None:
     data = fusion.to_dict()
     assert data == {
         "type": "score_fusion",
-        "init_parameters": {"method": "zscore", "top_k": 2, "weights": {"bm25": 0.3, "dense": 0.7}},
+        "init_parameters": {
+            "method": "zscore",
+            "top_k": 2,
+            "weights": {"bm25": 0.3, "dense": 0.7},
+            "group_by": "chunk",
+        },
     }
     assert ScoreFusion.from_dict(data).to_dict() == data
     assert ScoreFusion.input_sockets()["hits"].variadic
@@ -447,6 +459,7 @@ def test_score_fusion_component_top_k_and_serialisation() -> None:
         "method": "minmax",
         "top_k": 10,
         "weights": None,
+        "group_by": "chunk",
     }
 
 
@@ -538,3 +551,73 @@ def test_pipeline_fuses_two_bm25_retrievers(tmp_path: Path) -> None:
     assert len(fused) == 4
     assert fused[0].chunk.doc_id == "bees"
     assert {source for h in fused for source in h.source_ranks} == {"whole", "pieces"}
+
+
+# -- document-level fusion ---------------------------------------------------------------------
+
+
+def _piece(doc: str, text: str) -> Chunk:
+    """A chunk of document `doc` whose text is `text` (id = doc#text)."""
+    return Chunk(doc_id=doc, text=text, start=0, end=len(text), id=f"{doc}#{text}")
+
+
+def _pieces(source: str, *pairs: tuple[Chunk, float]) -> list[Hit]:
+    return [
+        Hit(chunk, score, source_scores={source: score}, source_ranks={source: n})
+        for n, (chunk, score) in enumerate(pairs, 1)
+    ]
+
+
+def test_by_document_keeps_each_sources_best_chunk_per_document_and_reranks() -> None:
+    dense = _pieces(
+        "dense",
+        (_piece("a", "s1"), 0.9),
+        (_piece("b", "s2"), 0.8),
+        (_piece("a", "s3"), 0.7),  # a second sentence of a: not a new candidate
+        (_piece("c", "s4"), 0.6),
+    )
+    bm25 = _pieces("bm25", (_piece("b", "whole b"), 12.0), (_piece("d", "whole d"), 3.0))
+    grouped_dense, grouped_bm25 = by_document([dense, bm25])
+    assert [(h.chunk.doc_id, h.source_ranks, h.source_scores) for h in grouped_dense] == [
+        ("a", {"dense": 1}, {"dense": 0.9}),
+        ("b", {"dense": 2}, {"dense": 0.8}),
+        ("c", {"dense": 3}, {"dense": 0.6}),  # rank 3 among documents, not 4 among chunks
+    ]
+    # b's hits in both lists carry the longest chunk returned for b: BM25's whole document.
+    assert grouped_dense[1].chunk.text == grouped_bm25[0].chunk.text == "whole b"
+    assert grouped_dense[0].chunk.text == "s1"  # a came from dense only: its best sentence
+
+
+def test_document_fusion_merges_sources_that_chunk_differently() -> None:
+    dense = _pieces("dense", (_piece("a", "s1"), 0.9), (_piece("b", "s2"), 0.5))
+    bm25 = _pieces("bm25", (_piece("b", "whole b"), 10.0), (_piece("a", "whole a"), 8.0))
+    by_chunk = ScoreFusion(top_k=10).run(hits=[dense, bm25])["hits"]
+    assert len(by_chunk) == 4  # chunk ids differ: no candidate is shared
+    fused = ScoreFusion(top_k=10, group_by="document").run(hits=[dense, bm25])["hits"]
+    assert [h.chunk.doc_id for h in fused] == ["a", "b"]  # a: 1 + 0; b: 0 + 1; tie by id
+    assert [h.chunk.text for h in fused] == ["whole a", "whole b"]
+    assert fused[0].source_ranks == {"dense": 1, "bm25": 2}
+    assert fused[0].source_scores == {"dense": 0.9, "bm25": 8.0}
+    rrf = ReciprocalRankFusion(group_by="document").run(hits=[dense, bm25])["hits"]
+    assert [h.chunk.doc_id for h in rrf] == ["a", "b"]
+    assert rrf[0].score == pytest.approx(1 / 61 + 1 / 62)
+
+
+def test_document_fusion_of_empty_and_position_ranked_lists() -> None:
+    assert by_document([[], []]) == [[], []]
+    plain = [Hit(_piece("x", "one"), 2.0), Hit(_piece("x", "two"), 1.0), Hit(_piece("y", "t"), 0.5)]
+    (grouped,) = by_document([plain])
+    assert [(h.chunk.doc_id, h.source_ranks) for h in grouped] == [
+        ("x", {"list_0": 1}),
+        ("y", {"list_0": 2}),
+    ]
+
+
+def test_group_by_round_trips_and_is_validated() -> None:
+    fusion = ScoreFusion(group_by="document")
+    assert fusion.to_dict()["init_parameters"]["group_by"] == "document"
+    assert ScoreFusion.from_dict(fusion.to_dict()).group_by == "document"
+    with pytest.raises(ComponentConfigError, match="group_by"):
+        ScoreFusion(group_by="sentence")  # type: ignore[arg-type]
+    with pytest.raises(ComponentConfigError, match="group_by"):
+        ReciprocalRankFusion(group_by="page")  # type: ignore[arg-type]

@@ -62,7 +62,7 @@ def test_journal_commits_in_two_atomic_steps(tmp_path: Path) -> None:
 
 
 def test_hybrid_pipeline_splits_for_ray_data() -> None:
-    pipeline = load_config(ROOT / "examples" / "hybrid.yaml").indexing
+    pipeline = load_config(ROOT / "examples" / "hybrid-chunks.yaml").indexing
     shape = IndexingShape.of(pipeline)
     assert shape is not None and shape.loader == "loader"
     stages, why = shape.ray_data_stages()
