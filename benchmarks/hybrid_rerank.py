@@ -4,9 +4,11 @@ Indexes the SciFact corpus once with the indexing pipeline of `examples/hybrid.y
 reuses the index), runs the BM25 and dense retrievers of its query pipeline for every train and
 test query, and scores, from those same hits and with ragloom's own fusion functions:
 BM25 alone, dense alone, RRF, and score fusion (min-max, z-score, DBSF) with the BM25/dense
-weight chosen on the train split. The best fusion's candidates are then re-scored by the given
-cross-encoder (depth = the deepest of --depths, computed once; a shallower depth reorders only
-its first candidates, exactly as the reranker stage does). When the reranker was trained with
+weight chosen on the train split. Each retriever returns its configured `top_k` (or
+--source-depth) and fusion groups hits as the config's fusion stage does (`group_by`).
+The best fusion's candidates are then re-scored by the given cross-encoder (depth = the
+deepest of --depths, computed once; a shallower depth reorders only its first candidates,
+exactly as the reranker stage does). When the reranker was trained with
 `--holdout`, its held-out train claims are reranked too and choose the stage's
 `retrieval_weight` (the blend of reranker and fusion scores) per depth; the test rows then show
 that weight's result. Cross-encoder scores are cached on disk per model, dtype and max length
@@ -14,7 +16,9 @@ that weight's result. Cross-encoder scores are cached on disk per model, dtype a
 pipelines of `examples/hybrid.yaml` and `examples/hybrid-rerank.yaml` time --latency-queries test
 queries end to end (p50/p95). Metrics: trec_eval via `ragloom.evaluation.metrics`.
 
-    python benchmarks/hybrid_rerank.py --reranker benchmarks/results/scifact-reranker
+    python benchmarks/hybrid_rerank.py --reranker benchmarks/results/scifact-reranker-v2
+    python benchmarks/hybrid_rerank.py --config examples/hybrid-chunks.yaml \
+        --index-dir benchmarks/results/scifact-hybrid-index --reranker ...  # chunk-level hybrid
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ from ragloom.progress import progress_bar
 from ragloom.rag import RAG
 from ragloom.rerank.cross_encoder import load_cross_encoder
 from ragloom.rerank.reranker import rerank_hits
-from ragloom.retrievers.fusion import reciprocal_rank_fusion, score_fusion
+from ragloom.retrievers.fusion import ReciprocalRankFusion, ScoreFusion
+from ragloom.retrievers.score_fusion import by_document, reciprocal_rank_fusion, score_fusion
 from ragloom.types import Hit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,8 +62,9 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def source_pipelines(config: RagConfig, depth: int) -> tuple[Pipeline, Pipeline]:
-    """The hybrid config's own BM25 and dense retrievers, each alone, asked for `depth` hits."""
+def source_pipelines(config: RagConfig, depth: int | None) -> tuple[Pipeline, Pipeline]:
+    """The hybrid config's own BM25 and dense retrievers, each alone, asked for their own
+    `top_k` hits (or `depth`)."""
     query = config.query
     sparse = Pipeline(index_dir=query.index_dir)
     sparse.add("bm25", type(query.components["bm25"]).from_dict(query.components["bm25"].to_dict()))
@@ -71,7 +77,8 @@ def source_pipelines(config: RagConfig, depth: int) -> tuple[Pipeline, Pipeline]
     dense.add_input("query", "query_encoder.query").add_output("hits", "dense.hits")
     for pipe in (sparse, dense):
         for component in pipe.components.values():
-            component.top_k = depth  # type: ignore[attr-defined]
+            if depth is not None:
+                component.top_k = depth  # type: ignore[attr-defined]
         pipe.warm_up()
     return sparse, dense
 
@@ -92,11 +99,23 @@ def score(qrels: dict[str, dict[str, int]], hits: Hits) -> dict[str, float]:
     return evaluate(qrels, {qid: document_run(h, 100) for qid, h in hits.items()})
 
 
-def fuse(sparse: Hits, dense: Hits, method: str, alpha: float, top_k: int) -> Hits:
+def group_by(config: RagConfig) -> str:
+    """How the config's fusion stage groups hits: `chunk` or `document`."""
+    for component in config.query.components.values():
+        if isinstance(component, ReciprocalRankFusion | ScoreFusion):
+            return component.group_by
+    return "chunk"
+
+
+def fuse(
+    sparse: Hits, dense: Hits, method: str, alpha: float, top_k: int, grouping: str = "chunk"
+) -> Hits:
     """Fused hits per query with ragloom's fusion functions (what the fusion stages run)."""
     out = {}
     for qid in sparse:
         lists = [sparse[qid], dense[qid]]
+        if grouping == "document":
+            lists = by_document(lists)
         if method == "rrf":
             fused = reciprocal_rank_fusion(lists, 60)
         else:
@@ -232,7 +251,9 @@ def main() -> None:
     )
     parser.add_argument("--reranker", required=True, help="cross-encoder folder or hub id")
     parser.add_argument("--index-dir", type=Path, default=RESULTS / "scifact-hybrid-index")
-    parser.add_argument("--source-depth", type=int, default=100, help="chunk hits per retriever")
+    parser.add_argument(
+        "--source-depth", type=int, default=None, help="hits per retriever (default: its top_k)"
+    )
     parser.add_argument("--depths", type=int, nargs="+", default=[20, 50, 100])
     parser.add_argument("--dtype", default="float32", help="reranker dtype for quality rows")
     parser.add_argument("--max-length", type=int, default=256)
@@ -245,6 +266,7 @@ def main() -> None:
     rag = RAG(config, args.index_dir)
     _, index_seconds, documents = ensure_index(rag, args.dataset.resolve(), log)
     sparse_pipe, dense_pipe = source_pipelines(config, args.source_depth)
+    grouping = group_by(config)
     splits = {}
     for split in ("train", "test"):
         queries, qrels = load_split(args.dataset, split, args.limit_queries)
@@ -256,7 +278,7 @@ def main() -> None:
     queries, qrels, sparse, dense, sparse_ms, dense_ms = splits["test"]
     rows["BM25"] = score(qrels, sparse) | {"ms_p50": pct(sparse_ms, 50)}
     rows["dense"] = score(qrels, dense) | {"ms_p50": pct(dense_ms, 50)}
-    rows["hybrid RRF (k=60)"] = score(qrels, fuse(sparse, dense, "rrf", 0, 1000))
+    rows["hybrid RRF (k=60)"] = score(qrels, fuse(sparse, dense, "rrf", 0, 1000, grouping))
 
     curves: dict[str, dict[float, tuple[float, float]]] = {}
     chosen: dict[str, float] = {}
@@ -264,20 +286,22 @@ def main() -> None:
         curve = {}
         for alpha in ALPHAS:
             train = splits["train"]
-            train_ndcg = score(train[1], fuse(train[2], train[3], method, alpha, 1000))["ndcg@10"]
-            test_ndcg = score(qrels, fuse(sparse, dense, method, alpha, 1000))["ndcg@10"]
+            train_ndcg = score(train[1], fuse(train[2], train[3], method, alpha, 1000, grouping))[
+                "ndcg@10"
+            ]
+            test_ndcg = score(qrels, fuse(sparse, dense, method, alpha, 1000, grouping))["ndcg@10"]
             curve[alpha] = (train_ndcg, test_ndcg)
         curves[method] = curve
         chosen[method] = max(ALPHAS, key=lambda a: (curve[a][0], -abs(a - 0.5)))
         alpha = chosen[method]
         rows[f"hybrid {method} (dense weight {alpha}, train-tuned)"] = score(
-            qrels, fuse(sparse, dense, method, alpha, 1000)
+            qrels, fuse(sparse, dense, method, alpha, 1000, grouping)
         )
     best_method = max(METHODS, key=lambda m: curves[m][chosen[m]][0])
     best_alpha = chosen[best_method]
     log(f"best fusion on train: {best_method}, dense weight {best_alpha}")
 
-    fused = fuse(sparse, dense, best_method, best_alpha, 1000)
+    fused = fuse(sparse, dense, best_method, best_alpha, 1000, grouping)
     deepest = max(args.depths)
     cache = CachedScores(args.reranker, args.dtype, args.max_length)
     rerank_ms = rerank_all(
@@ -286,7 +310,7 @@ def main() -> None:
     train = splits["train"]
     held = held_out_claims(args.reranker, train[0])
     held_qrels = {q: train[1][q] for q in held}
-    held_fused = fuse(train[2], train[3], best_method, best_alpha, 1000)
+    held_fused = fuse(train[2], train[3], best_method, best_alpha, 1000, grouping)
     if held:
         log(f"{len(held)} held-out train claims choose retrieval_weight")
         rerank_all(cache, args.reranker, held, held_fused, deepest, args.dtype, args.max_length)
@@ -347,7 +371,7 @@ def main() -> None:
             str(d): {str(w): v for w, v in c.items()} for d, c in weight_curves.items()
         },
         "latency_end_to_end_ms": latency,
-        "settings": vars(args) | {"dataset": str(args.dataset)},
+        "settings": vars(args) | {"dataset": str(args.dataset), "group_by": grouping},
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "hybrid_rerank.json").write_text(json.dumps(result, indent=2, default=str))
