@@ -1,13 +1,13 @@
 """Indexing throughput and orchestration overhead: local, Ray Data (1 and 2 encoder actors), raw.
 
 Indexes the first `--docs` SciFact abstracts (title + text, BEIR corpus.jsonl) with
-examples/hybrid.yaml's indexing pipeline (128-token chunks, bundled MiniLM, Chroma + BM25) into
-a fresh temporary index per run, and compares with the encoder's forward pass alone on the same
-chunks (chunked beforehand, untimed; timed after one untimed pass, so torch is as warm as for the
-local run, which shares the process). Tokens are the documents' MiniLM tokens, the same count for
-every row, so tokens/s compare directly; overhead = raw tokens/s / pipeline tokens/s - 1.
-Pipeline rows time the writing phase (models already loaded; Ray Data's encoder actors start
-inside it) as `IndexReport.throughput` does; `wall s` is the whole `RAG.index` call.
+examples/hybrid-chunks.yaml's indexing pipeline (128-token chunks, bundled MiniLM, Chroma +
+BM25) into a fresh temporary index per run, and compares with the encoder's forward pass alone
+on the same chunks (chunked beforehand, untimed; timed after one untimed pass, so torch is as
+warm as for the local run, which shares the process). Tokens are the documents' MiniLM tokens,
+the same count for every row, so tokens/s compare directly; overhead = raw tokens/s / pipeline
+tokens/s - 1. Pipeline rows time the writing phase (models already loaded; Ray Data's encoder
+actors start inside it) as `IndexReport.throughput` does; `wall s` is the whole `RAG.index` call.
 
 Each row is the best of `--repeat` rounds (all runs once per round, the order reversed every
 other round), which damps the noise of a shared machine; every round's tokens/s is printed too.
@@ -33,7 +33,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "datasets" / "scifact" / "corpus.jsonl"
-CONFIG = ROOT / "examples" / "hybrid.yaml"
+CONFIG = ROOT / "examples" / "hybrid-chunks.yaml"
 RESULTS = ROOT / "benchmarks" / "results"
 
 

@@ -651,9 +651,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", type=Path, default=DATASET)
     parser.add_argument("--limit-queries", type=int, default=None, help="first N test queries")
     parser.add_argument("--limit-docs", type=int, default=None, help="smoke runs: small corpus")
-    parser.add_argument(
-        "--depths", type=int, nargs="+", default=[0, 5, 10, 20], help="0: no reranker"
-    )
+    parser.add_argument("--depths", type=int, nargs="+", default=[0, 10, 20], help="0: no reranker")
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--retrieve-k", type=int, default=0, help="0: each retriever's top_k")
     parser.add_argument(

@@ -2,7 +2,7 @@
 reference only, PyTorch's dynamic int8 quantization (not a ragloom option).
 
 Pairs are SciFact test claims with 20 passages each (128-token windows of corpus abstracts,
-like examples/hybrid.yaml's chunks), scored through ragloom's `CrossEncoder` (length-sorted
+like examples/hybrid-chunks.yaml's chunks), scored through ragloom's `CrossEncoder` (length-sorted
 batches of 16, pairs cut to 256 tokens). Each precision is timed best of --repeat passes; drift
 is the largest score difference from float32 and the share of each claim's top 10 kept.
 
