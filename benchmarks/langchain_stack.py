@@ -9,7 +9,9 @@ means no reranker (the fused top 10). Each stack uses its own pieces as a user w
 its config (late-chunked dense vectors, fusion as configured, the reranker's
 `retrieval_weight`; `--retrieval-weight 0` ranks by the cross-encoder alone, like LangChain),
 LangChain its retrievers (naive sentence embeddings: it has no late chunking), weighted RRF
-(EnsembleRetriever, keyed by document when the config fuses documents) and CrossEncoderReranker.
+(EnsembleRetriever, keyed by document when the config fuses documents; it then adds a rank
+term for every chunk of a document, which `--langchain-best-chunk` avoids with a 15-line
+wrapper that keeps each document's best chunk) and CrossEncoderReranker.
 Per depth the queries run once, alternating the two stacks per query so machine load hits both
 alike; 3 warm-up queries per stack run first and are not timed. Quality: hits collapse to
 documents (a document scores its best chunk, in rank order) and trec_eval scores the 10 best
@@ -312,28 +314,57 @@ def _lc_document(chunk: Chunk) -> Any:
 
 
 def langchain_stack(
-    parts: dict[str, Any], config: RagConfig, sizes: Sizes, k: dict[str, int]
+    parts: dict[str, Any],
+    config: RagConfig,
+    sizes: Sizes,
+    k: dict[str, int],
+    best_chunk: bool = False,
 ) -> dict[str, Any]:
     """BM25 + Chroma -> EnsembleRetriever -> top `depth` -> CrossEncoderReranker (depth 0: the
-    ensemble's top `top_k`)."""
+    ensemble's top `top_k`). With `best_chunk` the dense retriever is wrapped to return each
+    document's best chunk only, so the ensemble (keyed by document) counts one rank per
+    document and retriever instead of one per chunk."""
     from langchain_classic.retrievers import ContextualCompressionRetriever, EnsembleRetriever
     from langchain_classic.retrievers.document_compressors import CrossEncoderReranker as LCRerank
 
     bm25 = parts["bm25"]
     bm25.k = k["bm25"]
     dense = parts["store"].as_retriever(search_kwargs={"k": k["dense"]})
+    if best_chunk:
+        dense = _best_chunk_per_document(dense)
     weights = _weights(config)
     id_key = "doc_id" if _group_by(config) == "document" else "chunk_id"
     ensemble = EnsembleRetriever(
         retrievers=[bm25, dense], weights=[weights["bm25"], weights["dense"]], id_key=id_key
     )
     stack: dict[str, Any] = {"bm25": bm25, "dense": dense, "ensemble": ensemble}
+    stack["dense_k"] = k["dense"]
     if not sizes.depth:
         return stack | {"stack": _top_k(ensemble, sizes.top_k)}
     compressor = LCRerank(model=parts["cross_encoder"], top_n=sizes.top_k)
     candidates = _top_k(ensemble, sizes.depth)
     reranked = ContextualCompressionRetriever(base_compressor=compressor, base_retriever=candidates)
     return stack | {"compressor": compressor, "stack": reranked}
+
+
+def _best_chunk_per_document(retriever: Any) -> Any:
+    """A retriever keeping the first (best) document per `doc_id` of another."""
+    from langchain_core.retrievers import BaseRetriever
+
+    class BestChunk(BaseRetriever):
+        inner: BaseRetriever
+
+        def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Any]:
+            found = self.inner.invoke(query, config={"callbacks": run_manager.get_child()})
+            seen: set[str] = set()
+            kept = []
+            for doc in found:
+                if doc.metadata["doc_id"] not in seen:
+                    seen.add(doc.metadata["doc_id"])
+                    kept.append(doc)
+            return kept
+
+    return BestChunk(inner=retriever)
 
 
 def _group_by(config: RagConfig) -> str:
@@ -440,8 +471,7 @@ def profile(
         with clock(lc_ms, "query embedding (embed_query)"):
             vector = parts["embeddings"].embed_query(text)
         with clock(lc_ms, "chroma search"):
-            k = lc["dense"].search_kwargs["k"]
-            dense = parts["store"].similarity_search_by_vector(vector, k=k)
+            dense = parts["store"].similarity_search_by_vector(vector, k=lc["dense_k"])
         with clock(lc_ms, "fusion (weighted RRF) + cut"):
             candidates = lc["ensemble"].weighted_reciprocal_rank([sparse, dense])[: sizes.depth]
         with clock(lc_ms, "rerank (compress_documents)"):
@@ -501,7 +531,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sizes = Sizes(args.retrieve_k, depth, args.top_k)
         k = retriever_k(config, sizes)
         ranking = ragloom_stack(config, index_dir, reranker, sizes, args.retrieval_weight)
-        lc = langchain_stack(parts, config, sizes, k)
+        lc = langchain_stack(parts, config, sizes, k, args.langchain_best_chunk)
 
         def ask_ragloom(text: str, ranking: Pipeline = ranking) -> list[Hit]:
             hits: list[Hit] = ranking.run({"query": text})["hits"]
@@ -555,6 +585,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "depths": args.depths,
             "top_k": args.top_k,
             "ragloom_retrieval_weight": args.retrieval_weight,
+            "langchain_best_chunk": args.langchain_best_chunk,
             "group_by": _group_by(config),
             "ensemble_weights": _weights(config),
             "torch_threads": torch.get_num_threads(),
@@ -606,6 +637,7 @@ def table(report: dict[str, Any]) -> str:
         f"per retriever {setup['retrieve_k']}, top {setup['top_k']}, "
         f"{setup['torch_threads']} torch threads, "
         f"OMP_WAIT_POLICY={setup['env']['OMP_WAIT_POLICY']}, "
+        f"LangChain best chunk per document: {setup['langchain_best_chunk']}, "
         f"load average {setup['load_average_1_5_15']['start'][0]:.1f} at start, "
         f"{setup['load_average_1_5_15']['end'][0]:.1f} at end",
         "",
@@ -659,6 +691,11 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=None,
         help="override ragloom's reranker blend (0: cross-encoder alone, as LangChain ranks)",
+    )
+    parser.add_argument(
+        "--langchain-best-chunk",
+        action="store_true",
+        help="wrap LangChain's dense retriever to return each document's best chunk only",
     )
     parser.add_argument("--warmup", type=int, default=3, help="untimed queries per stack")
     parser.add_argument("--profile", type=int, default=20, help="queries timed stage by stage")
