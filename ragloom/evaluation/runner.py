@@ -31,7 +31,7 @@ from ragloom.evaluation.beir import check_beir_dir, load_split
 from ragloom.evaluation.metrics import document_run, evaluate
 from ragloom.loaders.files import load_beir_corpus
 from ragloom.manifest import check_encoder, read_manifest
-from ragloom.pipeline.graph import Pipeline
+from ragloom.pipeline.graph import Address, Pipeline
 from ragloom.progress import progress_bar
 from ragloom.rag import RAG
 
@@ -86,11 +86,15 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def ranking_pipeline(query: Pipeline) -> Pipeline:
-    """The part of a query pipeline that the `hits` output depends on."""
-    if "hits" not in query.outputs:
+def ranking_pipeline(query: Pipeline, hits: str | None = None) -> Pipeline:
+    """The part of a query pipeline that the `hits` output depends on, or that another
+    `component.socket` depends on (`hits`), which then becomes the `hits` output."""
+    if hits is not None:
+        target = Address.parse(hits)
+    elif "hits" in query.outputs:
+        target = query.outputs["hits"]
+    else:
         raise ConfigError("the query pipeline must declare the output `hits`")
-    target = query.outputs["hits"]
     keep = {target.component}
     frontier = [target.component]
     while frontier:

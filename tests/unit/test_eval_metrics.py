@@ -94,6 +94,17 @@ def test_ranking_part_drops_the_answerer_and_deepens_every_top_k() -> None:
     assert {getattr(c, "top_k", 500) for c in ranking.components.values()} == {500}
 
 
+def test_ranking_part_up_to_another_socket_drops_what_follows_it() -> None:
+    query = load_config(ROOT / "examples" / "hybrid-rerank.yaml").query
+    assert "reranker" in ranking_pipeline(query).components
+    fused = ranking_pipeline(query, hits="fusion.hits")
+    assert set(fused.components) == {"query_encoder", "dense", "bm25", "fusion"}
+    assert str(fused.outputs["hits"]) == "fusion.hits"
+    assert set(fused.inputs) == {"query"}  # top_k fed only the reranker
+    only_bm25 = ranking_pipeline(query, hits="bm25.hits")
+    assert set(only_bm25.components) == {"bm25"}
+
+
 def test_each_indexing_pipeline_gets_its_own_default_eval_index() -> None:
     dataset = Path("/data/scifact")
     naive = load_config(ROOT / "examples" / "naive-chunking.yaml")
