@@ -1,64 +1,77 @@
-"""A persistent BM25 index: chunks as JSON lines, a manifest, and a bm25s index; never pickle.
+"""A persistent BM25 index whose commits cost O(batch): immutable segments plus a catalogue.
 
 Layout of the store directory (by default `<index_dir>/bm25/`)::
 
-    manifest.json    {"format": "ragloom-bm25", "format_version": 1, "tokenizer": {...},
-                      "scoring": {"backend", "k1", "b", "epsilon"}}
-    chunks.jsonl     one chunk per line: id, doc_id, text, start, end, position, metadata
-    index-<key>/     bm25s snapshot of exactly that chunks file (backend "bm25s" only):
-                     *.csc.index.npy, vocab/params.index.json, ragloom.index.json
+    manifest.json       {"format": "ragloom-bm25", "format_version": 2, "tokenizer": {...},
+                         "scoring": {"backend", "k1", "b", "epsilon"}}
+    catalogue.sqlite    chunk records, live segments, tombstones (`bm25_catalog`)
+    s<gen>-<id>.seg     immutable segments: postings and lengths (`bm25_segments`)
 
-`<key>` is a hash of the chunks file's bytes and the settings, so the index folder a reader
-opens is by construction the one built from the chunks it read. A write saves the new index
-folder first (under a temporary name, flushed, then renamed) and then moves the new chunks
-file into place with `os.replace`, the commit; older folders are removed after it. A reader
-thus sees the old or the new index, never a mix, and never waits on a half-written one: with
-no folder for its chunks (an index written by an older ragloom, or debris) it rebuilds the
-scorer in memory. Embeddings are not stored. One writer per directory at a time (an advisory
-lock serialises writers on POSIX); a writer clears what an interrupted writer left behind.
+A write tokenizes only its own chunks, saves them as a new segment file (temp + fsync +
+rename), then commits the segment, the chunk rows and the tombstones of the chunks it
+replaces in one SQLite transaction. A crash before that transaction leaves an unregistered
+segment file, which the next writer removes; after it, the commit is whole. Readers load the
+segment list of one committed generation and memory-map its segments, so a query process
+holds postings pages and a few statistics, not the corpus; chunk texts are read by rowid for
+the hits returned. Scores use the whole index's statistics over live chunks (`Statistics`), so
+the ranking equals one rank-bm25 `BM25Okapi` over the live chunks whatever the segment layout.
+The tiered merge policy (`bm25_merge`) keeps the number of segments logarithmic. One writer at
+a time (a file lock on the directory); readers never wait for it. Never pickle.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
+import logging
 import os
-import re
-import shutil
-import tempfile
+import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
+from filelock import FileLock
 
 from ragloom.errors import ConfigError, Problem
+from ragloom.retrievers import bm25_catalog as catalog
+from ragloom.retrievers.bm25_merge import pick_merge
 from ragloom.retrievers.bm25_scoring import (
-    LOADERS,
     TOKENIZER_SETTINGS,
     BM25Settings,
-    PersistentScorer,
-    Scorer,
+    RankBM25Scorer,
     Tokenizer,
-    build_scorer,
     tokenize,
-    top_positive,
+)
+from ragloom.retrievers.bm25_segments import (
+    SUFFIX,
+    Segment,
+    Statistics,
+    build_segment,
+    gather_statistics,
+    live_mask,
+    merge_segments,
+    open_segment,
+    save_segment,
 )
 from ragloom.types import Chunk, Hit
 
 __all__ = ["TOKENIZER_SETTINGS", "BM25Store", "tokenize"]
 
+logger = logging.getLogger(__name__)
+
 FORMAT = "ragloom-bm25"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
-CHUNKS_FILE = "chunks.jsonl"
-SOURCE_FILE = "ragloom.index.json"
 LOCK_FILE = ".lock"
-_INDEX_DIR_RE = re.compile(r"index-[0-9a-f]{16}")
-_TEMP_PREFIX = ".index-"
+#: Files of format 1 (one chunks file and a whole-index bm25s folder), migrated on open.
+LEGACY_CHUNKS_FILE = "chunks.jsonl"
+
+#: A view of the index: each live segment with its live mask (None: nothing deleted).
+View = list[tuple[Segment, np.ndarray | None]]
 
 
 def _json_default(value: Any) -> Any:
@@ -98,138 +111,22 @@ def _dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, sort_keys=True, default=_json_default)
 
 
-def _normalised(chunk: Chunk) -> Chunk:
-    """The chunk exactly as it will read back from disk (metadata through JSON, no embedding)."""
-    return chunk_from_record(json.loads(_dumps(chunk_to_record(chunk))))
-
-
-def _signature(stat: os.stat_result) -> tuple[int, int, int]:
-    """What identifies one version of a file: a replace gives a new inode, a write a new mtime."""
-    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-
-
-def _write_temp(path: Path, lines: Iterable[str]) -> tuple[str, str]:
-    """Write lines to a flushed temp file beside `path`; its name and the sha256 of its bytes."""
-    digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for line in lines:
-                data = line.encode("utf-8") + b"\n"
-                digest.update(data)
-                handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        _discard(tmp)
-        raise
-    return tmp, digest.hexdigest()
-
-
-def _discard(tmp: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(tmp)
-
-
-def _commit(tmp: str, path: Path) -> tuple[int, int, int]:
-    """Move a written temp file over `path` (atomic); the signature `path` now has."""
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        _discard(tmp)
-        raise
-    return _signature(os.stat(path))
-
-
-def _atomic_write(path: Path, lines: Iterable[str]) -> tuple[int, int, int]:
-    """Write lines to a temp file beside `path`, fsync, rename over `path`; its signature."""
-    tmp, _ = _write_temp(path, lines)
-    return _commit(tmp, path)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make renames inside `folder` durable (a no-op where directories cannot be opened)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _save_index(folder: Path, scorer: PersistentScorer, source: dict[str, Any]) -> None:
-    """Save a scorer and its source record into a temp folder, flush, rename it to `folder`."""
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=_TEMP_PREFIX, suffix=".tmp"))
-    try:
-        scorer.save(tmp)
-        (tmp / SOURCE_FILE).write_text(json.dumps(source, sort_keys=True), encoding="utf-8")
-        for path in tmp.iterdir():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-        _fsync_dir(tmp)
-        os.replace(tmp, folder)
-        _fsync_dir(folder.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _clear_leftovers(directory: Path, keep: str | None) -> None:
-    """Remove index folders other than `keep` and the temp files of interrupted writers.
-
-    Only called with the writer lock held, so no other writer is midway through a save.
-    """
-    for path in directory.iterdir():
-        name = path.name
-        stale_index = _INDEX_DIR_RE.fullmatch(name) is not None and name != keep
-        if stale_index or (name.startswith(".") and name.endswith(".tmp")):
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    path.unlink()
-
-
-@contextlib.contextmanager
-def _writer_lock(directory: Path) -> Iterator[None]:
-    """Serialise writers of one directory across processes (advisory; a no-op without fcntl)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    with open(directory / LOCK_FILE, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def _describe(settings: BM25Settings) -> dict[str, Any]:
-    """The settings as the manifest and each index folder record them."""
     return {"tokenizer": settings.tokenizer.settings(), "scoring": settings.scoring()}
 
 
-def _source(digest: str, settings: BM25Settings) -> dict[str, Any]:
-    """What an index folder was built from: the chunks file's sha256 and the settings."""
-    return {"chunks_sha256": digest, "settings": _describe(settings)}
-
-
-def _index_name(digest: str, settings: BM25Settings) -> str:
-    """The index folder of one chunks file and settings."""
-    key = json.dumps(_source(digest, settings), sort_keys=True).encode("utf-8")
-    return f"index-{hashlib.sha256(key).hexdigest()[:16]}"
-
-
 def _manifest(settings: BM25Settings) -> dict[str, Any]:
-    return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        **_describe(settings),
-        "chunks_file": CHUNKS_FILE,
-    }
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, **_describe(settings)}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically: temp file, fsync, rename."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 class BM25Store:
@@ -237,7 +134,7 @@ class BM25Store:
 
     With `settings` None the store adopts the settings the index was built with (defaults for
     a new index); given settings must equal the index's, or a ConfigError names `label`, the
-    field and both values.
+    field and both values. Opening never creates anything: only a write does.
 
     Example::
 
@@ -257,10 +154,14 @@ class BM25Store:
         self._requested = settings
         self.settings = settings or BM25Settings()
         self._lock = threading.RLock()
-        self._chunks: dict[str, Chunk] = {}
-        self._file_signature: tuple[int, int, int] | None = None
-        self._digest: str | None = None
-        self._scoring: tuple[list[Chunk], list[str], Scorer] | None = None
+        self._db: sqlite3.Connection | None = None
+        self._generation = -1
+        self._open: dict[str, Segment] = {}
+        self._view: View = []
+        self._statistics: Statistics | None = None
+        self._reference: tuple[list[int], list[str], RankBM25Scorer] | None = None
+        # One lock object per store: it is reentrant, so a migration inside a write is safe.
+        self._file_lock = FileLock(self.directory / LOCK_FILE)
         self.refresh()
 
     @property
@@ -268,65 +169,43 @@ class BM25Store:
         return self.directory / MANIFEST_FILE
 
     @property
-    def chunks_path(self) -> Path:
-        return self.directory / CHUNKS_FILE
+    def catalogue_path(self) -> Path:
+        return self.directory / catalog.CATALOGUE_FILE
 
-    def _index_folder(self) -> Path | None:
-        """Where the saved index of the chunks read belongs (None: no chunks file read)."""
-        if self._digest is None:
+    # -- opening ----------------------------------------------------------------------------
+
+    def _connection(self, create: bool = False) -> sqlite3.Connection | None:
+        """The catalogue connection; None while the index does not exist (unless `create`)."""
+        if self._db is None:
+            if not create and not self.catalogue_path.exists():
+                return None
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._db = catalog.connect(self.catalogue_path)
+            if create:
+                catalog.create(self._db)
+        return self._db
+
+    def _read_manifest(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
             return None
-        return self.directory / _index_name(self._digest, self.settings)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{self.manifest_path}: unreadable BM25 manifest ({exc})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{self.manifest_path}: unreadable BM25 manifest (not an object)")
+        return data
 
-    # -- reading ----------------------------------------------------------------------------
-
-    def refresh(self) -> None:
-        """Reload from disk if the chunks file changed since it was read (another writer)."""
-        with self._lock:
-            try:
-                current = _signature(os.stat(self.chunks_path))
-            except FileNotFoundError:
-                current = None
-            if current == self._file_signature:
-                return
-            if current is None:
-                self._set({}, None, None)
-                return
-            self._check_manifest()
-            digest = hashlib.sha256()
-            with open(self.chunks_path, "rb") as handle:
-                signature = _signature(os.fstat(handle.fileno()))
-                chunks = {}
-                for number, line in enumerate(handle, 1):
-                    digest.update(line)
-                    if not line.strip():
-                        continue
-                    try:
-                        chunk = chunk_from_record(json.loads(line))
-                    except (ValueError, KeyError, TypeError) as exc:
-                        raise ConfigError(
-                            f"{self.chunks_path}:{number}: unreadable BM25 chunk record ({exc})"
-                        ) from None
-                    chunks[chunk.id] = chunk
-            self._set(chunks, signature, digest.hexdigest())
-
-    def _check_manifest(self) -> None:
+    def _check_manifest(self, data: dict[str, Any]) -> None:
         """Refuse an index in another format or built with other settings than requested."""
         path = self.manifest_path
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        if data.get("format") != FORMAT or data.get("format_version") not in (1, FORMAT_VERSION):
+            key = "format" if data.get("format") != FORMAT else "format_version"
             raise ConfigError(
-                f"{path}: missing; {self.directory} is not a ragloom BM25 index"
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{path}: unreadable BM25 manifest ({exc})") from None
-        expected = _manifest(self.settings)
-        for key in ("format", "format_version"):
-            if data.get(key) != expected[key]:
-                raise ConfigError(
-                    f"{path}: {key} is {data.get(key)!r} but this ragloom reads "
-                    f"{expected[key]!r}; rebuild the BM25 index (delete {self.directory})"
-                )
+                f"{path}: {key} is {data.get(key)!r} but this ragloom reads "
+                f"{FORMAT!r} version {FORMAT_VERSION}; rebuild the BM25 index "
+                f"(delete {self.directory})"
+            )
         try:
             tokenizer = Tokenizer.from_settings(data.get("tokenizer"))
         except ConfigError as exc:
@@ -362,174 +241,357 @@ class BM25Store:
         if problems:
             raise ConfigError(problems)
 
-    def _set(
-        self,
-        chunks: dict[str, Chunk],
-        signature: tuple[int, int, int] | None,
-        digest: str | None,
-    ) -> None:
-        self._chunks = chunks
-        self._file_signature = signature
-        self._digest = digest
-        self._scoring = None
+    # -- reading ----------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Load the latest committed generation if it changed since the last look."""
+        with self._lock:
+            if self._generation < 0:
+                manifest = self._read_manifest()
+                if manifest is None:
+                    return
+                self._check_manifest(manifest)
+                if manifest.get("format_version") == 1:
+                    self._migrate_legacy()
+            db = self._connection()
+            if db is None:
+                return
+            if catalog.meta(db, "generation") != self._generation:
+                self._load(db)
+
+    def _load(self, db: sqlite3.Connection) -> None:
+        """Open the segments of the latest generation (retrying if a merge removed one)."""
+        for _ in range(100):
+            db.execute("BEGIN")
+            try:
+                generation = catalog.meta(db, "generation")
+                names = catalog.segments(db)
+                dead = np.asarray(catalog.tombstones(db), dtype=np.int64)
+            finally:
+                db.execute("COMMIT")
+            try:
+                opened = {
+                    name: self._open.get(name) or open_segment(self.directory / f"{name}{SUFFIX}")
+                    for name, _ in names
+                }
+            except FileNotFoundError:
+                continue  # merged away since the list was read: read it again
+            self._open = opened
+            self._view = [(seg, live_mask(seg, dead)) for seg in opened.values()]
+            self._generation = generation
+            self._statistics = None
+            self._reference = None
+            return
+        raise ConfigError(f"{self.directory}: the BM25 segments keep changing; retry the query")
+
+    @property
+    def segment_count(self) -> int:
+        """Live segments (each merge lowers it; queries visit each)."""
+        self.refresh()
+        return len(self._view)
 
     def count(self) -> int:
         """Number of chunks in the index."""
         self.refresh()
-        return len(self._chunks)
+        db = self._connection()
+        return catalog.meta(db, "live") if db is not None else 0
 
     def chunk_ids(self) -> list[str]:
         """Ids of every indexed chunk, sorted."""
-        self.refresh()
-        return sorted(self._chunks)
+        db = self._connection()
+        if db is None:
+            return []
+        with self._lock:
+            return [str(i) for (i,) in db.execute("SELECT id FROM chunks ORDER BY id")]
 
     def doc_ids(self) -> list[str]:
         """Ids of every indexed document, sorted."""
-        self.refresh()
-        return sorted({chunk.doc_id for chunk in self._chunks.values()})
-
-    def _open_index(self, size: int) -> Scorer | None:
-        """The saved index of exactly the chunks read, memory-mapped; None if there is none."""
-        loader = LOADERS.get(self.settings.backend)
-        folder = self._index_folder()
-        if loader is None or folder is None or self._digest is None:
-            return None
-        try:
-            source = json.loads((folder / SOURCE_FILE).read_text(encoding="utf-8"))
-            if source != _source(self._digest, self.settings):
-                return None
-            scorer = loader(folder)
-        except (OSError, ValueError, KeyError, TypeError, EOFError):
-            return None  # none saved, removed by a newer writer meanwhile, or damaged: rebuild
-        return scorer if scorer.size == size else None
-
-    def _build_scorer(self, chunks: list[Chunk]) -> Scorer:
-        tokens = [self.settings.tokenizer(chunk.text) for chunk in chunks]
-        return build_scorer(self.settings.backend, tokens, self.settings.params)
-
-    def _scoring_state(self) -> tuple[list[Chunk], list[str], Scorer]:
-        """The corpus in file order and its scorer: the saved index if it is current, else one
-        built in memory, on first search after a (re)load."""
+        db = self._connection()
+        if db is None:
+            return []
         with self._lock:
-            self.refresh()
-            if self._scoring is None:
-                chunks = list(self._chunks.values())
-                scorer = self._open_index(len(chunks)) or self._build_scorer(chunks)
-                self._scoring = (chunks, [c.id for c in chunks], scorer)
-            return self._scoring
+            query = "SELECT DISTINCT doc_id FROM chunks ORDER BY doc_id"
+            return [str(i) for (i,) in db.execute(query)]
+
+    def iter_chunks(self, batch: int = 5000) -> Iterator[Chunk]:
+        """Every indexed chunk in commit order, read in slices (never all at once)."""
+        db = self._connection()
+        if db is None:
+            return
+        last = 0
+        while True:
+            with self._lock:
+                rows = db.execute(
+                    "SELECT rowid, record FROM chunks WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                    (last, batch),
+                ).fetchall()
+            if not rows:
+                return
+            for rowid, record in rows:
+                last = int(rowid)
+                yield chunk_from_record(json.loads(record))
+
+    def _stats(self) -> Statistics:
+        if self._statistics is None:
+            self._statistics = gather_statistics(self._view, self.settings.epsilon)
+        return self._statistics
+
+    def _segment_candidates(self, tokens: list[str], top_k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rowids) of every chunk that may be in the top k: BM25Okapi's operations,
+        in its order, per posting, with the index's global statistics."""
+        stats = self._stats()
+        k1, b, avgdl = self.settings.k1, self.settings.b, stats.avgdl
+        idf = {term: stats.idf(term) for term in set(tokens)}
+        found_scores, found_rowids = [], []
+        for segment, live in self._view:
+            acc: np.ndarray | None = None
+            matched = np.zeros(0, dtype=bool)
+            for term in tokens:
+                postings = segment.postings_of(term)
+                if postings is None:
+                    continue
+                if acc is None:
+                    acc = np.zeros(segment.size, dtype=np.float64)
+                    matched = np.zeros(segment.size, dtype=bool)
+                docs, freqs = postings
+                tf = freqs.astype(np.float64)
+                dl = segment.lengths[docs]
+                acc[docs] += idf[term] * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)))
+                matched[docs] = True
+            if acc is None:
+                continue
+            if live is not None:
+                matched &= live
+            picked = _best(np.flatnonzero(matched), acc, top_k)
+            found_scores.append(acc[picked])
+            found_rowids.append(np.asarray(segment.rowids)[picked])
+        if not found_scores:
+            return np.zeros(0), np.zeros(0, dtype=np.int64)
+        return np.concatenate(found_scores), np.concatenate(found_rowids)
+
+    def _reference_candidates(self, tokens: list[str], top_k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The same from rank-bm25's BM25Okapi over every live chunk (backend rank_bm25)."""
+        if self._reference is None:
+            rowids, ids, corpus = [], [], []
+            db = self._connection()
+            assert db is not None
+            with self._lock:
+                rows = db.execute("SELECT rowid, id, record FROM chunks ORDER BY rowid")
+                for rowid, chunk_id, record in rows:
+                    rowids.append(int(rowid))
+                    ids.append(str(chunk_id))
+                    corpus.append(self.settings.tokenizer(json.loads(record)["text"]))
+            scorer = RankBM25Scorer(corpus, self.settings.params)
+            self._reference = (rowids, ids, scorer)
+        rowids, _, scorer = self._reference
+        scores = scorer.scores(tokens)
+        picked = _best(np.flatnonzero(scorer.matches(tokens)), scores, top_k)
+        return scores[picked], np.asarray(rowids, dtype=np.int64)[picked]
 
     def search(self, query: str, top_k: int = 10) -> list[Hit]:
         """The `top_k` chunks holding a query token, best BM25 score first, ties by chunk id."""
         if top_k <= 0:
             raise ValueError(f"top_k must be greater than 0, got {top_k}")
-        chunks, ids, scorer = self._scoring_state()
         tokens = self.settings.tokenizer(query)
-        if not tokens or not chunks:
+        if not tokens:
             return []
-        scores = scorer.scores(tokens)
-        return [
-            Hit(chunk=replace(chunks[i], metadata=dict(chunks[i].metadata)), score=float(scores[i]))
-            for i in top_positive(scores, ids, top_k, scorer.matches(tokens))
-        ]
+        for _ in range(10):
+            with self._lock:
+                self.refresh()
+                db = self._connection()
+                if db is None or not self._view:
+                    return []
+                if self.settings.backend == "rank_bm25":
+                    scores, rowids = self._reference_candidates(tokens, top_k)
+                else:
+                    scores, rowids = self._segment_candidates(tokens, top_k)
+                picked = _best(np.arange(len(scores)), scores, top_k)
+                found = catalog.records(db, rowids[picked].tolist())
+                if len(found) == len(picked):
+                    ranked = sorted(
+                        zip(scores[picked].tolist(), rowids[picked].tolist(), strict=True),
+                        key=lambda pair: (-pair[0], found[pair[1]][0]),
+                    )[:top_k]
+                    return [
+                        Hit(chunk=chunk_from_record(json.loads(found[rowid][1])), score=score)
+                        for score, rowid in ranked
+                    ]
+                self._generation = -1  # a newer commit deleted a hit meanwhile: look again
+        raise ConfigError(f"{self.directory}: the BM25 index keeps changing; retry the query")
 
     # -- writing ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """Hold the directory's writer lock and the catalogue (created, with its manifest)."""
+        with self._lock:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with self._file_lock:
+                manifest = self._read_manifest()
+                if manifest is None:
+                    _write_json(self.manifest_path, _manifest(self.settings))
+                else:
+                    self._check_manifest(manifest)
+                    if manifest.get("format_version") == 1:
+                        self._migrate_legacy()
+                db = self._connection(create=True)
+                assert db is not None
+                catalog.create(db)
+                self._clear_debris(db)
+                yield db
+                self._merge(db)
 
     def write(self, chunks: Iterable[Chunk]) -> int:
         """Add chunks, first dropping every stored chunk of their documents; the number written.
 
-        Writing the same chunks twice changes nothing (the file is not even rewritten), and an
-        edited document never leaves stale chunks behind.
+        Writing the same chunks twice changes nothing (no new segment), and an edited document
+        never leaves stale chunks behind.
         """
         incoming: dict[str, Chunk] = {}
         for chunk in chunks:
-            incoming[chunk.id] = _normalised(chunk)
+            incoming[chunk.id] = chunk
         if not incoming:
             return 0
-        doc_ids = {chunk.doc_id for chunk in incoming.values()}
-
-        def change(stored: dict[str, Chunk]) -> dict[str, Chunk]:
-            kept = {
-                cid: c
-                for cid, c in stored.items()
-                if c.doc_id not in doc_ids and cid not in incoming
-            }
-            kept.update(incoming)
-            return kept
-
-        self._update(change)
+        with self._writing() as db:
+            self._commit(db, list(incoming.values()))
         return len(incoming)
 
     def delete_documents(self, doc_ids: Iterable[str]) -> int:
         """Remove every chunk of the given documents; the number of chunks removed."""
-        doomed = set(doc_ids)
-        if not doomed or not self.chunks_path.exists():
+        doomed = sorted(set(doc_ids))
+        if not doomed or self._read_manifest() is None:
             return 0
-        removed = 0
+        with self._writing() as db:
+            return self._commit(db, [], doomed)
 
-        def change(stored: dict[str, Chunk]) -> dict[str, Chunk]:
-            nonlocal removed
-            kept = {cid: c for cid, c in stored.items() if c.doc_id not in doomed}
-            removed = len(stored) - len(kept)
-            return kept
-
-        self._update(change)
-        return removed
-
-    def _update(self, change: Callable[[dict[str, Chunk]], dict[str, Chunk]]) -> None:
-        """Read the latest index, apply `change`, and save it if anything differs (or, if only
-        the saved bm25s index is missing, save that: an interrupted or older writer)."""
-        with self._lock, _writer_lock(self.directory):
-            self.refresh()
-            updated = change(dict(self._chunks))
-            if updated != self._chunks:
-                self._save(updated)
-                return
-            folder = self._index_folder()
-            persists = self.settings.backend in LOADERS and self._digest is not None
-            if persists and folder is not None and not folder.is_dir():
-                self._write_manifest()
-                chunks = list(self._chunks.values())
-                self._keep_scorer(chunks, self._save_scorer(chunks, str(self._digest)))
-                _clear_leftovers(self.directory, folder.name)
-
-    def _write_manifest(self) -> None:
-        manifest = _manifest(self.settings)
+    def _commit(self, db: sqlite3.Connection, chunks: list[Chunk], delete: Sequence[str] = ()) -> int:
+        """One transaction: tombstone the documents' old chunks, add the new ones as a segment.
+        Returns the number of chunks removed; nothing changes if nothing would."""
+        ordered = sorted(chunks, key=lambda c: (c.doc_id, c.position, c.start, c.id))
+        records = [_dumps(chunk_to_record(c)) for c in ordered]
+        doc_ids = sorted({c.doc_id for c in ordered} | set(delete))
+        db.execute("BEGIN IMMEDIATE")
         try:
-            current = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            current = None
-        if current != manifest:
-            _atomic_write(self.manifest_path, [json.dumps(manifest, indent=2, sort_keys=True)])
-
-    def _save(self, chunks: dict[str, Chunk]) -> None:
-        """Write the manifest (if needed), then the index of the new chunks, then the chunks
-        (the commit), each atomically; then clear older index folders and debris."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._write_manifest()
-        ordered = sorted(chunks.values(), key=lambda c: (c.doc_id, c.position, c.start, c.id))
-        tmp, digest = _write_temp(self.chunks_path, (_dumps(chunk_to_record(c)) for c in ordered))
-        try:
-            scorer = self._save_scorer(ordered, digest)
+            old = catalog.rows_of_documents(db, doc_ids)
+            old_ids = {chunk_id for _, chunk_id, _, _ in old}
+            moved = catalog.rows_of_chunks(db, [c.id for c in ordered if c.id not in old_ids])
+            same = not moved and sorted((i, r) for _, i, _, r in old) == sorted(
+                zip((c.id for c in ordered), records, strict=True)
+            )
+            if same:
+                db.execute("ROLLBACK")
+                return 0
+            doomed = [rowid for rowid, _, _, _ in old] + moved
+            catalog.delete_rows(db, doomed)
+            generation = catalog.meta(db, "generation") + 1
+            if ordered:
+                first = catalog.meta(db, "next_rowid")
+                rowids = list(range(first, first + len(ordered)))
+                tokens = [self.settings.tokenizer(c.text) for c in ordered]
+                segment = build_segment(_segment_name(generation), tokens, rowids)
+                save_segment(segment, self.directory)
+                catalog.insert_rows(
+                    db,
+                    zip(rowids, (c.id for c in ordered), (c.doc_id for c in ordered), records),
+                )
+                db.execute("INSERT INTO segments VALUES (?, ?)", (segment.name, segment.size))
+                catalog.set_meta(db, "next_rowid", first + len(ordered))
+            catalog.set_meta(db, "live", catalog.meta(db, "live") + len(ordered) - len(doomed))
+            catalog.set_meta(db, "generation", generation)
+            db.execute("COMMIT")
         except BaseException:
-            _discard(tmp)
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
-        signature = _commit(tmp, self.chunks_path)
-        self._set({c.id: c for c in ordered}, signature, digest)
-        self._keep_scorer(ordered, scorer)
-        folder = self._index_folder()
-        _clear_leftovers(self.directory, folder.name if scorer is not None and folder else None)
+        return len(doomed)
 
-    def _save_scorer(self, chunks: list[Chunk], digest: str) -> Scorer | None:
-        """Build and save the index of `chunks` (a backend that persists only; writer lock)."""
-        if self.settings.backend not in LOADERS or not chunks:
-            return None
-        scorer = self._build_scorer(chunks)
-        folder = self.directory / _index_name(digest, self.settings)
-        if not folder.is_dir():
-            _save_index(folder, cast(PersistentScorer, scorer), _source(digest, self.settings))
-        return scorer
+    def _merge(self, db: sqlite3.Connection) -> None:
+        """Run the merges the tiered policy asks for, each committed atomically."""
+        while True:
+            self._load(db)
+            sizes = [
+                (seg.name, seg.size, 0 if live is None else seg.size - int(live.sum()))
+                for seg, live in self._view
+            ]
+            names = pick_merge(sizes)
+            if not names:
+                return
+            live_of = {seg.name: live for seg, live in self._view}
+            parts = [(self._open[name], live_of[name]) for name in names]
+            generation = catalog.meta(db, "generation") + 1
+            merged = merge_segments(_segment_name(generation), parts)
+            if merged.size:
+                save_segment(merged, self.directory)
+            dropped = [
+                int(rowid)
+                for seg, live in parts
+                if live is not None
+                for rowid in np.asarray(seg.rowids)[~live]
+            ]
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("DELETE FROM segments WHERE name = ?", ((n,) for n in names))
+                if merged.size:
+                    db.execute("INSERT INTO segments VALUES (?, ?)", (merged.name, merged.size))
+                catalog.forget_tombstones(db, dropped)
+                catalog.set_meta(db, "generation", generation)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            for name in names:
+                self._open.pop(name, None)
+                with contextlib.suppress(OSError):
+                    (self.directory / f"{name}{SUFFIX}").unlink()
 
-    def _keep_scorer(self, chunks: list[Chunk], scorer: Scorer | None) -> None:
-        """Search with the scorer just built instead of loading it back."""
-        if scorer is not None:
-            self._scoring = (chunks, [c.id for c in chunks], scorer)
+    def _clear_debris(self, db: sqlite3.Connection) -> None:
+        """Remove segment files no commit refers to and temp files (writer lock held)."""
+        live = {f"{name}{SUFFIX}" for name, _ in catalog.segments(db)}
+        for path in self.directory.iterdir():
+            name = path.name
+            orphan = name.endswith(SUFFIX) and name not in live
+            if orphan or (name.startswith(".") and name.endswith(".tmp")):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+    def _migrate_legacy(self) -> None:
+        """Turn a format-1 store (chunks.jsonl + an index-* folder) into segments, once."""
+        legacy = self.directory / LEGACY_CHUNKS_FILE
+        with self._file_lock:
+            manifest = self._read_manifest()
+            if manifest is None or manifest.get("format_version") != 1:
+                return  # another process migrated it meanwhile
+            logger.info("migrating the BM25 index in %s to format %d", self.directory, 2)
+            db = self._connection(create=True)
+            assert db is not None
+            catalog.create(db)
+            self._clear_debris(db)
+            if legacy.exists():
+                with open(legacy, encoding="utf-8") as handle:
+                    chunks = [chunk_from_record(json.loads(line)) for line in handle if line.strip()]
+                if chunks:
+                    self._commit(db, chunks)
+            _write_json(self.manifest_path, {**manifest, "format_version": FORMAT_VERSION})
+            legacy.unlink(missing_ok=True)
+            for path in self.directory.glob("index-*"):
+                if path.is_dir():
+                    for inner in path.iterdir():
+                        inner.unlink(missing_ok=True)
+                    with contextlib.suppress(OSError):
+                        path.rmdir()
+
+
+def _segment_name(generation: int) -> str:
+    """A new segment's name: sorts in creation order, unique even across crashed writers."""
+    return f"s{generation:012d}-{uuid.uuid4().hex[:8]}"
+
+
+def _best(candidates: np.ndarray, scores: np.ndarray, top_k: int) -> np.ndarray:
+    """The candidates that may be in the top k: all scoring at least the k-th best (ties kept,
+    so the chunk-id tie-break sees every one of them)."""
+    if len(candidates) <= top_k:
+        return candidates
+    values = scores[candidates]
+    kth = np.partition(values, len(values) - top_k)[len(values) - top_k]
+    return candidates[values >= kth]

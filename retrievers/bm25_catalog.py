@@ -1,0 +1,127 @@
+"""The BM25 index's catalogue: chunk records, live segments and tombstones in one SQLite file.
+
+A commit is one SQLite transaction (WAL mode): the chunk rows it adds, the rowids it deletes
+(tombstones, since segments never change), the segment it registers and a new generation
+number. Readers see one committed generation or the next, never a half commit; a commit
+costs O(batch), whatever the size of the index. Chunk texts and metadata are read by rowid
+when a hit is returned, so no process holds the corpus in memory.
+
+Tables::
+
+    meta(key, value)                generation, next_rowid, live (chunk count)
+    chunks(rowid, id, doc_id, record)   record: the chunk as JSON (text, span, metadata)
+    segments(name, docs)            the live segments, by file name
+    tombstones(rowid)               rows deleted from segments that are still live
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+CATALOGUE_FILE = "catalogue.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chunks(
+    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, doc_id TEXT NOT NULL, record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id);
+CREATE TABLE IF NOT EXISTS segments(name TEXT PRIMARY KEY, docs INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tombstones(rowid INTEGER PRIMARY KEY);
+INSERT OR IGNORE INTO meta VALUES ('generation', 0), ('next_rowid', 1), ('live', 0);
+"""
+#: SQLite caps bound parameters per statement; id lists are sent in slices of this size.
+_SLICE = 900
+
+
+def _slices(values: Sequence[object]) -> Iterator[Sequence[object]]:
+    for begin in range(0, len(values), _SLICE):
+        yield values[begin : begin + _SLICE]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) a catalogue in WAL mode; transactions are explicit."""
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+    connection.execute("PRAGMA journal_mode=WAL")
+    # FULL: a commit is on disk when it returns (a kill -9 or a power cut keeps it).
+    connection.execute("PRAGMA synchronous=FULL")
+    return connection
+
+
+def create(connection: sqlite3.Connection) -> None:
+    connection.executescript(_SCHEMA)
+
+
+def meta(connection: sqlite3.Connection, key: str) -> int:
+    row = connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def set_meta(connection: sqlite3.Connection, key: str, value: int) -> None:
+    connection.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+
+
+def segments(connection: sqlite3.Connection) -> list[tuple[str, int]]:
+    """The live segments (name, documents) in name order (= commit order)."""
+    rows = connection.execute("SELECT name, docs FROM segments ORDER BY name")
+    return [(str(name), int(docs)) for name, docs in rows]
+
+
+def tombstones(connection: sqlite3.Connection) -> list[int]:
+    return [int(r) for (r,) in connection.execute("SELECT rowid FROM tombstones ORDER BY rowid")]
+
+
+def rows_of_documents(
+    connection: sqlite3.Connection, doc_ids: Sequence[str]
+) -> list[tuple[int, str, str, str]]:
+    """(rowid, chunk id, doc id, record) of every stored chunk of the given documents."""
+    found = []
+    for part in _slices(doc_ids):
+        marks = ",".join("?" * len(part))
+        found.extend(
+            connection.execute(
+                f"SELECT rowid, id, doc_id, record FROM chunks WHERE doc_id IN ({marks})",
+                tuple(part),
+            )
+        )
+    return found
+
+
+def rows_of_chunks(connection: sqlite3.Connection, chunk_ids: Sequence[str]) -> list[int]:
+    """Rowids of stored chunks with the given ids."""
+    found: list[int] = []
+    for part in _slices(chunk_ids):
+        marks = ",".join("?" * len(part))
+        query = f"SELECT rowid FROM chunks WHERE id IN ({marks})"
+        found.extend(int(r) for (r,) in connection.execute(query, tuple(part)))
+    return found
+
+
+def records(connection: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """rowid -> (chunk id, record) for the given rows that exist."""
+    found: dict[int, tuple[str, str]] = {}
+    for part in _slices(rowids):
+        marks = ",".join("?" * len(part))
+        query = f"SELECT rowid, id, record FROM chunks WHERE rowid IN ({marks})"
+        for rowid, chunk_id, record in connection.execute(query, tuple(part)):
+            found[int(rowid)] = (str(chunk_id), str(record))
+    return found
+
+
+def delete_rows(connection: sqlite3.Connection, rowids: Sequence[int]) -> None:
+    """Drop chunk rows and tombstone them (their segments still hold their postings)."""
+    for part in _slices(rowids):
+        marks = ",".join("?" * len(part))
+        connection.execute(f"DELETE FROM chunks WHERE rowid IN ({marks})", tuple(part))
+    connection.executemany("INSERT OR IGNORE INTO tombstones VALUES (?)", ((r,) for r in rowids))
+
+
+def insert_rows(connection: sqlite3.Connection, rows: Iterable[tuple[int, str, str, str]]) -> None:
+    """Insert (rowid, chunk id, doc id, record) rows."""
+    connection.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?)", rows)
+
+
+def forget_tombstones(connection: sqlite3.Connection, rowids: Sequence[int]) -> None:
+    """Tombstones of rows a merge dropped from the segments for good."""
+    connection.executemany("DELETE FROM tombstones WHERE rowid = ?", ((r,) for r in rowids))

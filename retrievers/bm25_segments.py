@@ -1,0 +1,278 @@
+"""Immutable BM25 segments: term postings and document lengths of one commit, in one file.
+
+A segment is what one commit (or one merge) adds to a BM25 index, Lucene style: it is written
+once, never changed, memory-mapped on read, and removed only when a merge has replaced it.
+Scores are not stored: they depend on the whole index's statistics (live document count,
+average length, document frequencies), which `Statistics` gathers over the live segments so
+that any segment layout ranks exactly like one BM25Okapi over the live chunks.
+
+File layout (`<name>.seg`, no pickle)::
+
+    b"RLSEG001" | uint64 header length | header JSON | arrays, each 64-byte aligned
+
+The header names each array's dtype, shape and offset, and lists the segment's terms in
+column order. Arrays: `indptr` (int64, terms + 1), `postings` (int32 local document of each
+posting, ascending per term), `freqs` (int32 term frequency), `lengths` (int32 tokens per
+document), `rowids` (int64 catalogue row of each document, ascending).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MAGIC = b"RLSEG001"
+SUFFIX = ".seg"
+_ALIGN = 64
+_ARRAYS = ("indptr", "postings", "freqs", "lengths", "rowids")
+
+
+@dataclass
+class Segment:
+    """One segment's arrays (memory-mapped when opened from disk) and its term lookup."""
+
+    name: str
+    terms: list[str]
+    indptr: np.ndarray
+    postings: np.ndarray
+    freqs: np.ndarray
+    lengths: np.ndarray
+    rowids: np.ndarray
+    term_ids: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.term_ids = {term: n for n, term in enumerate(self.terms)}
+
+    @property
+    def size(self) -> int:
+        """Documents in the segment, live or deleted."""
+        return len(self.lengths)
+
+    def postings_of(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(local documents, term frequencies) of a term, or None if no document holds it."""
+        column = self.term_ids.get(term)
+        if column is None:
+            return None
+        begin, end = int(self.indptr[column]), int(self.indptr[column + 1])
+        return self.postings[begin:end], self.freqs[begin:end]
+
+    def doc_freqs(self, live: np.ndarray | None) -> np.ndarray:
+        """Live documents holding each term (every term has at least one posting)."""
+        if live is None:
+            return np.diff(self.indptr)
+        if not len(self.postings):
+            return np.zeros(len(self.terms), dtype=np.int64)
+        return np.add.reduceat(live[self.postings].astype(np.int64), self.indptr[:-1])
+
+
+def build_segment(name: str, tokens: Sequence[Sequence[str]], rowids: Sequence[int]) -> Segment:
+    """A segment of tokenized documents (`rowids` ascending), terms in order of first use."""
+    vocab: dict[str, int] = {}
+    lengths = np.fromiter((len(t) for t in tokens), np.int64, len(tokens))
+    flat = np.fromiter(
+        (vocab.setdefault(token, len(vocab)) for doc in tokens for token in doc),
+        np.int64,
+        int(lengths.sum()),
+    )
+    n_docs = len(tokens)
+    docs = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+    keys, tf = np.unique(flat * max(n_docs, 1) + docs, return_counts=True)
+    columns, postings = np.divmod(keys, max(n_docs, 1))
+    indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(columns, minlength=len(vocab)), out=indptr[1:])
+    return Segment(
+        name=name,
+        terms=list(vocab),
+        indptr=indptr,
+        postings=postings.astype(np.int32),
+        freqs=tf.astype(np.int32),
+        lengths=lengths.astype(np.int32),
+        rowids=np.asarray(rowids, dtype=np.int64),
+    )
+
+
+def merge_segments(name: str, parts: Sequence[tuple[Segment, np.ndarray | None]]) -> Segment:
+    """One segment holding the live documents of `parts` (segment, live mask or None = all),
+    ordered by rowid; deleted documents are dropped for good."""
+    vocab: dict[str, int] = {}
+    columns, postings, freqs, lengths, rowids = [], [], [], [], []
+    offset = 0
+    for segment, live in parts:
+        keep = np.ones(segment.size, dtype=bool) if live is None else live
+        new_local = np.cumsum(keep) - 1 + offset
+        column_map = np.fromiter(
+            (vocab.setdefault(t, len(vocab)) for t in segment.terms), np.int64, len(segment.terms)
+        )
+        per_posting = np.repeat(column_map, np.diff(segment.indptr))
+        alive = keep[segment.postings]
+        columns.append(per_posting[alive])
+        postings.append(new_local[segment.postings[alive]])
+        freqs.append(np.asarray(segment.freqs)[alive])
+        lengths.append(np.asarray(segment.lengths)[keep])
+        rowids.append(np.asarray(segment.rowids)[keep])
+        offset += int(keep.sum())
+    all_rowids = np.concatenate(rowids) if rowids else np.zeros(0, np.int64)
+    order = np.argsort(all_rowids, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    column = np.concatenate(columns) if columns else np.zeros(0, np.int64)
+    local = rank[np.concatenate(postings)] if postings else np.zeros(0, np.int64)
+    tf = np.concatenate(freqs) if freqs else np.zeros(0, np.int32)
+    # Terms that only deleted documents held disappear; the rest keep first-use order.
+    used = np.bincount(column, minlength=len(vocab)) > 0
+    renumber = np.cumsum(used) - 1
+    column = renumber[column]
+    by_key = np.lexsort((local, column))
+    indptr = np.zeros(int(used.sum()) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(column, minlength=len(indptr) - 1), out=indptr[1:])
+    terms = [term for term, keep in zip(vocab, used.tolist(), strict=True) if keep]
+    return Segment(
+        name=name,
+        terms=terms,
+        indptr=indptr,
+        postings=local[by_key].astype(np.int32),
+        freqs=tf[by_key].astype(np.int32),
+        lengths=np.concatenate(lengths)[order].astype(np.int32) if lengths else np.zeros(0),
+        rowids=all_rowids[order],
+    )
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename inside `folder` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_segment(segment: Segment, directory: Path) -> Path:
+    """Write `segment` as `<directory>/<name>.seg`: a temp file, fsync, rename (atomic)."""
+    arrays = {key: np.ascontiguousarray(getattr(segment, key)) for key in _ARRAYS}
+    layout: dict[str, Any] = {}
+    offset = 0
+    for key, array in arrays.items():
+        layout[key] = {"dtype": array.dtype.str, "shape": list(array.shape), "offset": offset}
+        offset += -(-array.nbytes // _ALIGN) * _ALIGN
+    header = json.dumps({"terms": segment.terms, "arrays": layout}, ensure_ascii=False)
+    head = header.encode("utf-8")
+    start = -(-(len(MAGIC) + 8 + len(head)) // _ALIGN) * _ALIGN
+    path = directory / f"{segment.name}{SUFFIX}"
+    tmp = directory / f".{segment.name}{SUFFIX}.tmp"
+    with open(tmp, "wb") as handle:
+        handle.write(MAGIC + len(head).to_bytes(8, "little") + head)
+        for key, array in arrays.items():
+            handle.seek(start + layout[key]["offset"])
+            handle.write(array.tobytes())
+        handle.truncate(start + offset)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(directory)
+    return path
+
+
+def open_segment(path: Path) -> Segment:
+    """Memory-map a saved segment (ValueError if the file is not one)."""
+    with open(path, "rb") as handle:
+        if handle.read(len(MAGIC)) != MAGIC:
+            raise ValueError(f"{path}: not a ragloom BM25 segment")
+        size = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(size).decode("utf-8"))
+    start = -(-(len(MAGIC) + 8 + size) // _ALIGN) * _ALIGN
+    arrays = {}
+    for key in _ARRAYS:
+        spec = header["arrays"][key]
+        shape = tuple(spec["shape"])
+        if math.prod(shape) == 0:
+            arrays[key] = np.zeros(shape, dtype=np.dtype(spec["dtype"]))
+            continue
+        arrays[key] = np.memmap(
+            path, dtype=np.dtype(spec["dtype"]), mode="r", offset=start + spec["offset"], shape=shape
+        )
+    return Segment(name=path.name.removesuffix(SUFFIX), terms=list(header["terms"]), **arrays)
+
+
+def live_mask(segment: Segment, tombstones: np.ndarray) -> np.ndarray | None:
+    """Which of the segment's documents are live, given all deleted rowids (sorted); None
+    when none of them is deleted."""
+    if not len(tombstones) or not segment.size:
+        return None
+    rowids = segment.rowids
+    lo, hi = np.searchsorted(tombstones, [rowids[0], rowids[-1] + 1])
+    candidates = tombstones[lo:hi]
+    if not len(candidates):
+        return None
+    where = np.searchsorted(rowids, candidates)
+    dead = where[rowids[np.minimum(where, len(rowids) - 1)] == candidates]
+    if not len(dead):
+        return None
+    live = np.ones(segment.size, dtype=bool)
+    live[dead] = False
+    return live
+
+
+@dataclass
+class Statistics:
+    """BM25Okapi's corpus statistics over the live documents of a set of segments."""
+
+    n_docs: int
+    total_length: int
+    doc_freqs: dict[str, int]
+    #: `epsilon * mean idf` over every live term: the idf of a term in over half the corpus.
+    idf_floor: float
+
+    @property
+    def avgdl(self) -> float:
+        return self.total_length / self.n_docs if self.n_docs else 0.0
+
+    def idf(self, term: str) -> float:
+        """BM25Okapi's idf of a term (0 for a term no live document holds)."""
+        df = self.doc_freqs.get(term)
+        if not df:
+            return 0.0
+        value = math.log(self.n_docs - df + 0.5) - math.log(df + 0.5)
+        return self.idf_floor if value < 0 else value
+
+
+def gather_statistics(
+    parts: Iterable[tuple[Segment, np.ndarray | None]], epsilon: float
+) -> Statistics:
+    """Document count, total length, per-term document frequencies and the idf floor.
+
+    The floor is `epsilon` times the mean of every live term's raw idf, as BM25Okapi computes
+    it; the sum is `math.fsum` (exactly rounded, so independent of segment order), where
+    BM25Okapi adds left to right: the two agree to the last bit or two.
+    """
+    n_docs = total = 0
+    doc_freqs: dict[str, int] = {}
+    for segment, live in parts:
+        lengths = np.asarray(segment.lengths)
+        if live is None:
+            n_docs += segment.size
+            total += int(lengths.sum(dtype=np.int64))
+        else:
+            n_docs += int(live.sum())
+            total += int(lengths[live].sum(dtype=np.int64))
+        get = doc_freqs.get
+        for term, df in zip(segment.terms, segment.doc_freqs(live).tolist(), strict=True):
+            if df:
+                doc_freqs[term] = get(term, 0) + df
+    floor = 0.0
+    if doc_freqs:
+        df = np.fromiter(doc_freqs.values(), np.float64, len(doc_freqs))
+        raw = np.log(n_docs - df + 0.5) - np.log(df + 0.5)
+        floor = epsilon * (math.fsum(raw.tolist()) / len(raw))
+    return Statistics(n_docs, total, doc_freqs, floor)
