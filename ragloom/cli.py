@@ -111,6 +111,13 @@ def index(
             "the config's executor.indexing.write_batch_size).",
         ),
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="If another run is writing this index, wait for it instead of stopping.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Build or update the index from PATHS: unchanged documents are skipped, changed ones
@@ -123,7 +130,7 @@ def index(
         if missing:
             raise RagloomError(f"no such file or folder: {', '.join(missing)}")
         rag = RAG.from_file(config, index_dir, executor)
-        report = rag.index(list(paths), prune=prune, batch_size=batch_size)
+        report = rag.index(list(paths), prune=prune, batch_size=batch_size, wait=wait)
         if as_json:
             typer.echo(json.dumps(report.to_dict()))
             return

@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ragloom.component import Component
 from ragloom.errors import ConfigError, PipelineValidationError, Problem
 from ragloom.pipeline.graph import Pipeline
 from ragloom.pipeline.serde import PIPELINE_KEYS
@@ -35,8 +36,22 @@ ENCODER_KEYS = (
     "passage_prefix",
     "truncate_dim",
 )
+#: What the model-free hashing encoders (`ragloom.chunking.hashing`) record instead, with
+#: `model: hashing`.
+HASHING_ENCODER_KEYS = ("dimension", "ngram")
+HASHING_ENCODER_TYPES = ("hashing_encoder", "hashing_query_encoder")
 #: Indexing stages whose settings are recorded as the index's encoder.
-CHUNK_ENCODER_TYPES = ("chunk_encoder", "late_chunking_encoder")
+CHUNK_ENCODER_TYPES = ("chunk_encoder", "late_chunking_encoder", "hashing_encoder")
+#: Query stages that must encode like the index.
+QUERY_ENCODER_TYPES = ("query_encoder", "hashing_query_encoder")
+
+
+def encoder_record(component: Component) -> dict[str, Any]:
+    """The settings of an encoder stage that the index manifest records and queries must share."""
+    params = component.init_parameters
+    if type(component).registered_name() in HASHING_ENCODER_TYPES:
+        return {"model": "hashing", **{k: params.get(k) for k in HASHING_ENCODER_KEYS}}
+    return {k: params.get(k) for k in ENCODER_KEYS}
 
 
 @dataclass
@@ -59,7 +74,7 @@ class RagConfig:
         """The chunk encoder's settings recorded in the index manifest (None without one)."""
         for component in self.indexing.components.values():
             if type(component).registered_name() in CHUNK_ENCODER_TYPES:
-                return {k: component.init_parameters.get(k) for k in ENCODER_KEYS}
+                return encoder_record(component)
         return None
 
 
@@ -128,10 +143,25 @@ def _contract_problems(config: RagConfig, src: Source) -> list[Problem]:
         )
     indexed = config.encoder_settings()
     for name, component in config.query.components.items():
-        if type(component).registered_name() != "query_encoder" or indexed is None:
+        if type(component).registered_name() not in QUERY_ENCODER_TYPES or indexed is None:
             continue
-        for key in ENCODER_KEYS:
-            value = component.init_parameters.get(key)
+        settings = encoder_record(component)
+        if settings.keys() != indexed.keys():  # another kind of encoder than the index's
+            problems.append(
+                src.problem(
+                    f"query encoder {name!r} is a {type(component).label()} but the index is "
+                    f"encoded with model={indexed['model']!r}; queries must be encoded like "
+                    f"the index",
+                    "query",
+                    "components",
+                    name,
+                    "type",
+                    component=name,
+                    field="type",
+                )
+            )
+            continue
+        for key, value in settings.items():
             if value != indexed[key]:
                 problems.append(
                     src.problem(

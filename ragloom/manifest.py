@@ -1,7 +1,9 @@
-"""The index manifest: what encoded an index and which documents it holds, as plain JSON.
+"""The index manifest: what encoded an index and which pipeline built it, as plain JSON.
 
 Opening an index with a different encoder is a clear error instead of silently wrong results.
-Written atomically (temp file + rename) so a reader never sees half a manifest.
+Written atomically (temp file + fsync + rename) so a reader never sees half a manifest. The
+per-document table lives in the journal (`ragloom.indexing.journal`, SQLite), so that a batch
+commit costs O(batch); format 1 kept it here and is migrated by the first writer that opens it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any
 
 from ragloom.errors import ConfigError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Format 1 held `documents` and `pending` in this file; it is still read (then migrated).
+READABLE_VERSIONS = (1, FORMAT_VERSION)
 FILENAME = "manifest.json"
 
 
@@ -27,9 +31,10 @@ def read_manifest(index_dir: Path) -> dict[str, Any] | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: unreadable index manifest ({exc})") from None
-    if data.get("format_version") != FORMAT_VERSION:
+    if not isinstance(data, dict) or data.get("format_version") not in READABLE_VERSIONS:
+        version = data.get("format_version") if isinstance(data, dict) else None
         raise ConfigError(
-            f"{path}: index format {data.get('format_version')!r} is not supported "
+            f"{path}: index format {version!r} is not supported "
             f"(this ragloom writes {FORMAT_VERSION}); rebuild the index in a new --index-dir"
         )
     return data
@@ -39,10 +44,12 @@ def write_manifest(index_dir: Path, data: dict[str, Any]) -> None:
     """Atomically replace the manifest."""
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
-    payload = {"format_version": FORMAT_VERSION, **data}
-    fd, tmp = tempfile.mkstemp(dir=index_dir, prefix=".manifest-", suffix=".json")
+    payload = {**data, "format_version": FORMAT_VERSION}
+    fd, tmp = tempfile.mkstemp(dir=index_dir, prefix=".manifest-", suffix=".json.tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(payload, handle, indent=2, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, index_dir / FILENAME)
 
 

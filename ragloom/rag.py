@@ -104,14 +104,19 @@ class RAG:
         return self.config.indexing.resolved_index_dir()
 
     def index(
-        self, paths: list[str | Path], prune: bool = False, batch_size: int | None = None
+        self,
+        paths: list[str | Path],
+        prune: bool = False,
+        batch_size: int | None = None,
+        wait: bool = False,
     ) -> IndexReport:
         """Bring the index up to date with `paths`: unchanged documents are skipped, changed
         ones replaced; `prune=True` also deletes indexed documents this run did not see.
 
         Changed documents are written `batch_size` at a time, each batch committed to the
         manifest once every writer has it, so an interrupted run resumes without loss or
-        duplicates (see `ragloom.indexing`).
+        duplicates (see `ragloom.indexing`). One writer per index directory: another run
+        writing it makes this one fail naming it, or, with `wait`, wait for it.
         """
         return index_paths(
             self.config,
@@ -119,6 +124,7 @@ class RAG:
             prune=prune,
             batch_size=batch_size,
             chunk_counts=self.chunk_counts,
+            wait=wait,
         )
 
     def stream(self, question: str, top_k: int | None = None) -> Iterator[str | QueryResult]:

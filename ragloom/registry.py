@@ -27,6 +27,7 @@ _BUILTIN_MODULES = (
     "ragloom.chunking.document",
     "ragloom.chunking.encoders",
     "ragloom.chunking.late",
+    "ragloom.chunking.hashing",
     "ragloom.retrievers.chroma",
     "ragloom.retrievers.bm25",
     "ragloom.retrievers.fusion",

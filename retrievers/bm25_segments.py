@@ -200,7 +200,11 @@ def open_segment(path: Path) -> Segment:
             arrays[key] = np.zeros(shape, dtype=np.dtype(spec["dtype"]))
             continue
         arrays[key] = np.memmap(
-            path, dtype=np.dtype(spec["dtype"]), mode="r", offset=start + spec["offset"], shape=shape
+            path,
+            dtype=np.dtype(spec["dtype"]),
+            mode="r",
+            offset=start + spec["offset"],
+            shape=shape,
         )
     return Segment(name=path.name.removesuffix(SUFFIX), terms=list(header["terms"]), **arrays)
 

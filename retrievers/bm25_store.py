@@ -249,6 +249,11 @@ class BM25Store:
             if self._generation < 0:
                 manifest = self._read_manifest()
                 if manifest is None:
+                    if self.catalogue_path.exists():
+                        raise ConfigError(
+                            f"{self.manifest_path}: missing; {self.directory} is not a ragloom "
+                            f"BM25 index"
+                        )
                     return
                 self._check_manifest(manifest)
                 if manifest.get("format_version") == 1:
@@ -270,10 +275,7 @@ class BM25Store:
             finally:
                 db.execute("COMMIT")
             try:
-                opened = {
-                    name: self._open.get(name) or open_segment(self.directory / f"{name}{SUFFIX}")
-                    for name, _ in names
-                }
+                opened = {name: self._segment(name) for name, _ in names}
             except FileNotFoundError:
                 continue  # merged away since the list was read: read it again
             self._open = opened
@@ -283,6 +285,19 @@ class BM25Store:
             self._reference = None
             return
         raise ConfigError(f"{self.directory}: the BM25 segments keep changing; retry the query")
+
+    def _segment(self, name: str) -> Segment:
+        """An open segment, memory-mapping it on first use; a damaged file is a clear error."""
+        if name in self._open:
+            return self._open[name]
+        path = self.directory / f"{name}{SUFFIX}"
+        try:
+            return open_segment(path)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"{path}: damaged BM25 segment ({exc}); the index cannot be read: delete "
+                f"{self.directory.parent} and run `ragloom index` again"
+            ) from None
 
     @property
     def segment_count(self) -> int:
@@ -464,7 +479,9 @@ class BM25Store:
         with self._writing() as db:
             return self._commit(db, [], doomed)
 
-    def _commit(self, db: sqlite3.Connection, chunks: list[Chunk], delete: Sequence[str] = ()) -> int:
+    def _commit(
+        self, db: sqlite3.Connection, chunks: list[Chunk], delete: Sequence[str] = ()
+    ) -> int:
         """One transaction: tombstone the documents' old chunks, add the new ones as a segment.
         Returns the number of chunks removed; nothing changes if nothing would."""
         ordered = sorted(chunks, key=lambda c: (c.doc_id, c.position, c.start, c.id))
@@ -492,7 +509,13 @@ class BM25Store:
                 save_segment(segment, self.directory)
                 catalog.insert_rows(
                     db,
-                    zip(rowids, (c.id for c in ordered), (c.doc_id for c in ordered), records),
+                    zip(
+                        rowids,
+                        (c.id for c in ordered),
+                        (c.doc_id for c in ordered),
+                        records,
+                        strict=True,
+                    ),
                 )
                 db.execute("INSERT INTO segments VALUES (?, ?)", (segment.name, segment.size))
                 catalog.set_meta(db, "next_rowid", first + len(ordered))
@@ -569,7 +592,9 @@ class BM25Store:
             self._clear_debris(db)
             if legacy.exists():
                 with open(legacy, encoding="utf-8") as handle:
-                    chunks = [chunk_from_record(json.loads(line)) for line in handle if line.strip()]
+                    chunks = [
+                        chunk_from_record(json.loads(line)) for line in handle if line.strip()
+                    ]
                 if chunks:
                     self._commit(db, chunks)
             _write_json(self.manifest_path, {**manifest, "format_version": FORMAT_VERSION})

@@ -29,6 +29,7 @@ from ragloom.config import RagConfig
 from ragloom.errors import ConfigError
 from ragloom.evaluation.beir import check_beir_dir, load_split
 from ragloom.evaluation.metrics import document_run, evaluate
+from ragloom.indexing.journal import read_documents
 from ragloom.loaders.files import load_beir_corpus
 from ragloom.manifest import check_encoder, read_manifest
 from ragloom.pipeline.graph import Address, Pipeline
@@ -159,7 +160,8 @@ def ensure_index(rag: RAG, dataset: Path, log: Callable[[str], None]) -> tuple[b
                 f"{rag.index_dir} holds an index built by another indexing pipeline; pass a new "
                 f"--index-dir (or none: eval then keeps one index per configuration)"
             )
-        if manifest.get("documents") == expected:
+        documents, pending = read_documents(rag.index_dir)
+        if documents == expected and not pending:
             log(f"reusing the up-to-date index in {rag.index_dir}")
             return True, 0.0, len(expected)
     log(f"indexing {len(expected)} documents of {dataset} into {rag.index_dir}")

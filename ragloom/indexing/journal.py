@@ -1,14 +1,15 @@
-"""The manifest as a commit log: a document is in `documents` only once every writer has it.
+"""The document table as a commit log: a document counts as indexed only once every writer has it.
 
-Each batch is committed in two atomic manifest writes (temp file + rename):
+Each batch is committed in two SQLite transactions (WAL mode, `journal.sqlite` in the index
+directory), each O(batch) whatever the size of the index:
 
-1. `begin(ids)`: the batch's ids leave `documents` and join `pending`;
+1. `begin(ids)`: the batch's documents are marked pending (their old hash forgotten);
 2. the writers delete those documents' old chunks and write the new ones;
-3. `commit(hashes)`: the ids leave `pending` and enter `documents` with their hashes.
+3. `commit(hashes)`: the documents are recorded with their hashes, no longer pending.
 
-A run killed anywhere leaves every half-written document either out of `documents` (so the
-next run re-writes it, deleting whatever chunks it has first) or in `pending` (so the next run
-deletes its chunks even if its file is gone). Nothing is lost or duplicated.
+A run killed anywhere leaves every half-written document pending (so the next run deletes its
+chunks, even if its file is gone, and writes it again) or not in the table at all (written
+again). Nothing is lost or duplicated. The header (encoder, pipeline) is in `manifest.json`.
 
 Example::
 
@@ -18,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,39 +27,108 @@ from typing import Any
 
 from ragloom.manifest import write_manifest
 
+JOURNAL_FILE = "journal.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents(
+    doc_id TEXT PRIMARY KEY, hash TEXT, pending INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+"""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None, timeout=60)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.executescript(_SCHEMA)
+    return connection
+
+
+def read_documents(index_dir: Path) -> tuple[dict[str, str], set[str]]:
+    """The indexed documents' `{doc_id: hash}` and the pending ids (nothing is created)."""
+    path = Path(index_dir) / JOURNAL_FILE
+    if not path.exists():
+        return {}, set()
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = connection.execute("SELECT doc_id, hash, pending FROM documents").fetchall()
+    finally:
+        connection.close()
+    done = {str(i): str(h) for i, h, p in rows if not p}
+    return done, {str(i) for i, _, p in rows if p}
+
 
 class Journal:
-    """The index manifest's document table, saved after every change."""
+    """The index's document table; every change is committed at once, O(changed documents)."""
 
     def __init__(self, index_dir: Path, manifest: Mapping[str, Any] | None, header: dict[str, Any]):
         self.index_dir = Path(index_dir)
+        self.index_dir.mkdir(parents=True, exist_ok=True)
         self.header = dict(header)
-        manifest = manifest or {}
-        self.documents: dict[str, str] = dict(manifest.get("documents") or {})
-        self.pending: set[str] = set(manifest.get("pending") or [])
+        self._db = _connect(self.index_dir / JOURNAL_FILE)
+        if manifest and ("documents" in manifest or "pending" in manifest):
+            self._import_format_1(manifest)
+        self.documents, self.pending = read_documents(self.index_dir)
+
+    def _import_format_1(self, manifest: Mapping[str, Any]) -> None:
+        """Move a format-1 manifest's document table into the journal (once; idempotent)."""
+        documents = dict(manifest.get("documents") or {})
+        pending = set(manifest.get("pending") or [])
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, 0)", documents.items()
+            )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO documents VALUES (?, NULL, 1)", ((i,) for i in pending)
+            )
+        self.save()  # the manifest without its table, as format 2
+
+    def _transaction(self) -> Any:
+        return _Transaction(self._db)
 
     def save(self) -> None:
-        data = {
-            **self.header,
-            "documents": self.documents,
-            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        if self.pending:
-            data["pending"] = sorted(self.pending)
+        """Write the header (encoder, pipeline, time of the run) into manifest.json."""
+        data = {**self.header, "updated": datetime.now(UTC).isoformat(timespec="seconds")}
         write_manifest(self.index_dir, data)
 
     def begin(self, doc_ids: Iterable[str]) -> None:
         """Mark documents as being rewritten or deleted (before any writer touches them)."""
-        ids = set(doc_ids)
+        ids = sorted(set(doc_ids))
         if not ids:
             return
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO documents VALUES (?, NULL, 1) "
+                "ON CONFLICT(doc_id) DO UPDATE SET hash = NULL, pending = 1",
+                ((i,) for i in ids),
+            )
         for doc_id in ids:
             self.documents.pop(doc_id, None)
-        self.pending |= ids
-        self.save()
+        self.pending |= set(ids)
 
     def commit(self, hashes: Mapping[str, str], deleted: Iterable[str] = ()) -> None:
         """Record written documents' hashes and forget deleted ones (their writes are done)."""
+        gone = sorted(set(deleted) - set(hashes))
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, 0)", sorted(hashes.items())
+            )
+            self._db.executemany("DELETE FROM documents WHERE doc_id = ?", ((i,) for i in gone))
         self.documents.update(hashes)
-        self.pending -= set(hashes) | set(deleted)
-        self.save()
+        self.pending -= set(hashes) | set(gone)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class _Transaction:
+    """`with` block = one IMMEDIATE transaction, rolled back on any error."""
+
+    def __init__(self, connection: sqlite3.Connection):
+        self.connection = connection
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.connection.execute("BEGIN IMMEDIATE")
+        return self.connection
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        self.connection.execute("COMMIT" if kind is None else "ROLLBACK")

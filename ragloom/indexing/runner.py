@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragloom.errors import ConfigError
 from ragloom.indexing.journal import Journal
+from ragloom.indexing.lock import index_lock
 from ragloom.indexing.plan import IndexPlan, plan_documents
 from ragloom.indexing.report import IndexReport, Throughput, TokenCounter
 from ragloom.indexing.shape import PATHS_INPUT, IndexingShape
@@ -191,8 +192,24 @@ def index_paths(
     prune: bool = False,
     batch_size: int | None = None,
     chunk_counts: Callable[[], dict[str, int]] | None = None,
+    wait: bool = False,
 ) -> IndexReport:
-    """Bring the index of `config` up to date with `paths` (see the module docstring)."""
+    """Bring the index of `config` up to date with `paths` (see the module docstring).
+
+    The index directory's writer lock is held throughout: a second writer is refused with a
+    message naming the holder, or, with `wait`, waits for it.
+    """
+    with index_lock(config.indexing.resolved_index_dir(), wait=wait):
+        return _index_locked(config, paths, prune, batch_size, chunk_counts)
+
+
+def _index_locked(
+    config: RagConfig,
+    paths: list[str],
+    prune: bool,
+    batch_size: int | None,
+    chunk_counts: Callable[[], dict[str, int]] | None,
+) -> IndexReport:
     pipeline = config.indexing
     index_dir = pipeline.resolved_index_dir()
     manifest = read_manifest(index_dir)
@@ -232,6 +249,7 @@ def index_paths(
         progress.close()
         writer.close()
         pipeline.close()
+        journal.close()
     timings["total"] = time.perf_counter() - start
     report = IndexReport(
         documents=len(documents),

