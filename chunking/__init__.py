@@ -2,6 +2,7 @@
 
 from ragloom.chunking.document import DocumentChunker
 from ragloom.chunking.encoders import ChunkEncoder, QueryEncoder
+from ragloom.chunking.hashing import HashingEncoder, HashingQueryEncoder
 from ragloom.chunking.late import LateChunkingEncoder
 from ragloom.chunking.recursive import RecursiveChunker
 from ragloom.chunking.sentences import SentenceChunker
@@ -10,6 +11,8 @@ from ragloom.chunking.token_window import TokenWindowChunker
 __all__ = [
     "ChunkEncoder",
     "DocumentChunker",
+    "HashingEncoder",
+    "HashingQueryEncoder",
     "LateChunkingEncoder",
     "QueryEncoder",
     "RecursiveChunker",

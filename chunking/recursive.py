@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from itertools import pairwise
-from typing import Annotated
+from typing import Annotated, Any
 
 import regex
 from pydantic import Field
@@ -118,6 +118,6 @@ class RecursiveChunker(TokenizedChunker):
         self.chunk_size = chunk_size
         self.tokenizer = tokenizer
 
-    def spans(self, doc: Document) -> list[tuple[int, int]]:
-        starts = [start for start, _ in self.tokenize(doc.text)["offset_mapping"]]
+    def spans_of(self, doc: Document, encoding: Any) -> list[tuple[int, int]]:
+        starts = [start for start, _ in encoding.offsets]
         return recursive_spans(doc.text, starts, self.chunk_size)

@@ -9,7 +9,7 @@ Example YAML::
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -99,9 +99,14 @@ class TokenWindowChunker(TokenizedChunker):
         self.overlap = overlap
         self.tokenizer = tokenizer
 
-    def spans(self, doc: Document) -> list[tuple[int, int]]:
-        encoding = self.tokenize(doc.text)
-        offsets = [tuple(o) for o in encoding["offset_mapping"]]
+    def spans_of(self, doc: Document, encoding: Any) -> list[tuple[int, int]]:
+        offsets = encoding.offsets
+        if len(offsets) <= self.chunk_size:
+            return [(0, len(doc.text))] if offsets else []
         return token_windows(
-            offsets, len(doc.text), self.chunk_size, self.overlap, encoding.word_ids()
+            [tuple(o) for o in offsets],
+            len(doc.text),
+            self.chunk_size,
+            self.overlap,
+            encoding.word_ids,
         )

@@ -23,6 +23,7 @@ import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ class Segment:
     term_ids: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.term_ids = {term: n for n, term in enumerate(self.terms)}
+        self.term_ids = dict(zip(self.terms, range(len(self.terms)), strict=True))
 
     @property
     def size(self) -> int:
@@ -72,15 +73,17 @@ class Segment:
         return np.add.reduceat(live[self.postings].astype(np.int64), self.indptr[:-1])
 
 
+def _numbering(terms: dict[str, None]) -> dict[str, int]:
+    """Each term's column: its position in `terms` (first-use order)."""
+    return dict(zip(terms, range(len(terms)), strict=True))
+
+
 def build_segment(name: str, tokens: Sequence[Sequence[str]], rowids: Sequence[int]) -> Segment:
     """A segment of tokenized documents (`rowids` ascending), terms in order of first use."""
-    vocab: dict[str, int] = {}
     lengths = np.fromiter((len(t) for t in tokens), np.int64, len(tokens))
-    flat = np.fromiter(
-        (vocab.setdefault(token, len(vocab)) for doc in tokens for token in doc),
-        np.int64,
-        int(lengths.sum()),
-    )
+    words = list(chain.from_iterable(tokens))
+    vocab = _numbering(dict.fromkeys(words))
+    flat = np.fromiter(map(vocab.__getitem__, words), np.int64, len(words))
     n_docs = len(tokens)
     docs = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
     keys, tf = np.unique(flat * max(n_docs, 1) + docs, return_counts=True)
@@ -101,14 +104,14 @@ def build_segment(name: str, tokens: Sequence[Sequence[str]], rowids: Sequence[i
 def merge_segments(name: str, parts: Sequence[tuple[Segment, np.ndarray | None]]) -> Segment:
     """One segment holding the live documents of `parts` (segment, live mask or None = all),
     ordered by rowid; deleted documents are dropped for good."""
-    vocab: dict[str, int] = {}
+    vocab = _numbering(dict.fromkeys(chain.from_iterable(seg.terms for seg, _ in parts)))
     columns, postings, freqs, lengths, rowids = [], [], [], [], []
     offset = 0
     for segment, live in parts:
         keep = np.ones(segment.size, dtype=bool) if live is None else live
         new_local = np.cumsum(keep) - 1 + offset
         column_map = np.fromiter(
-            (vocab.setdefault(t, len(vocab)) for t in segment.terms), np.int64, len(segment.terms)
+            map(vocab.__getitem__, segment.terms), np.int64, len(segment.terms)
         )
         per_posting = np.repeat(column_map, np.diff(segment.indptr))
         alive = keep[segment.postings]

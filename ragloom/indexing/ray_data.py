@@ -34,7 +34,7 @@ import numpy as np
 
 from ragloom.component import Component
 from ragloom.errors import ConfigError, Problem
-from ragloom.indexing.runner import Batch, BatchResult, BatchWriter, counts
+from ragloom.indexing.runner import Batch, BatchResult, BatchSizer, BatchWriter, counts
 from ragloom.progress import progress_enabled
 from ragloom.types import Chunk, Document
 
@@ -231,12 +231,12 @@ class RayDataWriter(BatchWriter):
             num_gpus=self.num_gpus,
         )
 
-    def batches(self, documents: list[Document], batch_size: int) -> Iterator[Batch]:
+    def batches(self, documents: list[Document], sizer: BatchSizer) -> Iterator[Batch]:
         if not documents:
             return
         by_id = {doc.id: doc for doc in documents}
         dataset = self._dataset(documents, self.options.batch_size)
-        for batch in dataset.iter_batches(batch_size=batch_size, batch_format="numpy"):
+        for batch in dataset.iter_batches(batch_size=sizer.size, batch_format="numpy"):
             ids = [str(i) for i in batch["id"]]
             payloads = [bytes(p) for p in batch["chunks"]]
             chunks = int(np.sum(batch["count"]))

@@ -39,8 +39,30 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Documents written (and committed to the manifest) per batch unless told otherwise.
+#: Documents in the first batch unless told otherwise; later batches grow while commits are
+#: quick (`BatchSizer`), so a cheap pipeline (BM25 only) is not dominated by per-commit costs.
 DEFAULT_BATCH_SIZE = 128
+#: Text characters per batch at most, whatever the document count: bounds a batch's memory.
+MAX_BATCH_CHARS = 32_000_000
+
+
+@dataclass
+class BatchSizer:
+    """How many documents the next batch writes and commits.
+
+    Fixed when the user chose a size; else it starts at `size` and doubles (up to `limit`)
+    after every full batch that took under half of `target_s`, so a commit happens about once
+    a second: per-commit costs stay small, and a crash loses at most about a second of work.
+    """
+
+    size: int
+    adaptive: bool = False
+    target_s: float = 1.0
+    limit: int = 8192
+
+    def record(self, documents: int, seconds: float) -> None:
+        if self.adaptive and documents >= self.size and seconds < self.target_s / 2:
+            self.size = min(self.limit, self.size * 2)
 
 
 @dataclass
@@ -70,7 +92,8 @@ class BatchWriter:
     def delete(self, doc_ids: list[str]) -> BatchResult:
         raise NotImplementedError
 
-    def batches(self, documents: list[Document], batch_size: int) -> Iterator[Batch]:
+    def batches(self, documents: list[Document], sizer: BatchSizer) -> Iterator[Batch]:
+        """Batches of `sizer.size` documents (read again before each batch)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -124,9 +147,17 @@ class PipelineWriter(BatchWriter):
     def delete(self, doc_ids: list[str]) -> BatchResult:
         return self._run([], doc_ids)
 
-    def batches(self, documents: list[Document], batch_size: int) -> Iterator[Batch]:
-        for begin in range(0, len(documents), batch_size):
-            part = documents[begin : begin + batch_size]
+    def batches(self, documents: list[Document], sizer: BatchSizer) -> Iterator[Batch]:
+        begin = 0
+        while begin < len(documents):
+            end, chars = begin, 0
+            while end < len(documents) and end - begin < sizer.size:
+                chars += len(documents[end].text)
+                if chars > MAX_BATCH_CHARS and end > begin:
+                    break
+                end += 1
+            part = documents[begin:end]
+            begin = end
             yield part, functools.partial(self._run, part, [d.id for d in part])
 
     def close(self) -> None:
@@ -165,14 +196,14 @@ def _writer_for(
     return PipelineWriter(shape, loaded)
 
 
-def _commit_size(batch_size: int | None, settings: RayExecutorConfig | None) -> int:
+def _commit_size(batch_size: int | None, settings: RayExecutorConfig | None) -> BatchSizer:
     if batch_size is not None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-        return batch_size
+        return BatchSizer(batch_size)
     if settings is not None:
-        return settings.indexing.write_batch_size
-    return DEFAULT_BATCH_SIZE
+        return BatchSizer(settings.indexing.write_batch_size)
+    return BatchSizer(DEFAULT_BATCH_SIZE, adaptive=True)
 
 
 def _load(config: RagConfig, shape: IndexingShape, paths: list[str]) -> dict[str, Any]:
@@ -222,7 +253,7 @@ def _index_locked(
             "`documents` output"
         )
     ray_settings = _ray_settings(config)
-    commit = _commit_size(batch_size, ray_settings)
+    sizer = _commit_size(batch_size, ray_settings)
     start = time.perf_counter()
     loaded = _load(config, shape, paths)
     timings = {shape.loader: time.perf_counter() - start}
@@ -239,10 +270,12 @@ def _index_locked(
     )
     written: dict[str, int] = {}
     model = (encoder or {}).get("model")
+    if model == "hashing":  # the stand-in encoder has no tokenizer: count words
+        model = None
     writer = _writer_for(config, shape, loaded, ray_settings)
     progress = Throughput(len(plan.write), TokenCounter(model))
     try:
-        _apply(plan, writer, journal, commit, progress, written, timings)
+        _apply(plan, writer, journal, sizer, progress, written, timings)
         rates = progress.rates()
         journal.save()  # a new index records its encoder even when nothing was written
     finally:
@@ -276,7 +309,7 @@ def _apply(
     plan: IndexPlan,
     writer: BatchWriter,
     journal: Journal,
-    batch_size: int,
+    sizer: BatchSizer,
     progress: Throughput,
     written: dict[str, int],
     timings: dict[str, float],
@@ -292,10 +325,12 @@ def _apply(
         result = writer.delete(plan.delete)
         journal.commit({}, deleted=plan.delete)
         _add(stage_timings, result.timings)
-    for documents, write in writer.batches(plan.write, batch_size):
+    for documents, write in writer.batches(plan.write, sizer):
+        started = time.perf_counter()
         journal.begin(doc.id for doc in documents)
         result = write()
         journal.commit({doc.id: doc.hash for doc in documents})
+        sizer.record(len(documents), time.perf_counter() - started)
         progress.add(documents, result.chunks)
         _add(written, result.written)
         _add(stage_timings, result.timings)
