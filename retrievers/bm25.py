@@ -26,6 +26,7 @@ from ragloom.component import Component, output_types
 from ragloom.errors import ComponentConfigError, ConfigError, Problem
 from ragloom.pipeline.graph import DEFAULT_INDEX_DIR
 from ragloom.registry import register
+from ragloom.retrievers.bm25_prepare import PreparedSegment, prepare_segment
 from ragloom.retrievers.bm25_scoring import BM25Settings
 from ragloom.retrievers.bm25_store import BM25Store
 from ragloom.types import Chunk, Hit
@@ -121,6 +122,18 @@ class BM25Writer(_BM25Stage):
         if delete_documents:
             self.store.delete_documents(delete_documents)
         return {"written": self.store.write(chunks)}
+
+    def prepare(self, chunks: list[Chunk]) -> PreparedSegment:
+        """Tokenize chunks and save their segment for the writer to register (any process that
+        sees the index directory: Ray Data's encoder actors do it for their own batches)."""
+        return prepare_segment(self.settings, chunks, self.directory)
+
+    def commit_prepared(
+        self, prepared: list[PreparedSegment], delete_documents: list[str]
+    ) -> dict[str, Any]:
+        """Register prepared segments, replacing their documents' and `delete_documents`'
+        chunks (in the single writer); the same output as `run`."""
+        return {"written": self.store.register(prepared, delete_documents)}
 
 
 @register("bm25_retriever")

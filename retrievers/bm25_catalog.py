@@ -10,7 +10,8 @@ Tables::
 
     meta(key, value)                generation, next_rowid, live (chunk count)
     chunks(rowid, id, doc_id, record)   record: the chunk as JSON (text, span, metadata)
-    segments(name, docs)            the live segments, by file name
+    segments(name, docs, base)      the live segments, by file name; a prepared segment's
+                                    rowids are base + its own (0..docs-1), a merged one's absolute
     tombstones(rowid)               rows deleted from segments that are still live
 """
 
@@ -27,7 +28,9 @@ CREATE TABLE IF NOT EXISTS chunks(
     rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, doc_id TEXT NOT NULL, record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id);
-CREATE TABLE IF NOT EXISTS segments(name TEXT PRIMARY KEY, docs INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS segments(
+    name TEXT PRIMARY KEY, docs INTEGER NOT NULL, base INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tombstones(rowid INTEGER PRIMARY KEY);
 INSERT OR IGNORE INTO meta VALUES ('generation', 0), ('next_rowid', 1), ('live', 0);
 """
@@ -62,10 +65,10 @@ def set_meta(connection: sqlite3.Connection, key: str, value: int) -> None:
     connection.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
 
 
-def segments(connection: sqlite3.Connection) -> list[tuple[str, int]]:
-    """The live segments (name, documents) in name order (= commit order)."""
-    rows = connection.execute("SELECT name, docs FROM segments ORDER BY name")
-    return [(str(name), int(docs)) for name, docs in rows]
+def segments(connection: sqlite3.Connection) -> list[tuple[str, int, int]]:
+    """The live segments (name, documents, rowid base) in registration order."""
+    rows = connection.execute("SELECT name, docs, base FROM segments ORDER BY base, name")
+    return [(str(name), int(docs), int(base)) for name, docs, base in rows]
 
 
 def tombstones(connection: sqlite3.Connection) -> list[int]:

@@ -27,6 +27,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -39,6 +40,14 @@ from filelock import FileLock
 from ragloom.errors import ConfigError, Problem
 from ragloom.retrievers import bm25_catalog as catalog
 from ragloom.retrievers.bm25_merge import pick_merge
+from ragloom.retrievers.bm25_prepare import (
+    INCOMING,
+    PreparedSegment,
+    chunk_from_record,
+    chunk_to_record,
+    dumps,
+    prepare_segment,
+)
 from ragloom.retrievers.bm25_scoring import (
     TOKENIZER_SETTINGS,
     BM25Settings,
@@ -50,7 +59,6 @@ from ragloom.retrievers.bm25_segments import (
     SUFFIX,
     Segment,
     Statistics,
-    build_segment,
     gather_statistics,
     live_mask,
     merge_segments,
@@ -59,7 +67,15 @@ from ragloom.retrievers.bm25_segments import (
 )
 from ragloom.types import Chunk, Hit
 
-__all__ = ["TOKENIZER_SETTINGS", "BM25Store", "tokenize"]
+__all__ = [
+    "TOKENIZER_SETTINGS",
+    "BM25Store",
+    "PreparedSegment",
+    "chunk_from_record",
+    "chunk_to_record",
+    "tokenize",
+]
+_dumps = dumps
 
 logger = logging.getLogger(__name__)
 
@@ -72,43 +88,6 @@ LEGACY_CHUNKS_FILE = "chunks.jsonl"
 
 #: A view of the index: each live segment with its live mask (None: nothing deleted).
 View = list[tuple[Segment, np.ndarray | None]]
-
-
-def _json_default(value: Any) -> Any:
-    """Make numpy scalars/arrays and other odd metadata values JSON-serialisable."""
-    if isinstance(value, np.generic | np.ndarray):
-        return value.tolist()
-    return str(value)
-
-
-def chunk_to_record(chunk: Chunk) -> dict[str, Any]:
-    """The JSON record of a chunk (without its embedding)."""
-    return {
-        "id": chunk.id,
-        "doc_id": chunk.doc_id,
-        "text": chunk.text,
-        "start": chunk.start,
-        "end": chunk.end,
-        "position": chunk.position,
-        "metadata": chunk.metadata,
-    }
-
-
-def chunk_from_record(record: dict[str, Any]) -> Chunk:
-    """The chunk a JSON record describes."""
-    return Chunk(
-        doc_id=str(record["doc_id"]),
-        text=record["text"],
-        start=int(record["start"]),
-        end=int(record["end"]),
-        position=int(record.get("position", 0)),
-        id=str(record["id"]),
-        metadata=dict(record.get("metadata") or {}),
-    )
-
-
-def _dumps(record: dict[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False, sort_keys=True, default=_json_default)
 
 
 def _describe(settings: BM25Settings) -> dict[str, Any]:
@@ -162,6 +141,8 @@ class BM25Store:
         self._reference: tuple[list[int], list[str], RankBM25Scorer] | None = None
         # One lock object per store: it is reentrant, so a migration inside a write is safe.
         self._file_lock = FileLock(self.directory / LOCK_FILE)
+        #: Prepared segments older than this are an interrupted run's: the writer removes them.
+        self._opened_at = time.time()
         self.refresh()
 
     @property
@@ -275,7 +256,7 @@ class BM25Store:
             finally:
                 db.execute("COMMIT")
             try:
-                opened = {name: self._segment(name) for name, _ in names}
+                opened = {name: self._segment(name, base) for name, _, base in names}
             except FileNotFoundError:
                 continue  # merged away since the list was read: read it again
             self._open = opened
@@ -286,13 +267,17 @@ class BM25Store:
             return
         raise ConfigError(f"{self.directory}: the BM25 segments keep changing; retry the query")
 
-    def _segment(self, name: str) -> Segment:
-        """An open segment, memory-mapping it on first use; a damaged file is a clear error."""
+    def _segment(self, name: str, base: int) -> Segment:
+        """An open segment, memory-mapping it on first use (a prepared segment's rowids count
+        from `base`); a damaged file is a clear error."""
         if name in self._open:
             return self._open[name]
         path = self.directory / f"{name}{SUFFIX}"
         try:
-            return open_segment(path)
+            segment = open_segment(path)
+            if base:
+                segment.rowids = np.asarray(segment.rowids) + base
+            return segment
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(
                 f"{path}: damaged BM25 segment ({exc}); the index cannot be read: delete "
@@ -462,14 +447,13 @@ class BM25Store:
         Writing the same chunks twice changes nothing (no new segment), and an edited document
         never leaves stale chunks behind.
         """
-        incoming: dict[str, Chunk] = {}
-        for chunk in chunks:
-            incoming[chunk.id] = chunk
+        incoming = list(chunks)
         if not incoming:
             return 0
         with self._writing() as db:
-            self._commit(db, list(incoming.values()))
-        return len(incoming)
+            prepared = prepare_segment(self.settings, incoming, self.directory)
+            self._register(db, [prepared], ())
+        return len(prepared.chunk_ids)
 
     def delete_documents(self, doc_ids: Iterable[str]) -> int:
         """Remove every chunk of the given documents; the number of chunks removed."""
@@ -477,56 +461,70 @@ class BM25Store:
         if not doomed or self._read_manifest() is None:
             return 0
         with self._writing() as db:
-            return self._commit(db, [], doomed)
+            return self._register(db, [], doomed)
 
-    def _commit(
-        self, db: sqlite3.Connection, chunks: list[Chunk], delete: Sequence[str] = ()
+    def register(
+        self, prepared: Sequence[PreparedSegment], delete_documents: Iterable[str] = ()
     ) -> int:
-        """One transaction: tombstone the documents' old chunks, add the new ones as a segment.
-        Returns the number of chunks removed; nothing changes if nothing would."""
-        ordered = sorted(chunks, key=lambda c: (c.doc_id, c.position, c.start, c.id))
-        records = [_dumps(chunk_to_record(c)) for c in ordered]
-        doc_ids = sorted({c.doc_id for c in ordered} | set(delete))
+        """Commit segments prepared elsewhere (`prepare_segment`, e.g. by Ray Data workers):
+        every stored chunk of their documents and of `delete_documents` is replaced. Returns
+        the number of chunks written."""
+        with self._writing() as db:
+            self._register(db, prepared, sorted(set(delete_documents)))
+        return sum(len(p.chunk_ids) for p in prepared)
+
+    def _register(
+        self, db: sqlite3.Connection, prepared: Sequence[PreparedSegment], delete: Sequence[str]
+    ) -> int:
+        """One transaction: tombstone the documents' old chunks, move the prepared segments in
+        and add their rows. Returns the number of chunks removed; a no-op if nothing changes."""
+        ids = [i for p in prepared for i in p.chunk_ids]
+        records = [r for p in prepared for r in p.records]
+        doc_ids = sorted({d for p in prepared for d in p.doc_ids} | set(delete))
         db.execute("BEGIN IMMEDIATE")
         try:
             old = catalog.rows_of_documents(db, doc_ids)
             old_ids = {chunk_id for _, chunk_id, _, _ in old}
-            moved = catalog.rows_of_chunks(db, [c.id for c in ordered if c.id not in old_ids])
+            moved = catalog.rows_of_chunks(db, [i for i in ids if i not in old_ids])
             same = not moved and sorted((i, r) for _, i, _, r in old) == sorted(
-                zip((c.id for c in ordered), records, strict=True)
+                zip(ids, records, strict=True)
             )
             if same:
                 db.execute("ROLLBACK")
+                self._discard(prepared)
                 return 0
             doomed = [rowid for rowid, _, _, _ in old] + moved
             catalog.delete_rows(db, doomed)
-            generation = catalog.meta(db, "generation") + 1
-            if ordered:
-                first = catalog.meta(db, "next_rowid")
-                rowids = list(range(first, first + len(ordered)))
-                tokens = [self.settings.tokenizer(c.text) for c in ordered]
-                segment = build_segment(_segment_name(generation), tokens, rowids)
-                save_segment(segment, self.directory)
-                catalog.insert_rows(
-                    db,
-                    zip(
-                        rowids,
-                        (c.id for c in ordered),
-                        (c.doc_id for c in ordered),
-                        records,
-                        strict=True,
-                    ),
+            base = catalog.meta(db, "next_rowid")
+            for part in prepared:
+                if not part.chunk_ids:
+                    continue
+                os.replace(
+                    self.directory / INCOMING / part.file_name, self.directory / part.file_name
                 )
-                db.execute("INSERT INTO segments VALUES (?, ?)", (segment.name, segment.size))
-                catalog.set_meta(db, "next_rowid", first + len(ordered))
-            catalog.set_meta(db, "live", catalog.meta(db, "live") + len(ordered) - len(doomed))
-            catalog.set_meta(db, "generation", generation)
+                rows = range(base, base + len(part.chunk_ids))
+                catalog.insert_rows(
+                    db, zip(rows, part.chunk_ids, part.doc_ids, part.records, strict=True)
+                )
+                db.execute(
+                    "INSERT INTO segments VALUES (?, ?, ?)", (part.name, len(part.chunk_ids), base)
+                )
+                base += len(part.chunk_ids)
+            catalog.set_meta(db, "next_rowid", base)
+            catalog.set_meta(db, "live", catalog.meta(db, "live") + len(ids) - len(doomed))
+            catalog.set_meta(db, "generation", catalog.meta(db, "generation") + 1)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        self._discard([p for p in prepared if not p.chunk_ids])
         return len(doomed)
+
+    def _discard(self, prepared: Iterable[PreparedSegment]) -> None:
+        for part in prepared:
+            with contextlib.suppress(OSError):
+                (self.directory / INCOMING / part.file_name).unlink()
 
     def _merge(self, db: sqlite3.Connection) -> None:
         """Run the merges the tiered policy asks for, each committed atomically."""
@@ -555,7 +553,7 @@ class BM25Store:
             try:
                 db.executemany("DELETE FROM segments WHERE name = ?", ((n,) for n in names))
                 if merged.size:
-                    db.execute("INSERT INTO segments VALUES (?, ?)", (merged.name, merged.size))
+                    db.execute("INSERT INTO segments VALUES (?, ?, 0)", (merged.name, merged.size))
                 catalog.forget_tombstones(db, dropped)
                 catalog.set_meta(db, "generation", generation)
                 db.execute("COMMIT")
@@ -569,13 +567,18 @@ class BM25Store:
                     (self.directory / f"{name}{SUFFIX}").unlink()
 
     def _clear_debris(self, db: sqlite3.Connection) -> None:
-        """Remove segment files no commit refers to and temp files (writer lock held)."""
-        live = {f"{name}{SUFFIX}" for name, _ in catalog.segments(db)}
+        """Remove segment files no commit refers to, temp files, and segments prepared before
+        this store was opened (by an interrupted run; writer lock held)."""
+        live = {f"{name}{SUFFIX}" for name, _, _ in catalog.segments(db)}
         for path in self.directory.iterdir():
             name = path.name
             orphan = name.endswith(SUFFIX) and name not in live
             if orphan or (name.startswith(".") and name.endswith(".tmp")):
                 with contextlib.suppress(OSError):
+                    path.unlink()
+        for path in (self.directory / INCOMING).glob("*"):
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < self._opened_at:
                     path.unlink()
 
     def _migrate_legacy(self) -> None:
@@ -596,7 +599,7 @@ class BM25Store:
                         chunk_from_record(json.loads(line)) for line in handle if line.strip()
                     ]
                 if chunks:
-                    self._commit(db, chunks)
+                    self._register(db, [prepare_segment(self.settings, chunks, self.directory)], ())
             _write_json(self.manifest_path, {**manifest, "format_version": FORMAT_VERSION})
             legacy.unlink(missing_ok=True)
             for path in self.directory.glob("index-*"):
@@ -609,7 +612,7 @@ class BM25Store:
 
 def _segment_name(generation: int) -> str:
     """A new segment's name: sorts in creation order, unique even across crashed writers."""
-    return f"s{generation:012d}-{uuid.uuid4().hex[:8]}"
+    return f"m{generation:012d}-{uuid.uuid4().hex[:8]}"
 
 
 def _best(candidates: np.ndarray, scores: np.ndarray, top_k: int) -> np.ndarray:

@@ -1,15 +1,21 @@
-"""Distributed batch indexing on Ray Data: chunk + encode in an actor pool, write through one actor.
+"""Distributed batch indexing on Ray Data: chunk, encode and prepare BM25 segments in an actor
+pool; register and write through one actor.
 
 The driver loads and plans (`ragloom.indexing.runner`); the documents to write become a Ray
 Dataset that `map_batches` sends through `ChunkEncode`, a callable class that rebuilds the
 pipeline's chunker and encoder from their `to_dict()` once per actor
-(`compute=ActorPoolStrategy(size=encoder_actors)`). Each output row is one document with all
-its chunks, so a document is never split between two writes. The driver streams the output
-with `iter_batches` (bounded: Ray Data's backpressure keeps only a few batches in flight, the
-corpus is never collected) and hands each batch to `WriterActor`, the only process that opens
-the stores: Chroma's PersistentClient must have exactly one writer per directory (a Chroma
-stage with `server:` makes it an HttpClient of that server instead). The writer actor is pinned
-to the driver's node, where the index directory is.
+(`compute=ActorPoolStrategy(size=encoder_actors)`). Writers with the `SegmentWriter` role
+(BM25) also *prepare* their part in the actor: the batch's chunks are tokenized and saved as
+a segment file in the (shared) index directory, so that work scales with the actors and the
+writer only registers the segment (one O(batch) transaction). Each output row is one whole
+map batch (its documents, their chunks, their prepared segments), so a document is never split
+between two writes. The driver streams the output with `iter_batches` (bounded: Ray Data's
+backpressure keeps only a few batches in flight, the corpus is never collected) and hands
+rows to `WriterActor`, the only process that opens the stores: Chroma's PersistentClient must
+have exactly one writer per directory (a Chroma stage with `server:` makes it an HttpClient of
+that server instead). The writer actor is pinned to the driver's node, where the index
+directory is; encoder actors on other nodes need that directory on a shared file system
+when a BM25 writer prepares segments there.
 
 Example configuration::
 
@@ -26,9 +32,9 @@ import logging
 import pickle
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -36,6 +42,7 @@ from ragloom.component import Component
 from ragloom.errors import ConfigError, Problem
 from ragloom.indexing.runner import Batch, BatchResult, BatchSizer, BatchWriter, counts
 from ragloom.progress import progress_enabled
+from ragloom.retrievers.bm25_prepare import PreparedSegment
 from ragloom.types import Chunk, Document
 
 if TYPE_CHECKING:
@@ -49,20 +56,45 @@ logger = logging.getLogger(__name__)
 Spec = tuple[type[Component], dict[str, Any]]
 
 
-def _build(spec: Spec, index_dir: str) -> Component:
+@runtime_checkable
+class SegmentWriter(Protocol):
+    """A writer whose work splits in two: `prepare` (anywhere, in parallel) and
+    `commit_prepared` (in the single writer). BM25Writer is one."""
+
+    def prepare(self, chunks: list[Chunk]) -> PreparedSegment: ...
+
+    def commit_prepared(
+        self, prepared: list[PreparedSegment], delete_documents: list[str]
+    ) -> dict[str, Any]: ...
+
+
+def _build(spec: Spec, index_dir: str, warm: bool = True) -> Component:
     cls, envelope = spec
     component = cls.from_dict(envelope)
     component.bind_index(Path(index_dir))
-    component.warm_up()
+    if warm:
+        component.warm_up()
     return component
 
 
 class ChunkEncode:
-    """Ray Data callable class: documents in, one row per document with its encoded chunks out."""
+    """Ray Data callable class: a batch of documents in, one row out holding the batch's
+    encoded chunks and each segment writer's prepared segment."""
 
-    def __init__(self, chunker: Spec, encoder: Spec, index_dir: str):
+    def __init__(
+        self,
+        chunker: Spec,
+        encoder: Spec,
+        index_dir: str,
+        preparers: list[tuple[str, Spec, bool]] | None = None,
+    ):
         self.chunker = _build(chunker, index_dir)
         self.encoder = _build(encoder, index_dir)
+        # Preparing opens no store: the writer actor alone does.
+        self.preparers = [
+            (name, _build(spec, index_dir, warm=False), embedded)
+            for name, spec, embedded in preparers or []
+        ]
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
         ids = [str(i) for i in batch["id"]]
@@ -72,13 +104,15 @@ class ChunkEncode:
         ]
         chunks = self.chunker.run(documents=docs)["chunks"]
         encoded = self.encoder.run(chunks=chunks)["chunks"] if chunks else []
-        by_doc: dict[str, list[Chunk]] = {doc_id: [] for doc_id in ids}
-        for chunk in encoded:
-            by_doc[chunk.doc_id].append(chunk)
+        prepared = {
+            name: asdict(cast(SegmentWriter, writer).prepare(encoded if embedded else chunks))
+            for name, writer, embedded in self.preparers
+        }
         return {
-            "id": ids,
-            "chunks": [pickle.dumps(by_doc[doc_id]) for doc_id in ids],
-            "count": [len(by_doc[doc_id]) for doc_id in ids],
+            "ids": [json.dumps(ids)],
+            "chunks": [pickle.dumps(encoded)],
+            "count": [len(encoded)],
+            "prepared": [json.dumps(prepared)],
         }
 
 
@@ -91,15 +125,26 @@ class WriterActor:
         ]
 
     def write(
-        self, doc_ids: list[str], payloads: list[bytes]
+        self, doc_ids: list[str], payloads: list[bytes], prepared: list[str] | None = None
     ) -> tuple[dict[str, dict[str, int]], dict[str, float]]:
-        """Drop the documents' old chunks, then write the new ones, in every writer."""
+        """Drop the documents' old chunks, then write the new ones, in every writer: segment
+        writers register what the encoder actors prepared, the others write the chunks."""
         chunks: list[Chunk] = [c for payload in payloads for c in pickle.loads(payload)]
         plain = [replace(c, embedding=None) for c in chunks]
+        segments: dict[str, list[PreparedSegment]] = {}
+        for record in prepared or []:
+            for name, fields in json.loads(record).items():
+                segments.setdefault(name, []).append(PreparedSegment(**fields))
         outputs: dict[str, dict[str, int]] = {}
         timings: dict[str, float] = {}
         for name, component, embedded in self.writers:
             start = time.perf_counter()
+            if name in segments:
+                writer = cast(SegmentWriter, component)
+                produced = writer.commit_prepared(segments[name], doc_ids)
+                timings[name] = time.perf_counter() - start
+                outputs[name] = counts(produced)
+                continue
             kwargs: dict[str, Any] = {"chunks": chunks if embedded else plain}
             if "delete_documents" in type(component).input_sockets():
                 kwargs["delete_documents"] = doc_ids
@@ -220,6 +265,9 @@ class RayDataWriter(BatchWriter):
             "chunker": self._spec(self.stages.chunker),
             "encoder": self._spec(self.stages.encoder),
             "index_dir": self.index_dir,
+            "preparers": [
+                (name, self._spec(name), embedded) for name, embedded in self._preparing()
+            ],
         }
         return dataset.map_batches(
             ChunkEncode,
@@ -231,20 +279,32 @@ class RayDataWriter(BatchWriter):
             num_gpus=self.num_gpus,
         )
 
+    def _preparing(self) -> list[tuple[str, bool]]:
+        """The writers that prepare segments in the encoder actors (`SegmentWriter`s)."""
+        return [
+            (name, embedded)
+            for name, embedded in self.stages.writers
+            if isinstance(self.pipeline.components[name], SegmentWriter)
+        ]
+
     def batches(self, documents: list[Document], sizer: BatchSizer) -> Iterator[Batch]:
         if not documents:
             return
         by_id = {doc.id: doc for doc in documents}
         dataset = self._dataset(documents, self.options.batch_size)
-        for batch in dataset.iter_batches(batch_size=sizer.size, batch_format="numpy"):
-            ids = [str(i) for i in batch["id"]]
+        rows = max(1, sizer.size // self.options.batch_size)  # one row per map batch
+        for batch in dataset.iter_batches(batch_size=rows, batch_format="numpy"):
+            ids = [i for part in batch["ids"] for i in json.loads(str(part))]
             payloads = [bytes(p) for p in batch["chunks"]]
+            prepared = [str(p) for p in batch["prepared"]]
             chunks = int(np.sum(batch["count"]))
+            write = functools.partial(self._write, ids, payloads, prepared, chunks)
+            yield [by_id[i] for i in ids], write
 
-            yield [by_id[i] for i in ids], functools.partial(self._write, ids, payloads, chunks)
-
-    def _write(self, ids: list[str], payloads: list[bytes], chunks: int) -> BatchResult:
-        result = self._result(*self._get(self._writer().write.remote(ids, payloads)))
+    def _write(
+        self, ids: list[str], payloads: list[bytes], prepared: list[str], chunks: int
+    ) -> BatchResult:
+        result = self._result(*self._get(self._writer().write.remote(ids, payloads, prepared)))
         result.chunks = chunks
         return result
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from ragloom.indexing.journal import read_documents
 from ragloom.rag import RAG
 from tests.integration.conftest import CORPUS, ROOT, ragloom_cli
 
@@ -69,8 +70,8 @@ def test_unchanged_documents_are_not_encoded_and_changes_are_exact(
     after = stored_ids(index)
     assert not of(ray, after)
     assert after == middle - of(ray, middle)
-    manifest = json.loads((index / "manifest.json").read_text())
-    assert str(ray) not in manifest["documents"] and "pending" not in manifest
+    documents, pending = read_documents(index)
+    assert str(ray) not in documents and not pending
 
 
 def test_cli_reports_counts_in_text_and_json(docs: Path, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from ragloom.indexing.journal import read_documents
 from ragloom.rag import RAG
 from tests.integration.conftest import ROOT
 from tests.integration.test_incremental_indexing import stored_ids
@@ -39,12 +41,12 @@ def make_corpus(folder: Path, count: int = 200) -> None:
 
 
 def committed(index_dir: Path) -> tuple[int, bool]:
-    """(documents in the manifest, whether a batch is pending)."""
+    """(documents in the journal, whether a batch is pending)."""
     try:
-        data = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        documents, pending = read_documents(index_dir)
+    except sqlite3.Error:  # being created
         return 0, False
-    return len(data.get("documents", {})), bool(data.get("pending"))
+    return len(documents), bool(pending)
 
 
 def index_command(index_dir: Path, config: Path = HYBRID) -> list[str]:

@@ -16,6 +16,7 @@ import yaml
 
 from ragloom.config import config_from_dict
 from ragloom.errors import ConfigError
+from ragloom.indexing.journal import read_documents
 from ragloom.rag import RAG, QueryResult
 from ragloom.types import Hit
 
@@ -184,8 +185,8 @@ def test_editing_a_file_replaces_its_chunks(tmp_path: Path) -> None:
     assert result.hits[0].chunk.doc_id == tides
     assert "Qiantang" in result.hits[0].chunk.text
     _assert_exact_spans(result.hits)
-    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
-    assert set(manifest["documents"]) == {str(docs / name) for name in FILES}
+    documents, _ = read_documents(tmp_path / "index")
+    assert set(documents) == {str(docs / name) for name in FILES}
 
 
 def test_emptying_a_file_removes_its_chunks(tmp_path: Path) -> None:

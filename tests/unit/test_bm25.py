@@ -215,7 +215,6 @@ def test_chunk_fields_and_metadata_round_trip_without_embeddings(tmp_path: Path)
     assert records and all("embedding" not in record for record in records)
 
 
-
 def test_incompatible_manifest_is_a_clear_error(small_store: BM25Store) -> None:
     path = small_store.directory / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -457,16 +456,7 @@ def test_backend_choices_are_the_registered_scorers() -> None:
 # -- persistence of the bm25s index ----------------------------------------------------------
 
 
-
-
-
 # -- crash safety ----------------------------------------------------------------------------
-
-
-
-
-
-
 
 
 # -- tokenizer options and settings agreement ------------------------------------------------

@@ -4,8 +4,10 @@ the live chunks whatever the segment layout, interrupted writes and merges, form
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from rank_bm25 import BM25Okapi
 from ragloom.errors import ConfigError
 from ragloom.retrievers import bm25_catalog, bm25_merge, bm25_store
 from ragloom.retrievers.bm25_merge import pick_merge, tier
+from ragloom.retrievers.bm25_prepare import prepare_segment
 from ragloom.retrievers.bm25_segments import build_segment, merge_segments, open_segment
 from ragloom.retrievers.bm25_store import BM25Store
 from ragloom.types import Chunk, Document
@@ -226,7 +229,9 @@ def test_only_sqlite_json_and_raw_arrays_are_written_never_pickle(tmp_path: Path
         "catalogue.sqlite-wal",
         "catalogue.sqlite-shm",
         "manifest.json",
+        "incoming",
     }
+    assert not list((tmp_path / "incoming").iterdir())  # every prepared segment registered
     for path in tmp_path.glob("*.seg"):
         assert path.read_bytes().startswith(b"RLSEG001")
         assert isinstance(open_segment(path).postings, np.memmap)
@@ -258,3 +263,37 @@ def test_a_format_1_index_is_migrated_on_first_open(tmp_path: Path) -> None:
     assert not (directory / "chunks.jsonl").exists()
     assert not list(directory.glob("index-*"))
     assert json.loads((directory / "manifest.json").read_text("utf-8"))["format_version"] == 2
+
+
+def test_segments_prepared_elsewhere_register_like_a_write(tmp_path: Path) -> None:
+    """What Ray Data's encoder actors do: prepare segments in parallel, one writer registers."""
+    corpus = Corpus(seed=8)
+    batches = [corpus.batch(25, id_space=60) for _ in range(4)]
+    direct = BM25Store(tmp_path / "direct")
+    for batch in batches:
+        direct.write(batch)
+    store = BM25Store(tmp_path / "prepared")
+    settings = store.settings
+    for batch in batches:
+        prepared = [prepare_segment(settings, batch[:10], store.directory)]
+        prepared.append(prepare_segment(settings, batch[10:], store.directory))
+        assert store.register(prepared, delete_documents=[c.doc_id for c in batch]) == len(batch)
+    assert store.chunk_ids() == direct.chunk_ids()
+    for query in corpus.queries(40):
+        got = [(h.chunk.id, h.score) for h in store.search(query, 10)]
+        assert got == [(h.chunk.id, h.score) for h in direct.search(query, 10)]
+    _assert_parity(store, corpus, corpus.queries(20))
+
+
+def test_segments_prepared_by_an_interrupted_run_are_removed(tmp_path: Path) -> None:
+    store = BM25Store(tmp_path)
+    store.write([_chunk("a", "kept words")])
+    stale = prepare_segment(store.settings, [_chunk("b", "never registered")], tmp_path)
+    old = time.time() - 60
+    os.utime(tmp_path / "incoming" / stale.file_name, (old, old))
+    fresh = BM25Store(tmp_path)
+    in_flight = prepare_segment(fresh.settings, [_chunk("c", "in flight")], tmp_path)
+    fresh.write([_chunk("d", "another")])
+    assert sorted(p.name for p in (tmp_path / "incoming").iterdir()) == [in_flight.file_name]
+    fresh.register([in_flight])
+    assert sorted(h.chunk.doc_id for h in fresh.search("flight never kept", 5)) == ["a", "c"]
