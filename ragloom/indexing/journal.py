@@ -48,9 +48,13 @@ def read_documents(index_dir: Path) -> tuple[dict[str, str], set[str]]:
     path = Path(index_dir) / JOURNAL_FILE
     if not path.exists():
         return {}, set()
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
     try:
         rows = connection.execute("SELECT doc_id, hash, pending FROM documents").fetchall()
+    except sqlite3.OperationalError:
+        if connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'documents'").fetchone():
+            raise
+        rows = []  # the first writer is creating the journal right now
     finally:
         connection.close()
     done = {str(i): str(h) for i, h, p in rows if not p}

@@ -5,7 +5,8 @@ driver that is not already connected to the test session's local Ray. The head n
 CPU, so every encoder actor (one CPU each) runs on the worker node and prepares its BM25
 segments there, into the shared index directory; the writer actor runs on the head. With
 `--kill-after N` the worker node is removed once N documents are committed, and the run is
-abandoned (exit 3) if it does not end by itself: an operator's kill of a stuck run.
+abandoned if it does not end by itself within 45 s (Ray Data retries the lost actors forever
+when no node can host them): an operator's kill of a stuck run.
 
 Prints one JSON object: the report (or the error) and the cluster's node count.
 """
@@ -51,7 +52,7 @@ def main() -> int:
     def run() -> None:
         try:
             result["report"] = rag.index([args.docs]).to_dict()
-        except Exception as exc:  # reported, not raised: the parent test reads it
+        except BaseException as exc:  # reported, not raised: the parent test reads it
             result["error"] = f"{type(exc).__name__}: {exc}"
 
     thread = threading.Thread(target=run, daemon=True)
@@ -67,14 +68,16 @@ def main() -> int:
             time.sleep(0.02)
         thread.join(timeout=45)
         code = 3 if thread.is_alive() else 0
+        result["abandoned"] = bool(code)
     else:
         thread.join()
     print(json.dumps(result), flush=True)
-    if code:
-        cluster.shutdown()
-        os._exit(code)  # the indexing thread is stuck on the lost node: abandon it
+    # With the indexing thread stuck on the lost node, the driver may end here, exit code 1,
+    # when the raylet it is attached to goes away: the printed JSON is what counts.
     ray.shutdown()
     cluster.shutdown()
+    if code:
+        os._exit(code)
     return code
 
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from ragloom.rag import RAG
+from ragloom.retrievers.bm25_store import BM25Store
 from tests.integration.conftest import ROOT
 from tests.integration.multinode import CONFIG
 from tests.integration.test_incremental_indexing import stored_ids
@@ -36,8 +37,10 @@ def on_cluster(docs: Path, index_dir: Path, *options: str) -> tuple[int, dict]:
 
 
 def results(index_dir: Path) -> list[list[tuple[str, float]]]:
-    rag = RAG.from_file(CONFIG, index_dir)
-    return [[(h.chunk.id, round(h.score, 9)) for h in rag.query(q).hits] for q in QUERIES]
+    """BM25's top 10 per query: exact, so equal indexes give equal lists (Chroma's HNSW graph,
+    and so its approximate top-k, depends on insertion order)."""
+    store = BM25Store(index_dir / "bm25")
+    return [[(h.chunk.id, h.score) for h in store.search(q, 10)] for q in QUERIES]
 
 
 def test_a_two_node_cluster_indexes_like_a_local_run(tmp_path: Path) -> None:
@@ -59,9 +62,9 @@ def test_a_worker_node_lost_mid_run_leaves_an_index_a_rerun_completes(tmp_path: 
     make_corpus(tmp_path / "docs", count=200)
     clean = RAG.from_file(CONFIG, tmp_path / "clean").index([tmp_path / "docs"])
     assert clean.added == 200
-    code, out = on_cluster(tmp_path / "docs", tmp_path / "lost", "--kill-after", "16")
-    assert out.get("killed_at", 0) >= 16, out
-    assert code == 3 or "error" in out or out["report"]["added"] == 200, out
+    _, out = on_cluster(tmp_path / "docs", tmp_path / "lost", "--kill-after", "16")
+    assert 16 <= out["killed_at"] < 200, out
+    assert out["abandoned"] or "error" in out or out["report"]["added"] == 200, out
     again = RAG.from_file(CONFIG, tmp_path / "lost").index([tmp_path / "docs"])
     assert again.added + again.unchanged + again.updated == 200
     assert stored_ids(tmp_path / "lost") == stored_ids(tmp_path / "clean")
