@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ragloom.retrievers.bm25_scoring import BM25Settings
-from ragloom.retrievers.bm25_segments import build_segment, save_segment
+from ragloom.retrievers.bm25_segments import save_segment, segment_from_ids
 from ragloom.types import Chunk
 
 #: Where prepared segments wait for the writer to register them (inside the store folder).
@@ -97,9 +97,10 @@ def prepare_segment(
     """Tokenize `chunks`, save their segment into `<directory>/incoming/` (temp + fsync +
     rename), and return what the writer needs to register it."""
     ordered = ordered_chunks(chunks)
-    tokens = [settings.tokenizer(chunk.text) for chunk in ordered]
+    terms, term_ids, docs = settings.tokenizer.tokenize_corpus([c.text for c in ordered])
+    lengths = np.bincount(docs, minlength=len(ordered))
     name = f"p{uuid.uuid4().hex}"
-    segment = build_segment(name, tokens, range(len(ordered)))
+    segment = segment_from_ids(name, terms, term_ids, docs, lengths, range(len(ordered)))
     folder = Path(directory) / INCOMING
     folder.mkdir(parents=True, exist_ok=True)
     save_segment(segment, folder)

@@ -31,6 +31,9 @@ TOKEN_PATTERN = r"\w+"
 #: The manifest record of the default tokenizer; stopwords and stemmer add keys when set.
 TOKENIZER_SETTINGS: dict[str, Any] = {"type": "regex", "pattern": TOKEN_PATTERN, "lowercase": True}
 _TOKEN_RE = re.compile(TOKEN_PATTERN)
+#: Joins texts for `Tokenizer.tokenize_corpus`: never a word character, nor inside a text.
+SEPARATOR = "\x00"
+_CORPUS_RE = re.compile(rf"{TOKEN_PATTERN}|{SEPARATOR}")
 STOPWORD_LISTS = ("en",)
 STEMMERS = ("english",)
 _local = threading.local()
@@ -121,6 +124,39 @@ class Tokenizer:
         if self.stemmer:
             tokens = _stemmer(self.stemmer).stemWords(tokens)
         return tokens
+
+    def tokenize_corpus(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Every text's tokens at once, as `__call__` gives them: (terms, the term id of each
+        token occurrence, the text it belongs to), for building an index.
+
+        One regex pass over the joined texts, stopwords dropped and stems computed once per
+        distinct word rather than per occurrence: several times faster than text by text.
+        """
+        if any(SEPARATOR in text for text in texts):  # cannot join safely: text by text
+            per_text = [self(text) for text in texts]
+            terms = list(dict.fromkeys(t for tokens in per_text for t in tokens))
+            number = dict(zip(terms, range(len(terms)), strict=True))
+            flat = [number[t] for tokens in per_text for t in tokens]
+            docs = [n for n, tokens in enumerate(per_text) for _ in tokens]
+            return terms, np.asarray(flat, dtype=np.int64), np.asarray(docs, dtype=np.int64)
+        words = _CORPUS_RE.findall(SEPARATOR.join(texts).lower())
+        vocab = list(dict.fromkeys(words))
+        number = dict(zip(vocab, range(len(vocab)), strict=True))
+        ids = np.fromiter(map(number.__getitem__, words), np.int64, len(words))
+        separator = number.get(SEPARATOR, -1)
+        is_separator = ids == separator
+        docs = np.cumsum(is_separator)[~is_separator]
+        ids = ids[~is_separator]
+        # Each distinct word once: dropped (stopword) or mapped to its stem's term id.
+        kept = [w for w in vocab if w != SEPARATOR and w not in self._stop]
+        targets = _stemmer(self.stemmer).stemWords(kept) if self.stemmer else kept
+        terms = list(dict.fromkeys(targets))
+        position = dict(zip(terms, range(len(terms)), strict=True))
+        remap = np.full(len(vocab), -1, dtype=np.int64)
+        for word, target in zip(kept, targets, strict=True):
+            remap[number[word]] = position[target]
+        ids = remap[ids]
+        return terms, ids[ids >= 0], docs[ids >= 0]
 
 
 def tokenize(text: str) -> list[str]:

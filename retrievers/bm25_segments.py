@@ -84,20 +84,39 @@ def build_segment(name: str, tokens: Sequence[Sequence[str]], rowids: Sequence[i
     words = list(chain.from_iterable(tokens))
     vocab = _numbering(dict.fromkeys(words))
     flat = np.fromiter(map(vocab.__getitem__, words), np.int64, len(words))
-    n_docs = len(tokens)
-    docs = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-    keys, tf = np.unique(flat * max(n_docs, 1) + docs, return_counts=True)
+    docs = np.repeat(np.arange(len(tokens), dtype=np.int64), lengths)
+    return segment_from_ids(name, list(vocab), flat, docs, lengths, rowids)
+
+
+def segment_from_ids(
+    name: str,
+    terms: list[str],
+    term_ids: np.ndarray,
+    docs: np.ndarray,
+    lengths: np.ndarray,
+    rowids: Iterable[int],
+) -> Segment:
+    """A segment from one (term id, document) pair per token occurrence (`docs` ascending,
+    `lengths` the tokens per document); unused terms are dropped."""
+    n_docs = len(lengths)
+    keys, tf = np.unique(term_ids * max(n_docs, 1) + docs, return_counts=True)
     columns, postings = np.divmod(keys, max(n_docs, 1))
-    indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(columns, minlength=len(vocab)), out=indptr[1:])
+    used = np.bincount(columns, minlength=len(terms))
+    if len(terms) and not used.all():
+        keep = used > 0
+        columns = (np.cumsum(keep) - 1)[columns]
+        terms = [term for term, kept in zip(terms, keep.tolist(), strict=True) if kept]
+        used = used[keep]
+    indptr = np.zeros(len(terms) + 1, dtype=np.int64)
+    np.cumsum(used, out=indptr[1:])
     return Segment(
         name=name,
-        terms=list(vocab),
+        terms=terms,
         indptr=indptr,
         postings=postings.astype(np.int32),
         freqs=tf.astype(np.int32),
         lengths=lengths.astype(np.int32),
-        rowids=np.asarray(rowids, dtype=np.int64),
+        rowids=np.fromiter(rowids, np.int64, n_docs),
     )
 
 

@@ -18,6 +18,7 @@ from ragloom.errors import ConfigError
 from ragloom.retrievers import bm25_catalog, bm25_merge, bm25_store
 from ragloom.retrievers.bm25_merge import pick_merge, tier
 from ragloom.retrievers.bm25_prepare import prepare_segment
+from ragloom.retrievers.bm25_scoring import BM25Settings
 from ragloom.retrievers.bm25_segments import build_segment, merge_segments, open_segment
 from ragloom.retrievers.bm25_store import BM25Store
 from ragloom.types import Chunk, Document
@@ -297,3 +298,26 @@ def test_segments_prepared_by_an_interrupted_run_are_removed(tmp_path: Path) -> 
     assert sorted(p.name for p in (tmp_path / "incoming").iterdir()) == [in_flight.file_name]
     fresh.register([in_flight])
     assert sorted(h.chunk.doc_id for h in fresh.search("flight never kept", 5)) == ["a", "c"]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [BM25Settings(), BM25Settings(stopwords="en"), BM25Settings(stopwords="en", stemmer="english")],
+)
+def test_corpus_tokenization_equals_text_by_text(settings: BM25Settings) -> None:
+    texts = [
+        "The quick brown foxes JUMPED over the lazy dogs.",
+        "",
+        "ΟΔΟΣ ΟΔΟΣ: final sigma, Σ alone; ΣΑΣ",
+        "Émile\u2019s café, crème brûlée — CAFÉ at 9:30; naïve coöperation",
+        "İstanbul ǅemal ß straße ﬁne",
+        "the of and",
+        "under_score snake_case 42 4.2 x\u0301y",
+        "with a \x00 NUL inside",
+    ]
+    for batch in (texts[:-1], texts):  # the second cannot be joined: text by text
+        terms, ids, docs = settings.tokenizer.tokenize_corpus(batch)
+        rebuilt: list[list[str]] = [[] for _ in batch]
+        for term_id, doc in zip(ids.tolist(), docs.tolist(), strict=True):
+            rebuilt[doc].append(terms[term_id])
+        assert rebuilt == [settings.tokenizer(text) for text in batch]
