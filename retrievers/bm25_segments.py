@@ -122,47 +122,67 @@ def segment_from_ids(
 
 def merge_segments(name: str, parts: Sequence[tuple[Segment, np.ndarray | None]]) -> Segment:
     """One segment holding the live documents of `parts` (segment, live mask or None = all),
-    ordered by rowid; deleted documents are dropped for good."""
+    ordered by rowid; deleted documents are dropped for good.
+
+    No sort of the postings: each part's live postings of a term are copied as one block into
+    the term's range of the output (scoring never needs a term's postings in order), so a
+    merge costs a few linear passes and about the output's size in memory.
+    """
     vocab = _numbering(dict.fromkeys(chain.from_iterable(seg.terms for seg, _ in parts)))
-    columns, postings, freqs, lengths, rowids = [], [], [], [], []
-    offset = 0
-    for segment, live in parts:
-        keep = np.ones(segment.size, dtype=bool) if live is None else live
-        new_local = np.cumsum(keep) - 1 + offset
-        column_map = np.fromiter(
-            map(vocab.__getitem__, segment.terms), np.int64, len(segment.terms)
-        )
-        per_posting = np.repeat(column_map, np.diff(segment.indptr))
-        alive = keep[segment.postings]
-        columns.append(per_posting[alive])
-        postings.append(new_local[segment.postings[alive]])
-        freqs.append(np.asarray(segment.freqs)[alive])
-        lengths.append(np.asarray(segment.lengths)[keep])
-        rowids.append(np.asarray(segment.rowids)[keep])
-        offset += int(keep.sum())
-    all_rowids = np.concatenate(rowids) if rowids else np.zeros(0, np.int64)
-    order = np.argsort(all_rowids, kind="stable")
-    rank = np.empty_like(order)
+    keeps = [np.ones(seg.size, bool) if live is None else live for seg, live in parts]
+    rowids = np.concatenate(
+        [np.asarray(seg.rowids)[keep] for (seg, _), keep in zip(parts, keeps, strict=True)]
+        or [np.zeros(0, np.int64)]
+    )
+    order = np.argsort(rowids, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
-    column = np.concatenate(columns) if columns else np.zeros(0, np.int64)
-    local = rank[np.concatenate(postings)] if postings else np.zeros(0, np.int64)
-    tf = np.concatenate(freqs) if freqs else np.zeros(0, np.int32)
+    # Per part: each term's global column and its live posting count; then the output layout.
+    columns, counts = [], []
+    for (segment, live), keep in zip(parts, keeps, strict=True):
+        columns.append(
+            np.fromiter(map(vocab.__getitem__, segment.terms), np.int64, len(segment.terms))
+        )
+        counts.append(segment.doc_freqs(None if live is None else keep))
+    per_column = np.zeros(len(vocab), dtype=np.int64)
+    for column, count in zip(columns, counts, strict=True):
+        per_column[column] += count
+    indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+    np.cumsum(per_column, out=indptr[1:])
+    postings = np.empty(int(indptr[-1]), dtype=np.int32)
+    freqs = np.empty(int(indptr[-1]), dtype=np.int32)
+    filled = indptr[:-1].copy()
+    offset = 0
+    for (segment, live), keep, column, count in zip(parts, keeps, columns, counts, strict=True):
+        local = np.asarray(segment.postings)
+        alive = None if live is None else keep[local]
+        new_local = rank[offset + np.cumsum(keep) - 1]  # a deleted document's entry is unused
+        offset += int(keep.sum())
+        starts = np.zeros(len(count) + 1, dtype=np.int64)
+        np.cumsum(count, out=starts[1:])
+        destination = np.repeat(filled[column] - starts[:-1], count) + np.arange(starts[-1])
+        filled[column] += count
+        source = local if alive is None else local[alive]
+        postings[destination] = new_local[source]
+        freqs[destination] = np.asarray(segment.freqs) if alive is None else segment.freqs[alive]
+    lengths = np.concatenate(
+        [np.asarray(seg.lengths)[keep] for (seg, _), keep in zip(parts, keeps, strict=True)]
+        or [np.zeros(0, np.int32)]
+    )
     # Terms that only deleted documents held disappear; the rest keep first-use order.
-    used = np.bincount(column, minlength=len(vocab)) > 0
-    renumber = np.cumsum(used) - 1
-    column = renumber[column]
-    by_key = np.lexsort((local, column))
-    indptr = np.zeros(int(used.sum()) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(column, minlength=len(indptr) - 1), out=indptr[1:])
-    terms = [term for term, keep in zip(vocab, used.tolist(), strict=True) if keep]
+    used = per_column > 0
+    terms = list(vocab)
+    if not used.all():
+        terms = [term for term, kept in zip(terms, used.tolist(), strict=True) if kept]
+        indptr = np.concatenate([[0], indptr[1:][used]])
     return Segment(
         name=name,
         terms=terms,
         indptr=indptr,
-        postings=local[by_key].astype(np.int32),
-        freqs=tf[by_key].astype(np.int32),
-        lengths=np.concatenate(lengths)[order].astype(np.int32) if lengths else np.zeros(0),
-        rowids=all_rowids[order],
+        postings=postings,
+        freqs=freqs,
+        lengths=lengths[order].astype(np.int32),
+        rowids=rowids[order],
     )
 
 

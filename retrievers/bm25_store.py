@@ -29,6 +29,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -83,6 +84,10 @@ FORMAT = "ragloom-bm25"
 FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 LOCK_FILE = ".lock"
+#: Scores of a query term's postings are cached from this many postings on, up to this many
+#: bytes per open store (common terms are the expensive ones, and the ones queries repeat).
+TERM_CACHE_MIN_POSTINGS = 20_000
+TERM_CACHE_BYTES = 256 * 2**20
 #: Files of format 1 (one chunks file and a whole-index bm25s folder), migrated on open.
 LEGACY_CHUNKS_FILE = "chunks.jsonl"
 
@@ -138,6 +143,9 @@ class BM25Store:
         self._open: dict[str, Segment] = {}
         self._view: View = []
         self._statistics: Statistics | None = None
+        self._norms: dict[str, np.ndarray] = {}
+        self._term_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._term_cache_bytes = 0
         self._reference: tuple[list[int], list[str], RankBM25Scorer] | None = None
         # One lock object per store: it is reentrant, so a migration inside a write is safe.
         self._file_lock = FileLock(self.directory / LOCK_FILE)
@@ -334,18 +342,22 @@ class BM25Store:
     def _stats(self) -> Statistics:
         if self._statistics is None:
             self._statistics = gather_statistics(self._view, self.settings.epsilon)
+            self._norms = {}
+            self._term_cache.clear()
+            self._term_cache_bytes = 0
         return self._statistics
 
     def _segment_candidates(self, tokens: list[str], top_k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rowids) of every chunk that may be in the top k: BM25Okapi's operations,
         in its order, per posting, with the index's global statistics."""
         stats = self._stats()
-        k1, b, avgdl = self.settings.k1, self.settings.b, stats.avgdl
+        k1 = self.settings.k1
         idf = {term: stats.idf(term) for term in set(tokens)}
         found_scores, found_rowids = [], []
         for segment, live in self._view:
             acc: np.ndarray | None = None
             matched = np.zeros(0, dtype=bool)
+            rarest: np.ndarray | None = None
             for term in tokens:
                 postings = segment.postings_of(term)
                 if postings is None:
@@ -353,21 +365,59 @@ class BM25Store:
                 if acc is None:
                     acc = np.zeros(segment.size, dtype=np.float64)
                     matched = np.zeros(segment.size, dtype=bool)
+                    norm = self._norm(segment, stats)
                 docs, freqs = postings
-                tf = freqs.astype(np.float64)
-                dl = segment.lengths[docs]
-                acc[docs] += idf[term] * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)))
+                acc[docs] += self._term_scores(segment, term, idf[term], freqs, norm[docs], k1)
                 matched[docs] = True
+                if rarest is None or len(docs) < len(rarest):
+                    rarest = docs
             if acc is None:
                 continue
             if live is not None:
                 matched &= live
-            picked = _best(np.flatnonzero(matched), acc, top_k)
+            picked = _best(_contenders(acc, matched, rarest, top_k), acc, top_k)
             found_scores.append(acc[picked])
             found_rowids.append(np.asarray(segment.rowids)[picked])
         if not found_scores:
             return np.zeros(0), np.zeros(0, dtype=np.int64)
         return np.concatenate(found_scores), np.concatenate(found_rowids)
+
+    def _term_scores(
+        self,
+        segment: Segment,
+        term: str,
+        idf: float,
+        freqs: np.ndarray,
+        norm: np.ndarray,
+        k1: float,
+    ) -> np.ndarray:
+        """A term's BM25Okapi score in each of its documents, `idf * (tf * (k1 + 1) / (tf +
+        norm))`; a long postings list's scores are cached (by bytes, least recently used
+        first out) until the statistics change: common query terms cost one addition."""
+        key = (segment.name, term)
+        cached = self._term_cache.pop(key, None)
+        if cached is not None:
+            self._term_cache[key] = cached  # most recently used last
+            return cached
+        tf = freqs.astype(np.float64)
+        scores = idf * (tf * (k1 + 1) / (tf + norm))
+        if len(scores) >= TERM_CACHE_MIN_POSTINGS:
+            self._term_cache[key] = scores
+            self._term_cache_bytes += scores.nbytes
+            while self._term_cache_bytes > TERM_CACHE_BYTES:
+                _, dropped = self._term_cache.popitem(last=False)
+                self._term_cache_bytes -= dropped.nbytes
+        return scores
+
+    def _norm(self, segment: Segment, stats: Statistics) -> np.ndarray:
+        """BM25Okapi's length normalisation `k1 * (1 - b + b * dl / avgdl)` of each document
+        (the same operations, so the same floats), kept until the statistics change."""
+        norm = self._norms.get(segment.name)
+        if norm is None:
+            k1, b = self.settings.k1, self.settings.b
+            lengths = np.asarray(segment.lengths, dtype=np.int64)
+            norm = self._norms[segment.name] = k1 * (1 - b + b * lengths / stats.avgdl)
+        return norm
 
     def _reference_candidates(self, tokens: list[str], top_k: int) -> tuple[np.ndarray, np.ndarray]:
         """The same from rank-bm25's BM25Okapi over every live chunk (backend rank_bm25)."""
@@ -613,6 +663,21 @@ class BM25Store:
 def _segment_name(generation: int) -> str:
     """A new segment's name: sorts in creation order, unique even across crashed writers."""
     return f"m{generation:012d}-{uuid.uuid4().hex[:8]}"
+
+
+def _contenders(
+    scores: np.ndarray, eligible: np.ndarray, sample: np.ndarray | None, top_k: int
+) -> np.ndarray:
+    """The eligible entries scoring at least a lower bound of the k-th best score: the k-th
+    best among `sample` (the rarest query term's documents, likely the best ones). One
+    vectorised comparison instead of a selection over every matching entry."""
+    if sample is not None:
+        sample = np.asarray(sample)[eligible[sample]]
+    if sample is None or len(sample) < top_k:
+        return np.flatnonzero(eligible)
+    values = scores[sample]
+    bound = np.partition(values, len(values) - top_k)[len(values) - top_k]
+    return np.flatnonzero((scores >= bound) & eligible)
 
 
 def _best(candidates: np.ndarray, scores: np.ndarray, top_k: int) -> np.ndarray:

@@ -321,3 +321,21 @@ def test_corpus_tokenization_equals_text_by_text(settings: BM25Settings) -> None
         for term_id, doc in zip(ids.tolist(), docs.tolist(), strict=True):
             rebuilt[doc].append(terms[term_id])
         assert rebuilt == [settings.tokenizer(text) for text in batch]
+
+
+def test_cached_term_scores_change_nothing_and_follow_new_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bm25_store, "TERM_CACHE_MIN_POSTINGS", 1)
+    monkeypatch.setattr(bm25_store, "TERM_CACHE_BYTES", 4000)  # a few entries: evictions too
+    corpus = Corpus(seed=9)
+    writer = BM25Store(tmp_path)
+    writer.write(corpus.batch(200, id_space=400))
+    reader = BM25Store(tmp_path)
+    queries = corpus.queries(30)
+    for _ in range(2):  # cold, then from the cache
+        _assert_parity(reader, corpus, queries)
+    assert 0 < reader._term_cache_bytes <= 4000
+    writer.write(corpus.batch(100, id_space=400))  # new statistics: cached scores are stale
+    writer.delete_documents(corpus.delete(20, id_space=400))
+    _assert_parity(reader, corpus, queries)
