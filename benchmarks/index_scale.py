@@ -64,7 +64,7 @@ BM25_CONFIG = ROOT / "examples" / "bm25.yaml"
 DENSE_CONFIG = ROOT / "examples" / "hashing-dense.yaml"
 MINILM_CONFIG = ROOT / "examples" / "naive-chunking.yaml"
 RAGLOOM = str(Path(sys.executable).with_name("ragloom"))  # the venv's console script
-SECTIONS = ("bm25", "commit", "query", "parity", "reindex", "dense", "ray")
+SECTIONS = ("bm25", "commit", "chroma-commit", "query", "parity", "reindex", "dense", "ray")
 VOCAB = 50_000
 ZIPF_S = 1.0
 BLOCK = 10_000  # documents drawn per RNG call while streaming a corpus
@@ -253,32 +253,34 @@ def section_bm25(args: argparse.Namespace, built: dict[int, Row]) -> Row:
     return {"rows": rows, "notes": notes}
 
 
-def section_commit(args: argparse.Namespace, built: dict[int, Row]) -> Row:
-    from ragloom.retrievers.bm25_scoring import BM25Settings
-    from ragloom.retrievers.bm25_store import BM25Store
+def _commit_series(args: argparse.Namespace, folder: Path, write: Any, embed: bool) -> Row:
+    """Write `--commit-batches` batches through `write(chunks)`; the time of each, by size."""
+    from ragloom.chunking.hashing import hash_embed
     from ragloom.types import Chunk
 
-    folder = fresh(args.work / "commit")
-    store = BM25Store(folder, BM25Settings())
     total, size = args.commit_batches, args.commit_batch_size
     marks = {m * 10**e for e in range(7) for m in (1, 2, 5)} | {total}
     documents = iter_documents(total * size, args.seed + 10, args.words)
     times: list[float] = []
     rows: list[Row] = []
     for batch in range(1, total + 1):
-        batch_docs = itertools.islice(documents, size)
+        batch_docs = list(itertools.islice(documents, size))
+        vectors = hash_embed([text for _, text in batch_docs], 384) if embed else None
         chunks = [
             Chunk(doc_id=key, text=text, start=0, end=len(text), position=0, id=f"{key}#0")
             for key, text in batch_docs
         ]
+        if vectors is not None:
+            for chunk, vector in zip(chunks, vectors, strict=True):
+                chunk.embedding = vector
         start = time.perf_counter()
-        store.write(chunks)
+        write(chunks)
         times.append(time.perf_counter() - start)
         if batch in marks:
             since = len(rows) and rows[-1]["batch"]
             row = {"batch": batch, "documents": batch * size, "batch_s": times[-1]}
             row |= {"mean_s": float(np.mean(times[since:])), "index_mb": disk_mb(folder)}
-            rows.append(row | {"segments": segment_count(store)})
+            rows.append(row)
             log(f"commit: batch {batch}: {times[-1]:.3f} s")
     tenth = max(1, total // 10)
     ratio = float(np.mean(times[-tenth:]) / np.mean(times[:tenth]))
@@ -289,6 +291,28 @@ def section_commit(args: argparse.Namespace, built: dict[int, Row]) -> Row:
         f"{peak_rss_mb():.0f} MB",
     ]
     return {"rows": rows, "notes": notes}
+
+
+def section_commit(args: argparse.Namespace, built: dict[int, Row]) -> Row:
+    """BM25Store.write, batch after batch: the commit time against the index size."""
+    from ragloom.retrievers.bm25_scoring import BM25Settings
+    from ragloom.retrievers.bm25_store import BM25Store
+
+    folder = fresh(args.work / "commit")
+    store = BM25Store(folder, BM25Settings())
+    result = _commit_series(args, folder, store.write, embed=False)
+    result["notes"].append(f"segments at the end: {segment_count(store)}")
+    return result
+
+
+def section_chroma_commit(args: argparse.Namespace, built: dict[int, Row]) -> Row:
+    """The same through ChromaStore.write (replace by document: a delete by doc_id, then an
+    upsert), stand-in 384-d vectors: does Chroma's own storage keep a write O(batch)?"""
+    from ragloom.retrievers.chroma_store import ChromaStore
+
+    folder = fresh(args.work / "chroma-commit")
+    store = ChromaStore(folder, "bench", {"space": "cosine"})
+    return _commit_series(args, folder, store.write, embed=True)
 
 
 def query_child(directory: Path, queries_file: Path) -> Row:
@@ -497,7 +521,8 @@ def section_ray(args: argparse.Namespace, built: dict[int, Row]) -> Row:
 
 
 RUNNERS = {
-    "bm25": section_bm25, "commit": section_commit, "query": section_query,
+    "bm25": section_bm25, "commit": section_commit, "chroma-commit": section_chroma_commit,
+    "query": section_query,
     "parity": section_parity, "reindex": section_reindex, "dense": section_dense,
     "ray": section_ray,
 }  # fmt: skip

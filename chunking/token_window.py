@@ -100,11 +100,11 @@ class TokenWindowChunker(TokenizedChunker):
         self.tokenizer = tokenizer
 
     def spans_of(self, doc: Document, encoding: Any) -> list[tuple[int, int]]:
-        offsets = encoding.offsets
-        if len(offsets) <= self.chunk_size:
-            return [(0, len(doc.text))] if offsets else []
+        count = len(encoding)  # tokens, without building the offsets in Python
+        if count <= self.chunk_size:
+            return [(0, len(doc.text))] if count else []
         return token_windows(
-            [tuple(o) for o in offsets],
+            [tuple(o) for o in encoding.offsets],
             len(doc.text),
             self.chunk_size,
             self.overlap,

@@ -110,6 +110,7 @@ class ChromaStore:
         self.collection_name = collection
         self.hnsw = dict(hnsw)
         self._collection: Any = None
+        self._write_lock = threading.RLock()
 
     @property
     def client(self) -> Any:
@@ -134,11 +135,18 @@ class ChromaStore:
 
     def delete_documents(self, doc_ids: Iterable[str]) -> None:
         ids = sorted(set(doc_ids))
-        for begin in range(0, len(ids), 500):
-            self.collection.delete(where={"doc_id": {"$in": ids[begin : begin + 500]}})
+        with self._write_lock:
+            for begin in range(0, len(ids), 500):
+                self.collection.delete(where={"doc_id": {"$in": ids[begin : begin + 500]}})
 
     def write(self, chunks: Sequence[Chunk]) -> int:
-        """Replace the stored chunks of every document in `chunks` with these chunks."""
+        """Replace the stored chunks of every document in `chunks` with these chunks (one
+        write at a time per store: a delete and its upsert are never interleaved with
+        another thread's)."""
+        with self._write_lock:
+            return self._write(chunks)
+
+    def _write(self, chunks: Sequence[Chunk]) -> int:
         missing = [c.id for c in chunks if c.embedding is None]
         if missing:
             raise ValueError(f"{len(missing)} chunk(s) have no embedding, e.g. {missing[0]!r}")

@@ -34,6 +34,8 @@ class IndexPlan:
     delete: list[str] = field(default_factory=list)
     #: The ids in `delete` that the index held (what the report counts as deleted).
     deleted: list[str] = field(default_factory=list)
+    #: The content hash of each document in `write` (computed once, committed after writing).
+    hashes: dict[str, str] = field(default_factory=dict)
 
 
 def kept_by_skip(doc_id: str, skipped: Iterable[str]) -> bool:
@@ -62,11 +64,13 @@ def plan_documents(
     for doc in documents:
         seen.add(doc.id)
         stored = known.get(doc.id)
-        if stored == doc.hash and doc.id not in pending_ids:
+        digest = doc.hash
+        if stored == digest and doc.id not in pending_ids:
             plan.unchanged.append(doc.id)
             continue
         (plan.added if stored is None else plan.updated).append(doc.id)
         plan.write.append(doc)
+        plan.hashes[doc.id] = digest
     doomed: list[str] = []
     for doc_id in empty:
         if doc_id not in seen:

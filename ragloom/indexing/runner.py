@@ -18,6 +18,7 @@ pipeline, distributed batch indexing on Ray Data (`ragloom.indexing.ray_data`).
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -274,11 +275,15 @@ def _index_locked(
         model = None
     writer = _writer_for(config, shape, loaded, ray_settings)
     progress = Throughput(len(plan.write), TokenCounter(model))
+    # The loaded corpus lives until the run ends: keep the cyclic garbage collector from
+    # walking it again after every few thousand new objects.
+    gc.freeze()
     try:
         _apply(plan, writer, journal, sizer, progress, written, timings)
         rates = progress.rates()
         journal.save()  # a new index records its encoder even when nothing was written
     finally:
+        gc.unfreeze()
         progress.close()
         writer.close()
         pipeline.close()
@@ -329,7 +334,7 @@ def _apply(
         started = time.perf_counter()
         journal.begin(doc.id for doc in documents)
         result = write()
-        journal.commit({doc.id: doc.hash for doc in documents})
+        journal.commit({doc.id: plan.hashes[doc.id] for doc in documents})
         sizer.record(len(documents), time.perf_counter() - started)
         progress.add(documents, result.chunks)
         _add(written, result.written)
