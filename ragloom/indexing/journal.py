@@ -50,15 +50,16 @@ def read_documents(index_dir: Path) -> tuple[dict[str, str], set[str]]:
         return {}, set()
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
     try:
-        rows = connection.execute("SELECT doc_id, hash, pending FROM documents").fetchall()
+        connection.execute("BEGIN")  # one snapshot for both reads
+        done = dict(connection.execute("SELECT doc_id, hash FROM documents WHERE pending = 0"))
+        pending = {i for (i,) in connection.execute("SELECT doc_id FROM documents WHERE pending")}
     except sqlite3.OperationalError:
         if connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'documents'").fetchone():
             raise
-        rows = []  # the first writer is creating the journal right now
+        done, pending = {}, set()  # the first writer is creating the journal right now
     finally:
         connection.close()
-    done = {str(i): str(h) for i, h, p in rows if not p}
-    return done, {str(i) for i, _, p in rows if p}
+    return done, pending
 
 
 class Journal:
