@@ -79,7 +79,7 @@ def rows_of_documents(
     connection: sqlite3.Connection, doc_ids: Sequence[str]
 ) -> list[tuple[int, str, str, str]]:
     """(rowid, chunk id, doc id, record) of every stored chunk of the given documents."""
-    found = []
+    found: list[tuple[int, str, str, str]] = []
     for part in _slices(doc_ids):
         marks = ",".join("?" * len(part))
         found.extend(

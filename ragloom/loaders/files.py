@@ -24,6 +24,7 @@ from ragloom.errors import RagloomError
 from ragloom.progress import progress_bar
 from ragloom.types import Document
 
+_orjson: Any
 try:  # a dependency of chromadb, so normally present
     import orjson as _orjson
 except ImportError:  # pragma: no cover
