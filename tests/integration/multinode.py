@@ -5,7 +5,7 @@ driver that is not already connected to the test session's local Ray. The head n
 CPU, so every encoder actor (one CPU each) runs on the worker node and prepares its BM25
 segments there, into the shared index directory; the writer actor runs on the head. With
 `--kill-after N` the worker node is removed once N documents are committed, and the run is
-abandoned if it does not end by itself within 45 s (Ray Data retries the lost actors forever
+abandoned if it does not end by itself within 20 s (Ray Data retries the lost actors forever
 when no node can host them): an operator's kill of a stuck run.
 
 Prints one JSON object: the report (or the error) and the cluster's node count.
@@ -66,7 +66,7 @@ def main() -> int:
                 result["killed_at"] = len(read_documents(Path(args.index_dir))[0])
                 break
             time.sleep(0.02)
-        thread.join(timeout=45)
+        thread.join(timeout=20)
         code = 3 if thread.is_alive() else 0
         result["abandoned"] = bool(code)
     else:
