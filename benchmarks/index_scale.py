@@ -11,6 +11,8 @@ words ("ka", "temi", "zurano": the commonest are the shortest), seeded numpy RNG
   commit   BM25Store.write in this process, `--commit-batches` batches of
            `--commit-batch-size` documents: seconds of batch 1, 2, 5, 10, 20, 50, ... and the
            index size then (flat: a commit costs O(batch); growing: O(index)).
+  chroma-commit  the same through ChromaStore.write (delete by doc_id, then upsert 384-d
+           stand-in vectors): does Chroma's own storage keep a write O(batch)?
   query    per `bm25` index, a fresh process opens BM25Store(DIR/bm25) and runs `--queries`
            searches (top 10): open s, RSS before/after opening, first query, p50/p95, peak RSS.
   parity   `--parity-docs` documents in 10 files, 10 cumulative `ragloom index` runs (from

@@ -626,6 +626,8 @@ class BM25Store:
             if orphan or (name.startswith(".") and name.endswith(".tmp")):
                 with contextlib.suppress(OSError):
                     path.unlink()
+        # By modification time: an encoder actor on another node writes into a shared folder,
+        # so that node's clock must not run behind by more than this store has been open.
         for path in (self.directory / INCOMING).glob("*"):
             with contextlib.suppress(OSError):
                 if path.stat().st_mtime < self._opened_at:
