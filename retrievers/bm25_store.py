@@ -31,15 +31,22 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from filelock import FileLock
 
-from ragloom.errors import ConfigError, Problem
+from ragloom.errors import ConfigError
 from ragloom.retrievers import bm25_catalog as catalog
+from ragloom.retrievers.bm25_manifest import (
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    checked_settings,
+    manifest_record,
+    read_manifest,
+    write_json,
+)
 from ragloom.retrievers.bm25_merge import pick_merge
 from ragloom.retrievers.bm25_prepare import (
     INCOMING,
@@ -53,7 +60,6 @@ from ragloom.retrievers.bm25_scoring import (
     TOKENIZER_SETTINGS,
     BM25Settings,
     RankBM25Scorer,
-    Tokenizer,
     tokenize,
 )
 from ragloom.retrievers.bm25_segments import (
@@ -80,37 +86,18 @@ _dumps = dumps
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "ragloom-bm25"
-FORMAT_VERSION = 2
-MANIFEST_FILE = "manifest.json"
 LOCK_FILE = ".lock"
 #: Scores of a query term's postings are cached from this many postings on, up to this many
 #: bytes per open store (common terms are the expensive ones, and the ones queries repeat).
 TERM_CACHE_MIN_POSTINGS = 20_000
 TERM_CACHE_BYTES = 256 * 2**20
+#: How much older than the store a prepared segment must be to count as an interrupted run's.
+STALE_MARGIN_S = 5.0
 #: Files of format 1 (one chunks file and a whole-index bm25s folder), migrated on open.
 LEGACY_CHUNKS_FILE = "chunks.jsonl"
 
 #: A view of the index: each live segment with its live mask (None: nothing deleted).
 View = list[tuple[Segment, np.ndarray | None]]
-
-
-def _describe(settings: BM25Settings) -> dict[str, Any]:
-    return {"tokenizer": settings.tokenizer.settings(), "scoring": settings.scoring()}
-
-
-def _manifest(settings: BM25Settings) -> dict[str, Any]:
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, **_describe(settings)}
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically: temp file, fsync, rename."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 class BM25Store:
@@ -175,60 +162,13 @@ class BM25Store:
         return self._db
 
     def _read_manifest(self) -> dict[str, Any] | None:
-        try:
-            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{self.manifest_path}: unreadable BM25 manifest ({exc})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{self.manifest_path}: unreadable BM25 manifest (not an object)")
-        return data
+        return read_manifest(self.manifest_path)
 
     def _check_manifest(self, data: dict[str, Any]) -> None:
-        """Refuse an index in another format or built with other settings than requested."""
-        path = self.manifest_path
-        if data.get("format") != FORMAT or data.get("format_version") not in (1, FORMAT_VERSION):
-            key = "format" if data.get("format") != FORMAT else "format_version"
-            raise ConfigError(
-                f"{path}: {key} is {data.get(key)!r} but this ragloom reads "
-                f"{FORMAT!r} version {FORMAT_VERSION}; rebuild the BM25 index "
-                f"(delete {self.directory})"
-            )
-        try:
-            tokenizer = Tokenizer.from_settings(data.get("tokenizer"))
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: the index's tokenizer: {exc}") from None
-        if tokenizer is None:
-            raise ConfigError(
-                f"{path}: tokenizer is {data.get('tokenizer')!r}, which this ragloom cannot "
-                f"reproduce (it reads {TOKENIZER_SETTINGS!r} plus optional stopwords and "
-                f"stemmer); rebuild the BM25 index (delete {self.directory})"
-            )
-        built = {"stopwords": tokenizer.stopwords, "stemmer": tokenizer.stemmer}
-        scoring = data.get("scoring")  # absent in indexes written before it was recorded
-        if isinstance(scoring, dict):
-            built.update({k: scoring[k] for k in ("backend", "k1", "b", "epsilon") if k in scoring})
-        if self._requested is None:
-            try:
-                self.settings = replace(BM25Settings(), **built)
-            except ConfigError as exc:
-                raise ConfigError(f"{path}: {exc}") from None
-            return
-        wanted = self._requested.fields()
-        problems = [
-            Problem(
-                f"{self.label}: {name} is {wanted[name]!r} but the BM25 index in "
-                f"{self.directory} was built with {name}={value!r}; writer and retriever must "
-                f"agree: set {name}: {value!r}, or delete {self.directory} to rebuild the index",
-                component=self.label,
-                field=name,
-            )
-            for name, value in built.items()
-            if wanted[name] != value
-        ]
-        if problems:
-            raise ConfigError(problems)
+        """Adopt the index's settings, or refuse requested ones that differ (ConfigError)."""
+        self.settings = checked_settings(
+            self.manifest_path, data, self._requested, self.label, self.directory
+        )
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -479,7 +419,7 @@ class BM25Store:
             with self._file_lock:
                 manifest = self._read_manifest()
                 if manifest is None:
-                    _write_json(self.manifest_path, _manifest(self.settings))
+                    write_json(self.manifest_path, manifest_record(self.settings))
                 else:
                     self._check_manifest(manifest)
                     if manifest.get("format_version") == 1:
@@ -626,11 +566,12 @@ class BM25Store:
             if orphan or (name.startswith(".") and name.endswith(".tmp")):
                 with contextlib.suppress(OSError):
                     path.unlink()
-        # By modification time: an encoder actor on another node writes into a shared folder,
-        # so that node's clock must not run behind by more than this store has been open.
+        # By modification time, with a margin: file times come from the kernel's coarse clock
+        # (a few ms behind time.time()), and an encoder actor on another node writes into a
+        # shared folder with that node's clock. A stale file younger than that waits a run.
         for path in (self.directory / INCOMING).glob("*"):
             with contextlib.suppress(OSError):
-                if path.stat().st_mtime < self._opened_at:
+                if path.stat().st_mtime < self._opened_at - STALE_MARGIN_S:
                     path.unlink()
 
     def _migrate_legacy(self) -> None:
@@ -652,7 +593,7 @@ class BM25Store:
                     ]
                 if chunks:
                     self._register(db, [prepare_segment(self.settings, chunks, self.directory)], ())
-            _write_json(self.manifest_path, {**manifest, "format_version": FORMAT_VERSION})
+            write_json(self.manifest_path, {**manifest, "format_version": FORMAT_VERSION})
             legacy.unlink(missing_ok=True)
             for path in self.directory.glob("index-*"):
                 if path.is_dir():

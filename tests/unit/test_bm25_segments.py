@@ -15,7 +15,7 @@ import pytest
 from rank_bm25 import BM25Okapi
 
 from ragloom.errors import ConfigError
-from ragloom.retrievers import bm25_catalog, bm25_merge, bm25_store
+from ragloom.retrievers import bm25_catalog, bm25_manifest, bm25_merge, bm25_store
 from ragloom.retrievers.bm25_merge import pick_merge, tier
 from ragloom.retrievers.bm25_prepare import prepare_segment
 from ragloom.retrievers.bm25_scoring import BM25Settings
@@ -255,7 +255,7 @@ def test_a_format_1_index_is_migrated_on_first_open(tmp_path: Path) -> None:
     (directory / "chunks.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (directory / "index-0123456789abcdef").mkdir()
     (directory / "index-0123456789abcdef" / "params.index.json").write_text("{}", "utf-8")
-    settings = bm25_store._describe(bm25_store.BM25Settings())
+    settings = bm25_manifest.describe(BM25Settings())
     manifest = {"format": "ragloom-bm25", "format_version": 1, "chunks_file": "chunks.jsonl"}
     (directory / "manifest.json").write_text(json.dumps({**manifest, **settings}), "utf-8")
     store = BM25Store(directory)
@@ -293,10 +293,16 @@ def test_segments_prepared_by_an_interrupted_run_are_removed(tmp_path: Path) -> 
     old = time.time() - 60
     os.utime(tmp_path / "incoming" / stale.file_name, (old, old))
     fresh = BM25Store(tmp_path)
+    # Prepared right after the store opened: the coarse file clock may date it a few ms
+    # earlier, which must not make it stale.
+    just_before = time.time() - 0.01
+    early = prepare_segment(fresh.settings, [_chunk("e", "early bird")], tmp_path)
+    os.utime(tmp_path / "incoming" / early.file_name, (just_before, just_before))
     in_flight = prepare_segment(fresh.settings, [_chunk("c", "in flight")], tmp_path)
     fresh.write([_chunk("d", "another")])
-    assert sorted(p.name for p in (tmp_path / "incoming").iterdir()) == [in_flight.file_name]
-    fresh.register([in_flight])
+    waiting = sorted(p.name for p in (tmp_path / "incoming").iterdir())
+    assert waiting == sorted([in_flight.file_name, early.file_name])
+    fresh.register([in_flight, early])
     assert sorted(h.chunk.doc_id for h in fresh.search("flight never kept", 5)) == ["a", "c"]
 
 
