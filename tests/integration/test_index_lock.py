@@ -19,7 +19,7 @@ import pytest
 
 from ragloom.errors import ConfigError
 from ragloom.indexing.journal import read_documents
-from ragloom.indexing.lock import HOLDER_FILE, index_lock
+from ragloom.indexing.lock import index_lock
 from ragloom.rag import RAG
 from ragloom.retrievers.bm25_store import BM25Store
 from tests.integration.conftest import ROOT
@@ -60,32 +60,40 @@ def assert_holds_exactly(index_dir: Path, *folders: Path) -> None:
 
 
 def test_a_second_writer_is_refused_naming_the_holder(tmp_path: Path) -> None:
-    a = folder(tmp_path / "a", "a", count=300)
     b = folder(tmp_path / "b", "b")
     index_dir = tmp_path / "idx"
     env = {**os.environ, "RAGLOOM_PROGRESS": "0"}
-    first = subprocess.Popen(
-        index_command(a, index_dir, "--batch-size", "5"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    deadline = time.monotonic() + 60
-    while not (index_dir / HOLDER_FILE).exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    second = subprocess.run(
-        index_command(b, index_dir), capture_output=True, text=True, env=env, timeout=300
-    )
-    _, err = first.communicate(timeout=300)
-    assert first.returncode == 0, err
-    assert second.returncode == 1, second.stderr
-    assert f"is being written by pid {first.pid}" in second.stderr
-    assert "ragloom index" in second.stderr and "--wait" in second.stderr
-    assert "Traceback" not in second.stderr
-    assert_holds_exactly(index_dir, a)  # nothing of b slipped in
-    retry = subprocess.run(second.args, capture_output=True, text=True, env=env, timeout=300)
+    with index_lock(index_dir):  # a writer that holds the directory (this process)
+        refused = subprocess.run(
+            index_command(b, index_dir), capture_output=True, text=True, env=env, timeout=300
+        )
+    assert refused.returncode == 1, refused.stderr
+    assert f"is being written by pid {os.getpid()} on " in refused.stderr
+    assert "--wait" in refused.stderr and "Traceback" not in refused.stderr
+    assert read_documents(index_dir) == ({}, set())  # nothing of b slipped in
+    retry = subprocess.run(refused.args, capture_output=True, text=True, env=env, timeout=300)
     assert retry.returncode == 0, retry.stderr
+    assert_holds_exactly(index_dir, b)
+
+
+def test_two_runs_at_once_never_interleave(tmp_path: Path) -> None:
+    """The issue's repro: both start together; each either runs alone or is refused, and once
+    the refused one is run again the index holds both folders exactly."""
+    a = folder(tmp_path / "a", "a")
+    b = folder(tmp_path / "b", "b")
+    index_dir = tmp_path / "idx"
+    runs = run_together(
+        [
+            index_command(a, index_dir, "--batch-size", "5"),
+            index_command(b, index_dir, "--batch-size", "5"),
+        ]
+    )
+    for run in runs:
+        assert run.returncode in (0, 1), run.stderr
+        if run.returncode:
+            assert "is being written by pid" in run.stderr, run.stderr
+            retry = subprocess.run(run.args, capture_output=True, text=True, timeout=300)
+            assert retry.returncode == 0, retry.stderr
     assert_holds_exactly(index_dir, a, b)
 
 
