@@ -32,7 +32,8 @@ from ragloom.retrievers.bm25_store import BM25Store
 from ragloom.types import Chunk, Hit
 
 Positive = Annotated[int, Field(gt=0)]
-#: "bm25s": sparse precomputed scores, saved with the index (fast); "rank_bm25": the reference.
+#: "bm25s": the segmented sparse index (memory-mapped postings, fast); "rank_bm25": the
+#: reference, rebuilt in memory from the stored chunks.
 Backend = Literal["bm25s", "rank_bm25"]
 K1 = Annotated[float, Field(ge=0)]
 B = Annotated[float, Field(ge=0, le=1)]

@@ -340,16 +340,8 @@ class BM25sScorer:
         return found
 
 
-class PersistentScorer(Scorer, Protocol):
-    """A scorer that saves itself into a folder (reopened with its backend's loader)."""
-
-    def save(self, directory: Path) -> None: ...
-
-
 ScorerBuilder = Callable[[Sequence[Sequence[str]], OkapiParams], Scorer]
 SCORERS: dict[str, ScorerBuilder] = {"bm25s": BM25sScorer.build, "rank_bm25": RankBM25Scorer}
-#: Backends whose index is persisted next to the chunks, by the folder loader of each.
-LOADERS: dict[str, Callable[[Path], PersistentScorer]] = {"bm25s": BM25sScorer.load}
 DEFAULT_BACKEND = "bm25s"
 
 

@@ -53,7 +53,6 @@ from ragloom.retrievers.bm25_prepare import (
     PreparedSegment,
     chunk_from_record,
     chunk_to_record,
-    dumps,
     prepare_segment,
 )
 from ragloom.retrievers.bm25_scoring import (
@@ -82,7 +81,6 @@ __all__ = [
     "chunk_to_record",
     "tokenize",
 ]
-_dumps = dumps
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from rank_bm25 import BM25Okapi
 from ragloom.errors import ConfigError
 from ragloom.retrievers import bm25_catalog, bm25_manifest, bm25_merge, bm25_store
 from ragloom.retrievers.bm25_merge import pick_merge, tier
-from ragloom.retrievers.bm25_prepare import prepare_segment
+from ragloom.retrievers.bm25_prepare import chunk_to_record, dumps, prepare_segment
 from ragloom.retrievers.bm25_scoring import BM25Settings
 from ragloom.retrievers.bm25_segments import build_segment, merge_segments, open_segment
 from ragloom.retrievers.bm25_store import BM25Store
@@ -251,7 +251,7 @@ def test_a_format_1_index_is_migrated_on_first_open(tmp_path: Path) -> None:
     directory = tmp_path / "bm25"
     directory.mkdir()
     chunks = [_chunk("a", "river bank flood"), _chunk("b", "money bank"), _chunk("c", "fox")]
-    lines = [bm25_store._dumps(bm25_store.chunk_to_record(c)) for c in chunks]
+    lines = [dumps(chunk_to_record(c)) for c in chunks]
     (directory / "chunks.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (directory / "index-0123456789abcdef").mkdir()
     (directory / "index-0123456789abcdef" / "params.index.json").write_text("{}", "utf-8")
