@@ -142,13 +142,11 @@ class WriterActor:
             if name in segments:
                 writer = cast(SegmentWriter, component)
                 produced = writer.commit_prepared(segments[name], doc_ids)
-                timings[name] = time.perf_counter() - start
-                outputs[name] = counts(produced)
-                continue
-            kwargs: dict[str, Any] = {"chunks": chunks if embedded else plain}
-            if "delete_documents" in type(component).input_sockets():
-                kwargs["delete_documents"] = doc_ids
-            produced = component.run(**kwargs)
+            else:
+                kwargs: dict[str, Any] = {"chunks": chunks if embedded else plain}
+                if "delete_documents" in type(component).input_sockets():
+                    kwargs["delete_documents"] = doc_ids
+                produced = component.run(**kwargs)
             timings[name] = time.perf_counter() - start
             outputs[name] = counts(produced)
         return outputs, timings
