@@ -14,10 +14,12 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from ragloom.chunking.base import TokenizedChunker
+from ragloom.chunking.token_count import WordPieceCounter
+from ragloom.component import output_types
 from ragloom.errors import ComponentConfigError, Problem
 from ragloom.models import DEFAULT_ENCODER
 from ragloom.registry import register
-from ragloom.types import Document
+from ragloom.types import Chunk, Document
 
 
 def token_windows(
@@ -98,6 +100,41 @@ class TokenWindowChunker(TokenizedChunker):
         self.chunk_size = chunk_size
         self.overlap = overlap
         self.tokenizer = tokenizer
+        self._counter: WordPieceCounter | None = None
+
+    def warm_up(self) -> None:
+        if self._tokenizer is None:
+            super().warm_up()
+            self._counter = WordPieceCounter.of(self._tokenizer)
+
+    def whole(self, doc: Document) -> list[tuple[int, int]] | None:
+        """The spans of a document that fits one window, known without tokenizing it (a
+        counted token count, see `token_count`); None when it must be tokenized."""
+        self.warm_up()
+        if self._counter is None or len(doc.text) > 64 * self.chunk_size:
+            return None
+        count = self._counter.count(doc.text)
+        if count is None or count > self.chunk_size:
+            return None
+        return [(0, len(doc.text))] if count else []
+
+    def spans(self, doc: Document) -> list[tuple[int, int]]:
+        spans = self.whole(doc)
+        return super().spans(doc) if spans is None else spans
+
+    @output_types(chunks=list[Chunk])
+    def run(self, documents: list[Document]) -> dict[str, Any]:
+        wholes = [self.whole(doc) for doc in documents]
+        rest = [doc for doc, spans in zip(documents, wholes, strict=True) if spans is None]
+        encodings = iter(self.tokenize_many([doc.text for doc in rest]))
+        chunks = [
+            Chunk.from_span(doc, start, end, n)
+            for doc, spans in zip(documents, wholes, strict=True)
+            for n, (start, end) in enumerate(
+                self.spans_of(doc, next(encodings)) if spans is None else spans
+            )
+        ]
+        return {"chunks": chunks}
 
     def spans_of(self, doc: Document, encoding: Any) -> list[tuple[int, int]]:
         count = len(encoding)  # tokens, without building the offsets in Python

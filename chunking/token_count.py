@@ -1,0 +1,79 @@
+"""Exact token counts of plain-ASCII text for BERT WordPiece tokenizers, without tokenizing it.
+
+A token-window chunker needs only the count of a document that fits one window, yet running the
+tokenizer costs about as much as all of BM25 indexing. For a BERT tokenizer (BertNormalizer,
+BertPreTokenizer, WordPiece) and ASCII text, the token count is a sum over pre-tokenized words:
+each run of letters and digits, and each other visible character, is one word that WordPiece
+splits on its own. Each distinct word is counted once by the tokenizer itself and remembered.
+
+Text that could be treated otherwise falls back to the tokenizer (`count` returns None):
+non-ASCII text (accents, CJK, Unicode punctuation), control characters (BertNormalizer deletes
+them, joining words), and text containing an added token such as "[SEP]" (matched before
+normalization). tests/unit/test_token_count.py checks equality with the tokenizer on
+adversarial text.
+
+Example::
+
+    counter = WordPieceCounter.of(tokenizer)   # None when the tokenizer is not BERT WordPiece
+    counter.count("BM25 ranks documents.")     # 5, or None for text it must not count
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+#: A pre-tokenized word of ASCII text: a run of letters and digits, or one visible character.
+_WORD = re.compile(r"[A-Za-z0-9]+|[!-/:-@\[-`{-~]")
+#: ASCII characters BertNormalizer does not keep as they are (controls other than \t \n \r).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: Distinct words remembered at most (about 100 bytes each); later misses are counted unstored.
+MAX_WORDS = 1_000_000
+
+
+class WordPieceCounter:
+    """Counts the tokens `tokenizer.encode(text, add_special_tokens=False)` would give."""
+
+    def __init__(self, tokenizer: Any, added_tokens: list[str]):
+        self._tokenizer = tokenizer
+        self._added = [token for token in added_tokens if token]
+        self._counts: dict[str, int] = {}
+
+    @classmethod
+    def of(cls, tokenizer: Any) -> WordPieceCounter | None:
+        """A counter for a `tokenizers.Tokenizer` of the BERT WordPiece kind, else None."""
+        spec = json.loads(tokenizer.to_str())
+        normalizer = spec.get("normalizer") or {}
+        pre_tokenizer = spec.get("pre_tokenizer") or {}
+        model = spec.get("model") or {}
+        if (
+            normalizer.get("type") != "BertNormalizer"
+            or not normalizer.get("clean_text", False)
+            or pre_tokenizer.get("type") != "BertPreTokenizer"
+            or model.get("type") != "WordPiece"
+        ):
+            return None
+        return cls(tokenizer, [token["content"] for token in spec.get("added_tokens", [])])
+
+    def count(self, text: str) -> int | None:
+        """The token count of `text`, or None when only the tokenizer can tell (see module)."""
+        if not text.isascii() or _CONTROL.search(text):
+            return None
+        if any(token in text for token in self._added):
+            return None
+        words = _WORD.findall(text)
+        counts = self._counts
+        try:
+            return sum(map(counts.__getitem__, words))
+        except KeyError:
+            return self._count_missing(words)
+
+    def _count_missing(self, words: list[str]) -> int:
+        counts = self._counts
+        missing = list(dict.fromkeys(word for word in words if word not in counts))
+        encodings = self._tokenizer.encode_batch(missing, add_special_tokens=False)
+        found = {word: len(encoding) for word, encoding in zip(missing, encodings, strict=True)}
+        if len(counts) + len(found) <= MAX_WORDS:
+            counts.update(found)
+        return sum(counts[word] if word in counts else found[word] for word in words)
