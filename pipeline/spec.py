@@ -11,6 +11,65 @@ import yaml
 from ragloom.errors import ConfigError, Problem
 
 KeyPath = tuple[str | int, ...]
+#: Values that aliases may add to a document once expanded: far above any real configuration,
+#: far below what an alias bomb (nine levels of nine aliases: 9**9 values) would build.
+MAX_ALIAS_EXPANSION = 10_000
+
+
+class AliasError(yaml.composer.ComposerError):
+    """An alias that refers to itself, or aliases that expand past MAX_ALIAS_EXPANSION."""
+
+
+class BoundedSafeLoader(yaml.SafeLoader):
+    """The safe loader, refusing recursive aliases and alias bombs while composing (each node
+    is sized once, so refusing costs as little as the text is long)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._open_anchors: set[str] = set()
+        self._sizes: dict[int, int] = {}
+        self._expanded = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        anchor = event.anchor
+        if isinstance(event, yaml.AliasEvent):
+            if anchor in self._open_anchors:
+                raise AliasError(
+                    None,
+                    None,
+                    f"alias *{anchor} is inside its own anchor (a recursive alias)",
+                    event.start_mark,
+                )
+            if anchor in self.anchors:
+                self._expanded += self._size(self.anchors[anchor])
+                if self._expanded > MAX_ALIAS_EXPANSION:
+                    raise AliasError(
+                        None,
+                        None,
+                        f"aliases expand past {MAX_ALIAS_EXPANSION} values at alias *{anchor}; "
+                        "use fewer aliases (this limit stops alias bombs)",
+                        event.start_mark,
+                    )
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        if anchor is None:
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        self._open_anchors.add(anchor)
+        try:
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._open_anchors.discard(anchor)
+
+    def _size(self, node: yaml.Node) -> int:
+        """Values in `node` with every alias inside it expanded (memoised per node)."""
+        if id(node) not in self._sizes:
+            children: list[yaml.Node] = []
+            if isinstance(node, yaml.SequenceNode):
+                children = node.value
+            elif isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            self._sizes[id(node)] = 1 + sum(self._size(child) for child in children)
+        return self._sizes[id(node)]
 
 
 @dataclass(frozen=True)
@@ -44,7 +103,18 @@ class Source:
         )
 
 
-def _line_map(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: str | None) -> None:
+def _line_map(
+    node: yaml.Node,
+    path: KeyPath,
+    lines: dict[KeyPath, int],
+    file: str | None,
+    seen_nodes: set[int],
+) -> None:
+    """Record the line of every key path; a node reached again through an alias is not walked
+    again (paths below that alias resolve to the alias's own line)."""
+    if id(node) in seen_nodes:
+        return
+    seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for key_node, value_node in node.value:
@@ -59,27 +129,34 @@ def _line_map(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: s
                 )
             seen.add(key)
             lines[(*path, key)] = key_node.start_mark.line + 1
-            _line_map(value_node, (*path, key), lines, file)
+            _line_map(value_node, (*path, key), lines, file, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             lines[(*path, index)] = item.start_mark.line + 1
-            _line_map(item, (*path, index), lines, file)
+            _line_map(item, (*path, index), lines, file, seen_nodes)
 
 
 def parse_yaml(text: str, file: str | None = None) -> tuple[Any, Source]:
-    """Parse YAML with the safe loader; a syntax error becomes a ConfigError with its line."""
+    """Parse YAML with the safe loader; a syntax error, a recursive alias or an alias bomb
+    becomes a one-line ConfigError with its file and line."""
+    loader = BoundedSafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        lines: dict[KeyPath, int] = {}
+        if node is not None:  # before constructing: that folds `<<:` merges into the nodes
+            lines[()] = node.start_mark.line + 1
+            _line_map(node, (), lines, file, set())
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(Problem(f"YAML parse error: {reason}", file=file, line=line)) from None
-    lines: dict[KeyPath, int] = {}
-    if node is not None:
-        lines[()] = node.start_mark.line + 1
-        _line_map(node, (), lines, file)
+        message = reason if isinstance(exc, AliasError) else f"YAML parse error: {reason}"
+        raise ConfigError(Problem(message, file=file, line=line)) from None
+    except RecursionError:
+        raise ConfigError(Problem("YAML nested too deeply to read", file=file)) from None
+    finally:
+        loader.dispose()
     return data, Source(file, lines)
 
 
