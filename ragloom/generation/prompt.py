@@ -3,7 +3,8 @@
 Passages are merged where they overlap in one document, filtered by `min_score`, fitted into a
 token budget (counted with the generator's tokenizer when `tokenizer` is set), ordered so the
 strongest sit at the edges of the context, and numbered [1], [2], ... in the order shown; the
-`hits` output follows that numbering so citations map back to passages.
+`hits` output follows that numbering so citations map back to passages. A question longer than
+`max_question_tokens` (default 512) is refused, so it cannot crowd the passages out.
 
 Example YAML::
 
@@ -36,6 +37,8 @@ DEFAULT_USER = (
 )
 NO_CONTEXT = "(no passage was relevant enough to show)"
 MIN_PASSAGE_TOKENS = 16
+#: Default bound on a question's length: longer ones are refused before any passage is fitted.
+MAX_QUESTION_TOKENS = 512
 TEMPLATE_VARIABLES = {"context", "question"}
 
 
@@ -67,6 +70,7 @@ class PromptBuilder(Component):
         order: Literal["lost_in_the_middle", "score"] = "lost_in_the_middle",
         min_score: float | None = None,
         merge_overlaps: bool = True,
+        max_question_tokens: Annotated[int, Field(gt=0)] | None = MAX_QUESTION_TOKENS,
     ):
         from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
 
@@ -100,6 +104,7 @@ class PromptBuilder(Component):
         self.order = order
         self.min_score = min_score
         self.merge_overlaps = merge_overlaps
+        self.max_question_tokens = max_question_tokens
         turns = [("system", system_template)] if system_template else []
         self._template = ChatPromptTemplate.from_messages([*turns, ("human", user_template)])
 
@@ -113,23 +118,50 @@ class PromptBuilder(Component):
             return len(text.split())
         return len(_tokenizer(self.tokenizer)(text, add_special_tokens=False)["input_ids"])
 
+    def check_question(self, question: str) -> None:
+        """Refuse a question longer than `max_question_tokens`, naming both lengths."""
+        if self.max_question_tokens is None:
+            return
+        length = self.count_tokens(question)
+        if length > self.max_question_tokens:
+            raise ValueError(
+                f"the question is too long: {length} tokens, the limit is "
+                f"{self.max_question_tokens} (prompt_builder max_question_tokens); "
+                "shorten the question"
+            )
+
+    def _room(self, question: str, budget: int) -> int:
+        """Tokens left for passages in `budget` after the template and the question."""
+        template = self.count_tokens(
+            self._template.invoke({"context": "", "question": ""}).to_string()
+        )
+        if budget - template < MIN_PASSAGE_TOKENS:
+            raise ValueError(
+                f"token_budget {budget} leaves {budget - template} tokens "
+                f"for passages after the {template}-token prompt template; raise token_budget or "
+                "shorten the template"
+            )
+        frame = self.count_tokens(
+            self._template.invoke({"context": "", "question": question}).to_string()
+        )
+        room = budget - frame
+        if room < MIN_PASSAGE_TOKENS:
+            raise ValueError(
+                f"the question is too long for token_budget {budget}: its {frame - template} "
+                f"tokens leave {room} for passages (at least {MIN_PASSAGE_TOKENS} needed); "
+                "shorten the question or raise token_budget"
+            )
+        return room
+
     def select(self, hits: list[Hit], question: str = "") -> list[Hit]:
         """The passages to show, in the order they will be numbered."""
+        self.check_question(question)
         chosen = [h for h in hits if self.min_score is None or h.score >= self.min_score]
         if self.merge_overlaps:
             chosen = merge_overlapping(chosen)
         chosen = chosen[: self.max_passages]
         if self.token_budget is not None:
-            frame = self.count_tokens(
-                self._template.invoke({"context": "", "question": question}).to_string()
-            )
-            room = self.token_budget - frame
-            if room < MIN_PASSAGE_TOKENS:
-                raise ValueError(
-                    f"token_budget {self.token_budget} leaves {room} tokens for passages after "
-                    f"the {frame}-token prompt template; raise token_budget or shorten the template"
-                )
-            chosen = fit_budget(chosen, room, self.count_tokens)
+            chosen = fit_budget(chosen, self._room(question, self.token_budget), self.count_tokens)
         return lost_in_the_middle(chosen) if self.order == "lost_in_the_middle" else chosen
 
     @output_types(messages=list[dict[str, str]], prompt=str, hits=list[Hit])

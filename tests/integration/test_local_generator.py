@@ -52,6 +52,13 @@ def test_token_budget_uses_the_generator_tokenizer(llm: LocalChatModel) -> None:
         tiny.run("What is late chunking?", hits)
 
 
+def test_a_long_question_names_its_length_in_generator_tokens() -> None:
+    builder = PromptBuilder(token_budget=1024, tokenizer="smollm2-135m-instruct")  # the default's
+    question = ("why is the sky blue " * 5000)[:100_000]
+    with pytest.raises(ValueError, match=r"question is too long: \d+ tokens, the limit is 512"):
+        builder.run(question, [])
+
+
 def test_sdk_stream_yields_text_then_the_result(example_index: Path) -> None:
     rag = RAG(index_dir=example_index)
     items = list(rag.stream("What is reciprocal rank fusion?"))

@@ -124,6 +124,26 @@ def test_prompt_builder_budget_and_no_context() -> None:
     assert empty["hits"] == [] and "no passage" in empty["messages"][-1]["content"]
 
 
+def test_a_long_question_is_blamed_not_the_template() -> None:
+    question = ("why is the sky blue " * 5000)[:100_000]  # 25,000 words
+    hits = [hit(0, 16, 0.9)]
+    with pytest.raises(ValueError, match="shorten the question") as caught:
+        PromptBuilder(token_budget=1024).run(question, hits)
+    message = str(caught.value)
+    assert "question is too long" in message and "shorten the template" not in message
+    assert "25000 tokens" in message and "limit is 512" in message  # default limit
+    with pytest.raises(ValueError, match="max_question_tokens") as caught:
+        PromptBuilder(max_question_tokens=8).run("one two three four five six seven eight nine", [])
+    assert "9 tokens" in str(caught.value) and "limit is 8" in str(caught.value)
+    within_limit = PromptBuilder(token_budget=200, max_question_tokens=None)
+    with pytest.raises(ValueError, match="too long for token_budget 200") as caught:
+        within_limit.run("word " * 150, hits)
+    assert "shorten the template" not in str(caught.value)
+    with pytest.raises(ValueError, match="shorten the template"):
+        PromptBuilder(token_budget=40).run("what is beta?", hits)
+    assert PromptBuilder(max_question_tokens=None).run(question, hits)["hits"] == hits
+
+
 def test_generator_streams_to_the_run_handler_through_executor_threads() -> None:
     pipe = Pipeline()
     pipe.add("prompt", PromptBuilder(order="score"))
