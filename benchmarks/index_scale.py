@@ -74,7 +74,6 @@ SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
 CHILD_ENV = {
     "RAGLOOM_PROGRESS": "0",
     "HF_HUB_OFFLINE": "1",
-    "TOKENIZERS_PARALLELISM": "false",
     "RAY_AUTH_MODE": "disabled",
     "RAY_USAGE_STATS_ENABLED": "0",
 }

@@ -154,6 +154,8 @@ def merge_segments(name: str, parts: Sequence[tuple[Segment, np.ndarray | None]]
     filled = indptr[:-1].copy()
     offset = 0
     for (segment, live), keep, column, count in zip(parts, keeps, columns, counts, strict=True):
+        if not keep.any():  # nothing of this part survives (and `rank` may be empty)
+            continue
         local = np.asarray(segment.postings)
         alive = None if live is None else keep[local]
         new_local = rank[offset + np.cumsum(keep) - 1]  # a deleted document's entry is unused

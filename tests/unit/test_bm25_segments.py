@@ -149,6 +149,30 @@ def test_merge_keeps_live_documents_in_rowid_order() -> None:
     assert docs["y"][0].tolist() == [0, 2]  # the deleted document's posting is gone
 
 
+def test_merging_only_deleted_documents_gives_an_empty_segment() -> None:
+    a = build_segment("a", [["x", "y"], ["y"]], [1, 2])
+    b = build_segment("b", [["y", "w"]], [4])
+    merged = merge_segments("m", [(a, np.array([False, False])), (b, np.array([False]))])
+    assert merged.size == 0 and merged.terms == []
+    alone = merge_segments("m", [(a, np.array([False, False]))])
+    assert alone.size == 0 and alone.terms == []
+
+
+def test_updating_every_document_of_a_segment_drops_it(tmp_path: Path) -> None:
+    # Re-indexing a corpus under a new source rewrites each document: the first segment ends
+    # with no live document, and the merge that removes it must not fail.
+    corpus = Corpus(seed=6)
+    store = BM25Store(tmp_path)
+    first = corpus.batch(60, id_space=100_000)
+    store.write(first)
+    store.delete_documents(sorted({c.doc_id for c in first}))
+    for chunk in first:
+        corpus.texts.pop(chunk.doc_id, None)
+    store.write(corpus.batch(30, id_space=100_000))
+    _assert_parity(store, corpus, corpus.queries(20))
+    assert store.count() == len(corpus.texts) and store.segment_count == 1
+
+
 def test_tiered_policy() -> None:
     assert tier(10) == tier(999) == 0 and tier(1000 * 10) == 1 and tier(10**6) == 3
     small = [(f"s{n}", 100, 0) for n in range(9)]
