@@ -12,7 +12,9 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import pydantic
 
 from ragloom.errors import ConfigError
 
@@ -22,8 +24,22 @@ READABLE_VERSIONS = (1, FORMAT_VERSION)
 FILENAME = "manifest.json"
 
 
+class ManifestSchema(pydantic.BaseModel):
+    """The shape `read_manifest` accepts; other keys are kept for forward compatibility."""
+
+    model_config = pydantic.ConfigDict(extra="allow", strict=True)
+
+    format_version: Literal[1, 2]
+    encoder: dict[str, Any] | None = None
+    pipeline: dict[str, Any] | None = None
+    updated: str | None = None
+    documents: dict[str, str] | None = None  # format 1: {doc_id: content hash}
+    pending: list[str] | None = None  # format 1: ids being rewritten
+
+
 def read_manifest(index_dir: Path) -> dict[str, Any] | None:
-    """The manifest of an index directory, or None for a new index."""
+    """The manifest of an index directory, or None for a new index; a ConfigError naming the
+    file and the field if it is not a manifest."""
     path = Path(index_dir) / FILENAME
     if not path.exists():
         return None
@@ -31,13 +47,33 @@ def read_manifest(index_dir: Path) -> dict[str, Any] | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: unreadable index manifest ({exc})") from None
-    if not isinstance(data, dict) or data.get("format_version") not in READABLE_VERSIONS:
-        version = data.get("format_version") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: invalid index manifest: a JSON object is needed, not "
+            f"{type(data).__name__} {_short(data)}; rebuild the index in a new --index-dir"
+        )
+    version = data.get("format_version")
+    if "format_version" in data and (version not in READABLE_VERSIONS or version is True):
         raise ConfigError(
             f"{path}: index format {version!r} is not supported "
             f"(this ragloom writes {FORMAT_VERSION}); rebuild the index in a new --index-dir"
         )
+    try:
+        ManifestSchema.model_validate(data)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        raise ConfigError(
+            f"{path}: invalid index manifest: field {field!r}: {error['msg']} "
+            f"(got {_short(error.get('input'))}); rebuild the index in a new --index-dir"
+        ) from None
     return data
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """`repr(value)`, cut to `limit` characters so a message stays on one line."""
+    text = repr(value).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def write_manifest(index_dir: Path, data: dict[str, Any]) -> None:
