@@ -17,6 +17,7 @@ from typing import Any, Literal
 import pydantic
 
 from ragloom.errors import ConfigError
+from ragloom.index_dir import check_not_a_file
 
 FORMAT_VERSION = 2
 #: Format 1 held `documents` and `pending` in this file; it is still read (then migrated).
@@ -40,6 +41,7 @@ class ManifestSchema(pydantic.BaseModel):
 def read_manifest(index_dir: Path) -> dict[str, Any] | None:
     """The manifest of an index directory, or None for a new index; a ConfigError naming the
     file and the field if it is not a manifest."""
+    check_not_a_file(Path(index_dir))
     path = Path(index_dir) / FILENAME
     if not path.exists():
         return None

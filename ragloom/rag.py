@@ -23,6 +23,7 @@ from typing import Any
 from ragloom.config import RagConfig, default_config, load_config
 from ragloom.errors import ConfigError
 from ragloom.generation.streaming import stream_to
+from ragloom.index_dir import prepare_index_dir
 from ragloom.indexing import IndexReport, index_paths
 from ragloom.manifest import check_encoder, read_manifest
 from ragloom.pipeline.executors import apply_executor, prepare_executor
@@ -118,6 +119,7 @@ class RAG:
         duplicates (see `ragloom.indexing`). One writer per index directory: another run
         writing it makes this one fail naming it, or, with `wait`, wait for it.
         """
+        prepare_index_dir(self.index_dir)
         return index_paths(
             self.config,
             [str(p) for p in paths],

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,63 @@ def test_a_manifest_of_the_wrong_shape_names_the_file_and_field(
         assert code != 0
         assert f"{broken / 'manifest.json'}: invalid index manifest: " in out, out
         assert needle in out, out
+
+
+def test_an_index_directory_that_is_a_file_says_choose_another(
+    built: tuple[Path, Path], tmp_path: Path
+) -> None:
+    docs, _ = built
+    file = tmp_path / "not-a-dir"
+    file.write_text("x", "utf-8")
+    for code, out in (_index(docs, file), _query(file)):
+        assert code != 0
+        assert out == f"error: index directory {file} is a file: choose another --index-dir"
+    below = file / "ix"
+    for code, out in (_index(docs, below), _query(below)):
+        assert code != 0
+        assert out == (
+            f"error: index directory {below} is under {file}, a file: choose another --index-dir"
+        )
+
+
+def _unwritable_for_everyone() -> Path | None:
+    """A directory not even root may create files in (sysfs), when this machine has one."""
+    path = Path("/sys/kernel")
+    if not path.is_dir():
+        return None
+    try:
+        (path / "ragloom-probe").touch()
+    except OSError:
+        return path
+    (path / "ragloom-probe").unlink()
+    return None
+
+
+def test_an_unwritable_index_directory_says_check_permissions(built: tuple[Path, Path]) -> None:
+    docs, _ = built
+    target = _unwritable_for_everyone()
+    if target is None:
+        pytest.skip("no directory here refuses writes even to root (/sys/kernel is writable)")
+    code, out = _index(docs, target)
+    assert code != 0
+    assert out.startswith(f"error: cannot write to index directory {target}: "), out
+    assert "permission denied" in out or "read-only file system" in out, out
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write a read-only directory")
+def test_a_read_only_index_directory_says_check_permissions(
+    built: tuple[Path, Path], tmp_path: Path
+) -> None:
+    docs, index = built
+    locked = tmp_path / "ix"
+    shutil.copytree(index, locked)
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        code, out = _index(docs, locked)
+    finally:
+        locked.chmod(stat.S_IRWXU)
+    assert code != 0
+    assert out == (
+        f"error: cannot write to index directory {locked}: permission denied (check its "
+        "owner/permissions, or choose another --index-dir)"
+    )
