@@ -22,6 +22,7 @@ import copy
 import difflib
 import functools
 import inspect
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pydantic
-from pydantic_core import to_jsonable_python
+from pydantic_core import PydanticCustomError, to_jsonable_python
 
 from ragloom.errors import ComponentConfigError, Problem
 
@@ -232,11 +233,41 @@ def _init_fields(cls: Any) -> dict[str, tuple[Any, Any]]:
 
 @_per_class
 def _init_model(cls: Any) -> type[pydantic.BaseModel]:
+    """The pydantic model of `__init__`'s parameters, in strict mode: `true` is not a number and
+    `"512"` is not an integer (an int is still a valid float)."""
     definitions: dict[str, Any] = {}
     for name, (tp, default) in _init_fields(cls).items():
-        definitions[name] = (tp, ... if default is inspect.Parameter.empty else default)
-    config = pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+        default = ... if default is inspect.Parameter.empty else default
+        definitions[name] = (_refuse_bool_in_int_literals(tp), default)
+    config = pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True, strict=True)
     return pydantic.create_model(f"{cls.__name__}Config", __config__=config, **definitions)
+
+
+def _refuse_bool(expected: str, value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            "literal_error", "Input should be {expected}", {"expected": expected}
+        )
+    return value
+
+
+def _refuse_bool_in_int_literals(tp: Any) -> Any:
+    """`tp` with every `Literal[1, 2]` (inside Optional, unions, Annotated) refusing `True`,
+    which even strict mode lets through because `True == 1`."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Literal:
+        if any(type(v) is int for v in args) and not any(isinstance(v, bool) for v in args):
+            expected = " or ".join(repr(v) for v in args)
+            return typing.Annotated[
+                tp, pydantic.BeforeValidator(functools.partial(_refuse_bool, expected))
+            ]
+        return tp
+    if origin is typing.Annotated:
+        return typing.Annotated[(_refuse_bool_in_int_literals(args[0]), *tp.__metadata__)]
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[tuple(_refuse_bool_in_int_literals(a) for a in args)]  # noqa: UP007
+    return tp
 
 
 @_per_class

@@ -80,6 +80,32 @@ def test_valid_configuration_passes(tmp_path: Path) -> None:
             ["'chunker'", "chunk_size", "integer"],
         ),
         (
+            _with("{chunk_size: 64, overlap: 8}", "{chunk_size: true, overlap: 8}"),
+            7,
+            ["'chunker'", "chunk_size", "valid integer (got True)"],
+        ),
+        (
+            _with("{chunk_size: 64, overlap: 8}", '{chunk_size: "512", overlap: 8}'),
+            7,
+            ["'chunker'", "chunk_size", "valid integer (got '512')"],
+        ),
+        (
+            _with(
+                "bm25: {type: bm25_retriever}",
+                "bm25: {type: bm25_retriever, init_parameters: {k1: '1.2'}}",
+            ),
+            16,
+            ["'bm25'", "k1", "valid number (got '1.2')"],
+        ),
+        (
+            _with(
+                "bm25: {type: bm25_retriever}",
+                "bm25: {type: bm25_retriever, init_parameters: {b: false}}",
+            ),
+            16,
+            ["'bm25'", "'b'", "valid number (got False)"],
+        ),
+        (
             _with("receiver: writer.chunks", "receiver: writer.chunkz"),
             11,
             ["writer has no input 'chunkz'", "chunks (list[Chunk])"],
@@ -100,6 +126,10 @@ def test_valid_configuration_passes(tmp_path: Path) -> None:
         "os-system",
         "misspelt-parameter",
         "wrong-type",
+        "bool-as-int",
+        "string-as-int",
+        "string-as-float",
+        "bool-as-float",
         "missing-socket",
         "type-mismatch",
         "missing-input",
@@ -113,6 +143,36 @@ def test_invalid_configuration_names_component_field_file_and_line(
     assert f"config.yaml:{line}:" in out
     for needle in needles:
         assert needle in out
+
+
+def test_float_parameters_take_integers_and_int_literals_refuse_booleans(tmp_path: Path) -> None:
+    code, out = _validate(
+        tmp_path,
+        _with(
+            "bm25: {type: bm25_retriever}",
+            "bm25: {type: bm25_retriever, init_parameters: {k1: 1, b: 1}}",
+        ),
+    )
+    assert code == 0, out
+    base = (ROOT / "examples" / "hashing-dense.yaml").read_text(encoding="utf-8")
+    assert "ngram: 1" in base
+    code, out = _validate(tmp_path, base.replace("ngram: 1}\n", "ngram: true}\n", 1))
+    assert code != 0 and "parameter 'ngram': Input should be 1 or 2 (got True)" in out
+
+
+@pytest.mark.parametrize(
+    "config",
+    sorted(
+        [
+            *(ROOT / "examples").glob("*.yaml"),
+            *(ROOT / "tests" / "integration" / "configs").glob("*.yaml"),
+        ]
+    ),
+    ids=lambda p: p.name,
+)
+def test_every_shipped_configuration_validates_strictly(config: Path) -> None:
+    result = runner.invoke(app, ["validate", str(config)])
+    assert result.exit_code == 0, result.output
 
 
 def test_cycle_is_reported(tmp_path: Path) -> None:
