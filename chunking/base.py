@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ragloom.chunking.text_encoder import load_tokenizer
+from ragloom.chunking.fast_tokenizer import load_backend_tokenizer
 from ragloom.component import Component, output_types
 from ragloom.types import Chunk, Document
 
@@ -38,9 +38,7 @@ class TokenizedChunker(Chunker):
         if self._tokenizer is None:
             # The Rust tokenizer itself, a private copy with no truncation or padding: calling it
             # directly skips transformers' per-text conversion to Python (half the time).
-            from tokenizers import Tokenizer
-
-            backend = Tokenizer.from_str(load_tokenizer(self.tokenizer).backend_tokenizer.to_str())
+            backend = load_backend_tokenizer(self.tokenizer)
             backend.no_truncation()
             backend.no_padding()
             self._tokenizer = backend

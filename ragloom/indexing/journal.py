@@ -11,6 +11,10 @@ A run killed anywhere leaves every half-written document pending (so the next ru
 chunks, even if its file is gone, and writes it again) or not in the table at all (written
 again). Nothing is lost or duplicated. The header (encoder, pipeline) is in `manifest.json`.
 
+A committed document may also record its *record key*: a fingerprint of the raw source record
+it was read from (`ragloom.loaders.records`). A later run hands `record_keys` to the loader,
+which recognises unchanged records by their bytes alone and never parses them.
+
 Example::
 
     journal = Journal(index_dir, manifest, {"encoder": ..., "pipeline": ...})
@@ -30,7 +34,7 @@ from ragloom.manifest import write_manifest
 JOURNAL_FILE = "journal.sqlite"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents(
-    doc_id TEXT PRIMARY KEY, hash TEXT, pending INTEGER NOT NULL DEFAULT 0
+    doc_id TEXT PRIMARY KEY, hash TEXT, pending INTEGER NOT NULL DEFAULT 0, record_key BLOB
 ) WITHOUT ROWID;
 """
 
@@ -40,6 +44,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
     connection.executescript(_SCHEMA)
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(documents)")}
+    if "record_key" not in columns:  # a journal written before record keys existed
+        connection.execute("ALTER TABLE documents ADD COLUMN record_key BLOB")
     return connection
 
 
@@ -73,6 +80,19 @@ class Journal:
         if manifest and ("documents" in manifest or "pending" in manifest):
             self._import_format_1(manifest)
         self.documents, self.pending = read_documents(self.index_dir)
+        self._record_keys: dict[bytes, str] | None = None
+
+    @property
+    def record_keys(self) -> dict[bytes, str]:
+        """`{record key: doc_id}` of the committed documents read from a keyed record (read
+        on first use: only a loader that recognises records needs it)."""
+        if self._record_keys is None:
+            rows = self._db.execute(
+                "SELECT record_key, doc_id FROM documents "
+                "WHERE pending = 0 AND record_key IS NOT NULL"
+            )
+            self._record_keys = dict(rows)
+        return self._record_keys
 
     def _import_format_1(self, manifest: Mapping[str, Any]) -> None:
         """Move a format-1 manifest's document table into the journal (once; idempotent)."""
@@ -80,10 +100,11 @@ class Journal:
         pending = set(manifest.get("pending") or [])
         with self._transaction():
             self._db.executemany(
-                "INSERT OR REPLACE INTO documents VALUES (?, ?, 0)", documents.items()
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, 0, NULL)", documents.items()
             )
             self._db.executemany(
-                "INSERT OR REPLACE INTO documents VALUES (?, NULL, 1)", ((i,) for i in pending)
+                "INSERT OR REPLACE INTO documents VALUES (?, NULL, 1, NULL)",
+                ((i,) for i in pending),
             )
         self.save()  # the manifest without its table, as format 2
 
@@ -102,20 +123,28 @@ class Journal:
             return
         with self._transaction():
             self._db.executemany(
-                "INSERT INTO documents VALUES (?, NULL, 1) "
-                "ON CONFLICT(doc_id) DO UPDATE SET hash = NULL, pending = 1",
+                "INSERT INTO documents VALUES (?, NULL, 1, NULL) "
+                "ON CONFLICT(doc_id) DO UPDATE SET hash = NULL, pending = 1, record_key = NULL",
                 ((i,) for i in ids),
             )
         for doc_id in ids:
             self.documents.pop(doc_id, None)
         self.pending |= set(ids)
 
-    def commit(self, hashes: Mapping[str, str], deleted: Iterable[str] = ()) -> None:
-        """Record written documents' hashes and forget deleted ones (their writes are done)."""
+    def commit(
+        self,
+        hashes: Mapping[str, str],
+        deleted: Iterable[str] = (),
+        record_keys: Mapping[str, bytes] | None = None,
+    ) -> None:
+        """Record written documents' hashes (and record keys, where known) and forget deleted
+        ones (their writes are done)."""
         gone = sorted(set(deleted) - set(hashes))
+        keys = record_keys or {}
         with self._transaction():
             self._db.executemany(
-                "INSERT OR REPLACE INTO documents VALUES (?, ?, 0)", sorted(hashes.items())
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, 0, ?)",
+                ((i, h, keys.get(i)) for i, h in sorted(hashes.items())),
             )
             self._db.executemany("DELETE FROM documents WHERE doc_id = ?", ((i,) for i in gone))
         self.documents.update(hashes)

@@ -6,7 +6,8 @@ manifest, *updated* when the hash differs. Only added and updated documents are 
 encoded and written. *Deleted* documents are removed from every writer without new chunks:
 those that are now empty, those left half-written by an interrupted run (`pending` in the
 manifest) that are no longer in the input, and, with `prune=True`, every manifest document
-this run did not see.
+this run did not see. Documents the loader *recognised* by their record key (the raw record is
+the one committed, see `ragloom.loaders.record_keys`) are unchanged without being loaded.
 
 Example::
 
@@ -36,6 +37,8 @@ class IndexPlan:
     deleted: list[str] = field(default_factory=list)
     #: The content hash of each document in `write` (computed once, committed after writing).
     hashes: dict[str, str] = field(default_factory=dict)
+    #: The record key of each document in `write` that has one (committed with its hash).
+    record_keys: dict[str, bytes] = field(default_factory=dict)
 
 
 def kept_by_skip(doc_id: str, skipped: Iterable[str]) -> bool:
@@ -50,17 +53,21 @@ def plan_documents(
     known: Mapping[str, str],
     pending: Iterable[str] = (),
     prune: bool = False,
+    recognised: Iterable[str] = (),
+    record_keys: Mapping[str, bytes] | None = None,
 ) -> IndexPlan:
     """Classify loaded documents against the manifest's `{doc_id: hash}` (see module doc).
 
     `prune` deletes the manifest documents this run neither loaded nor reported as empty,
     except one whose id is the path of a file skipped this run (an unreadable file keeps its
-    old chunks until it is readable again or removed).
+    old chunks until it is readable again or removed). `recognised` ids are unchanged
+    documents that were not loaded; `record_keys` are the loaded documents' keys.
     """
     plan = IndexPlan()
     skipped = list(skipped)
     pending_ids = set(pending)
-    seen: set[str] = set()
+    plan.unchanged = list(recognised)
+    seen: set[str] = set(plan.unchanged)
     for doc in documents:
         seen.add(doc.id)
         stored = known.get(doc.id)
@@ -71,6 +78,8 @@ def plan_documents(
         (plan.added if stored is None else plan.updated).append(doc.id)
         plan.write.append(doc)
         plan.hashes[doc.id] = digest
+        if record_keys and doc.id in record_keys:
+            plan.record_keys[doc.id] = record_keys[doc.id]
     doomed: list[str] = []
     for doc_id in empty:
         if doc_id not in seen:

@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ragloom.errors import ConfigError
 from ragloom.indexing.journal import Journal
@@ -207,15 +207,26 @@ def _commit_size(batch_size: int | None, settings: RayExecutorConfig | None) -> 
     return BatchSizer(DEFAULT_BATCH_SIZE, adaptive=True)
 
 
-def _load(config: RagConfig, shape: IndexingShape, paths: list[str]) -> dict[str, Any]:
-    """Run the loader stage alone on the driver."""
+@runtime_checkable
+class RecordLoader(Protocol):
+    """A loader that recognises unchanged records by their keys (`FileLoader.load`)."""
+
+    def load(self, paths: list[str], known: dict[bytes, str] | None = None) -> dict[str, Any]: ...
+
+
+def _load(
+    config: RagConfig, shape: IndexingShape, paths: list[str], journal: Journal
+) -> dict[str, Any]:
+    """Run the loader stage alone on the driver; one that can, skips the records the journal
+    has committed unchanged (`recognised` in the outputs)."""
     pipeline = config.indexing
     loader = pipeline.components[shape.loader]
     loader.bind_index(pipeline.resolved_index_dir())
     loader.warm_up()
-    kwargs = {addr.socket: paths for addr in pipeline.inputs[PATHS_INPUT]}
-    outputs = loader.run(**kwargs)
-    return dict(outputs)
+    sockets = [addr.socket for addr in pipeline.inputs[PATHS_INPUT]]
+    if isinstance(loader, RecordLoader) and sockets == ["paths"]:
+        return dict(loader.load(paths, known=journal.record_keys))
+    return dict(loader.run(**{socket: paths for socket in sockets}))
 
 
 def index_paths(
@@ -256,11 +267,16 @@ def _index_locked(
     ray_settings = _ray_settings(config)
     sizer = _commit_size(batch_size, ray_settings)
     start = time.perf_counter()
-    loaded = _load(config, shape, paths)
+    journal = Journal(index_dir, manifest, {"encoder": encoder, "pipeline": pipeline.to_dict()})
+    try:
+        loaded = _load(config, shape, paths, journal)
+    except BaseException:
+        journal.close()
+        raise
     timings = {shape.loader: time.perf_counter() - start}
     documents: list[Document] = list(loaded.get("documents") or [])
+    recognised: list[str] = list(loaded.get("recognised") or [])
     skipped = [str(s) for s in loaded.get("skipped") or []]
-    journal = Journal(index_dir, manifest, {"encoder": encoder, "pipeline": pipeline.to_dict()})
     plan = plan_documents(
         documents,
         loaded.get("empty") or [],
@@ -268,6 +284,8 @@ def _index_locked(
         journal.documents,
         journal.pending,
         prune,
+        recognised,
+        loaded.get("record_keys"),
     )
     written: dict[str, int] = {}
     model = (encoder or {}).get("model")
@@ -290,7 +308,7 @@ def _index_locked(
         journal.close()
     timings["total"] = time.perf_counter() - start
     report = IndexReport(
-        documents=len(documents),
+        documents=len(documents) + len(recognised),
         chunks_written=written,
         stored=chunk_counts() if chunk_counts is not None else {},
         skipped=skipped,
@@ -334,7 +352,9 @@ def _apply(
         started = time.perf_counter()
         journal.begin(doc.id for doc in documents)
         result = write()
-        journal.commit({doc.id: plan.hashes[doc.id] for doc in documents})
+        journal.commit(
+            {doc.id: plan.hashes[doc.id] for doc in documents}, record_keys=plan.record_keys
+        )
         sizer.record(len(documents), time.perf_counter() - started)
         progress.add(documents, result.chunks)
         _add(written, result.written)

@@ -65,6 +65,12 @@ class FileLoader(Component):
     def run(self, paths: list[str]) -> dict[str, Any]:
         """Every document under `paths`, a "path: reason" line for each input skipped, and the
         ids of documents that are now empty (writers delete their old chunks)."""
+        return self.load(paths)
+
+    def load(self, paths: list[str], known: dict[bytes, str] | None = None) -> dict[str, Any]:
+        """`run`'s outputs; with an index's `known` record keys (incremental indexing), also
+        `recognised` (ids of unchanged JSONL records, not parsed and not in `documents`) and
+        `record_keys` (`{doc_id: key}` of the documents, for the journal)."""
         if isinstance(paths, str | os.PathLike):
             paths = [os.fspath(paths)]
         stream = iter_documents(
@@ -75,12 +81,16 @@ class FileLoader(Component):
             text_field=self.jsonl_text_field,
             id_field=self.jsonl_id_field,
             progress=True,
+            known=known,
         )
         documents = list(stream)
         for entry in stream.skipped:
             logger.warning("file_loader skipped %s", entry)
-        return {
+        outputs: dict[str, Any] = {
             "documents": documents,
             "skipped": [str(entry) for entry in stream.skipped],
             "empty": list(stream.empty_ids),
         }
+        if known is not None:
+            outputs |= {"recognised": stream.recognised, "record_keys": stream.record_keys}
+        return outputs

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from ragloom.errors import RagloomError
+from ragloom.loaders.record_keys import record_key, record_seed
 from ragloom.progress import progress_bar
 from ragloom.types import Document
 
@@ -32,6 +33,8 @@ except ImportError:  # pragma: no cover
 
 StrPath = str | os.PathLike[str]
 Format = Literal["text", "markdown", "jsonl", "beir"]
+#: What a JSONL reader yields per record: a Document, or the id of a recognised unchanged one.
+Record = tuple[int, "Document | str", bytes | None]
 
 #: File extension -> format; `iter_documents` reads only these.
 FORMATS: dict[str, Format] = {
@@ -158,12 +161,22 @@ def _parse_json(line: str) -> Any:
     return json.loads(line)
 
 
-def _json_lines(path: StrPath, encoding: str) -> Iterator[tuple[int, dict[str, Any], str]]:
-    """(line number, record, file id) for each non-blank line; bad JSON raises LoaderError."""
+def _json_lines(
+    path: StrPath, encoding: str, seed: int | None = None, known: dict[bytes, str] | None = None
+) -> Iterator[tuple[int, dict[str, Any] | str, bytes | None]]:
+    """(line number, record, record key) for each non-blank line; bad JSON raises LoaderError.
+
+    With a `seed`, each line's record key is computed; a line whose key is in `known` is not
+    parsed: its record is the id `known` gives (see `ragloom.loaders.record_keys`).
+    """
     source = path_id(path)
     # Split on "\n" only: JSON strings may legally hold U+2028, which splitlines() breaks on.
     for line_no, line in enumerate(read_text(path, encoding).split("\n"), start=1):
         if not line.strip():
+            continue
+        key = None if seed is None else record_key(seed, line)
+        if known and key in known:
+            yield line_no, known[key], key
             continue
         try:
             record = _parse_json(line)
@@ -173,7 +186,7 @@ def _json_lines(path: StrPath, encoding: str) -> Iterator[tuple[int, dict[str, A
             raise LoaderError(
                 f"{source}:{line_no}: expected a JSON object, got {type(record).__name__}"
             )
-        yield line_no, record, source
+        yield line_no, record, key
 
 
 def _string_field(record: dict[str, Any], name: str, where: str) -> str:
@@ -204,22 +217,35 @@ def _is_scalar(value: Any) -> bool:
 
 
 def _jsonl_records(
-    path: StrPath, text_field: str, id_field: str, encoding: str
-) -> Iterator[tuple[int, Document]]:
-    for line_no, record, source in _json_lines(path, encoding):
+    path: StrPath,
+    text_field: str,
+    id_field: str,
+    encoding: str,
+    known: dict[bytes, str] | None = None,
+) -> Iterator[Record]:
+    """(line number, document or recognised id, record key) per record (see `_json_lines`);
+    a document whose id is its position gets no key."""
+    source = path_id(path)
+    seed = None if known is None else record_seed(source, "jsonl", text_field, id_field)
+    for line_no, record, key in _json_lines(path, encoding, seed, known):
+        if isinstance(record, str):
+            yield line_no, record, key
+            continue
         text = record.get(text_field)
         if not isinstance(text, str):  # the usual case skips building the location string
             text = _string_field(record, text_field, f"{source}:{line_no}")
         doc_id = record.get(id_field)
         if not isinstance(doc_id, str) or not doc_id:
             where = f"{source}:{line_no}"
-            doc_id = _record_id(record, id_field, where) or where
+            doc_id = _record_id(record, id_field, where)
+            if doc_id is None:
+                doc_id, key = where, None
         metadata: dict[str, Any] = {"source": source, "format": "jsonl"}
-        for key, value in record.items():
-            if key in (text_field, id_field, "_id") or not _is_scalar(value):
+        for name, value in record.items():
+            if name in (text_field, id_field, "_id") or not _is_scalar(value):
                 continue
-            metadata[f"record_{key}" if key in RESERVED_METADATA else key] = value
-        yield line_no, Document(text=text, id=doc_id, metadata=metadata)
+            metadata[f"record_{name}" if name in RESERVED_METADATA else name] = value
+        yield line_no, Document(text=text, id=doc_id, metadata=metadata), key
 
 
 def load_jsonl(
@@ -230,14 +256,23 @@ def load_jsonl(
     The id comes from `id_field`, else `_id`, else `"<file>:<line>"`. Blank lines are ignored;
     a line that is not a JSON object or lacks a string `text_field` raises LoaderError.
     """
-    return [doc for _, doc in _jsonl_records(path, text_field, id_field, encoding)]
+    records = _jsonl_records(path, text_field, id_field, encoding)
+    return [doc for _, doc, _ in records if isinstance(doc, Document)]
 
 
-def _beir_records(path: StrPath, encoding: str) -> Iterator[tuple[int, Document]]:
+def _beir_records(
+    path: StrPath, encoding: str, known: dict[bytes, str] | None = None
+) -> Iterator[Record]:
+    """Like `_jsonl_records`, for a BEIR corpus (every record has an `_id`)."""
     corpus = Path(path)
     if corpus.is_dir():
         corpus = corpus / BEIR_CORPUS
-    for line_no, record, source in _json_lines(corpus, encoding):
+    source = path_id(corpus)
+    seed = None if known is None else record_seed(source, "beir", "text", "_id")
+    for line_no, record, key in _json_lines(corpus, encoding, seed, known):
+        if isinstance(record, str):
+            yield line_no, record, key
+            continue
         where = f"{source}:{line_no}"
         doc_id = _record_id(record, "_id", where)
         if doc_id is None:
@@ -250,12 +285,12 @@ def _beir_records(path: StrPath, encoding: str) -> Iterator[tuple[int, Document]
             )
         full_text = f"{title}\n\n{text}" if title.strip() else text
         metadata = {"title": title, "source": source, "format": "beir"}
-        yield line_no, Document(text=full_text, id=doc_id, metadata=metadata)
+        yield line_no, Document(text=full_text, id=doc_id, metadata=metadata), key
 
 
 def load_beir_corpus(path: StrPath, encoding: str = "utf-8") -> list[Document]:
     """A BEIR `corpus.jsonl` (or a BEIR dataset folder holding one): id `_id`, title + text."""
-    return [doc for _, doc in _beir_records(path, encoding)]
+    return [doc for _, doc, _ in _beir_records(path, encoding) if isinstance(doc, Document)]
 
 
 def check_extensions(extensions: Iterable[str]) -> list[str]:
@@ -278,6 +313,10 @@ class DocumentStream(Iterator[Document]):
 
     Paths are checked and folders walked when the stream is made (a missing path raises
     LoaderError at once); files are read as it is iterated. Iterate it once.
+
+    With `known` (an index's `{record key: doc_id}`), JSONL and BEIR records are keyed:
+    `record_keys` gets each yielded document's key, and a record whose key is known is not
+    parsed: its id goes to `recognised` instead (an unchanged document).
     """
 
     def __init__(
@@ -290,6 +329,7 @@ class DocumentStream(Iterator[Document]):
         text_field: str = "text",
         id_field: str = "id",
         progress: bool = False,
+        known: dict[bytes, str] | None = None,
     ):
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
@@ -309,6 +349,11 @@ class DocumentStream(Iterator[Document]):
         self.skipped: list[Skipped] = []
         #: Ids of documents that exist but are empty: their old chunks must go from an index.
         self.empty_ids: list[str] = []
+        #: Ids of documents whose record key was `known`: unchanged, neither parsed nor yielded.
+        self.recognised: list[str] = []
+        #: The record key of each yielded document that has one (only when `known` is given).
+        self.record_keys: dict[str, bytes] = {}
+        self.known = known
         self.files_read = 0
         self._cwd = Path.cwd()
         self._visited: set[Path] = set()
@@ -378,24 +423,25 @@ class DocumentStream(Iterator[Document]):
                 if source:
                     yield source
 
-    def _records(self, source: Source) -> Iterator[tuple[str, Document]]:
-        """(location, document) pairs of one file; location names the file or file:line."""
+    def _records(self, source: Source) -> Iterator[tuple[str, Document | str, bytes | None]]:
+        """(location, document or recognised id, record key) of each record of one file;
+        location names the file or file:line."""
         path, fmt = source
         if fmt == "text":
             doc = load_text(path, self.encoding)
-            yield doc.id, doc
+            yield doc.id, doc, None
         elif fmt == "markdown":
             doc = load_markdown(path, self.encoding)
-            yield doc.id, doc
+            yield doc.id, doc, None
         else:
             records = (
-                _beir_records(path, self.encoding)
+                _beir_records(path, self.encoding, self.known)
                 if fmt == "beir"
-                else _jsonl_records(path, self.text_field, self.id_field, self.encoding)
+                else _jsonl_records(path, self.text_field, self.id_field, self.encoding, self.known)
             )
             name = path_id(path, self._cwd)
-            for line_no, doc in records:
-                yield f"{name}:{line_no}", doc
+            for line_no, record, key in records:
+                yield f"{name}:{line_no}", record, key
 
     def _documents(self, show_progress: bool) -> Iterator[Document]:
         seen: dict[str, str] = {}
@@ -413,7 +459,15 @@ class DocumentStream(Iterator[Document]):
                 if bar is not None:
                     bar.update(1)
                 whole_file = source.format in ("text", "markdown")
-                for location, doc in records:
+                for location, doc, key in records:
+                    if isinstance(doc, str):  # a recognised record: an unchanged document
+                        if doc in seen:
+                            raise LoaderError(
+                                f"duplicate document id {doc!r}: from {seen[doc]} and {location}"
+                            )
+                        seen[doc] = location
+                        self.recognised.append(doc)
+                        continue
                     if not doc.text or doc.text.isspace():
                         self._skip(location, "empty file" if whole_file else "empty text")
                         self.empty_ids.append(doc.id)
@@ -423,6 +477,8 @@ class DocumentStream(Iterator[Document]):
                             f"duplicate document id {doc.id!r}: from {seen[doc.id]} and {location}"
                         )
                     seen[doc.id] = location
+                    if key is not None:
+                        self.record_keys[doc.id] = key
                     yield doc
         finally:
             if bar is not None:
@@ -438,12 +494,14 @@ def iter_documents(
     text_field: str = "text",
     id_field: str = "id",
     progress: bool = False,
+    known: dict[bytes, str] | None = None,
 ) -> DocumentStream:
     """Documents from files and folders (walked in sorted order, hidden entries skipped).
 
     Dispatches on extension; `corpus.jsonl`, or a folder holding one, is read as BEIR. Unreadable,
     binary, undecodable and empty inputs are skipped and listed in the stream's `skipped`; a
     missing path, a malformed JSONL line or a duplicate document id raises LoaderError.
+    `known` record keys: see `DocumentStream`.
     """
     return DocumentStream(
         paths,
@@ -453,4 +511,5 @@ def iter_documents(
         text_field=text_field,
         id_field=id_field,
         progress=progress,
+        known=known,
     )

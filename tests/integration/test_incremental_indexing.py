@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,56 @@ def test_bad_documents_are_skipped_and_reported(
     assert (report.added, report.deleted) == (5, 0)
     indexed = {i.split("#")[0] for i in stored_ids(tmp_path / "index")}
     assert indexed == {str(docs / p.name) for p in CORPUS.iterdir()}
+
+
+BM25 = ROOT / "examples" / "bm25.yaml"
+
+
+def _bm25_chunks(index_dir: Path) -> dict[str, str]:
+    """The BM25 store's live chunks, id -> text."""
+    rag = RAG.from_file(BM25, index_dir)
+    rag.chunk_counts()  # binds the stores to index_dir
+    store = rag.config.indexing.components["writer"].store
+    return {chunk.id: chunk.text for chunk in store.iter_chunks()}
+
+
+def test_jsonl_records_are_recognised_by_key_and_the_index_equals_a_fresh_build(
+    tmp_path: Path,
+) -> None:
+    corpus = tmp_path / "docs.jsonl"
+    records = [{"id": f"r{n}", "text": f"record {n} about retrieval number {n}"} for n in range(40)]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in records))
+    index = tmp_path / "index"
+    first = RAG.from_file(BM25, index).index([corpus])
+    assert (first.added, first.unchanged) == (40, 0)
+
+    records[3]["text"] = "record three, edited"
+    records.insert(0, {"id": "new", "text": "a record added at the top"})
+    del records[20]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in records))
+    again = RAG.from_file(BM25, index).index([corpus], prune=True)
+    assert (again.added, again.updated, again.unchanged, again.deleted) == (1, 1, 38, 1)
+    assert again.documents == 40
+
+    fresh = tmp_path / "fresh"
+    RAG.from_file(BM25, fresh).index([corpus])
+    assert _bm25_chunks(index) == _bm25_chunks(fresh)
+    last = RAG.from_file(BM25, index).index([corpus])
+    assert (last.added, last.updated, last.unchanged) == (0, 0, 40)
+
+
+def test_a_journal_from_before_record_keys_is_upgraded_in_place(tmp_path: Path) -> None:
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text(
+        "".join(json.dumps({"id": f"r{n}", "text": f"text {n}"}) + "\n" for n in range(5))
+    )
+    index = tmp_path / "index"
+    RAG.from_file(BM25, index).index([corpus])
+    with sqlite3.connect(index / "journal.sqlite") as db:  # the table as it was, keys dropped
+        db.execute("ALTER TABLE documents DROP COLUMN record_key")
+    report = RAG.from_file(BM25, index).index([corpus])
+    assert (report.added, report.updated, report.unchanged) == (0, 0, 5)  # by content hash
+    with sqlite3.connect(index / "journal.sqlite") as db:
+        keys = db.execute("SELECT count(record_key) FROM documents").fetchone()[0]
+    assert keys == 0  # unchanged documents keep no key until they are written again
+    assert read_documents(index)[0].keys() == {f"r{n}" for n in range(5)}
