@@ -81,11 +81,10 @@ def _quiet_libraries() -> None:
     # fork warning quiet: ragloom never forks a process that goes on to use them.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    with contextlib.suppress(ImportError):
-        import transformers
-
-        transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
+    # transformers reads these when imported, so a command that never loads a model does not
+    # pay ~1 s to import it here just to quiet it.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 @app.command()

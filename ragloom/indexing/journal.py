@@ -32,6 +32,11 @@ from typing import Any
 from ragloom.manifest import write_manifest
 
 JOURNAL_FILE = "journal.sqlite"
+#: Asked for the hashes of more documents than this, the journal reads the whole table at once
+#: (a million rows: 0.8 s) instead of looking them up in batches.
+BULK_LOOKUP = 100_000
+#: Ids per lookup query (SQLite allows 32,766 parameters).
+LOOKUP_BATCH = 900
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents(
     doc_id TEXT PRIMARY KEY, hash TEXT, pending INTEGER NOT NULL DEFAULT 0, record_key BLOB
@@ -79,8 +84,24 @@ class Journal:
         self._db = _connect(self.index_dir / JOURNAL_FILE)
         if manifest and ("documents" in manifest or "pending" in manifest):
             self._import_format_1(manifest)
-        self.documents, self.pending = read_documents(self.index_dir)
+        self.pending = {
+            i for (i,) in self._db.execute("SELECT doc_id FROM documents WHERE pending")
+        }
         self._record_keys: dict[bytes, str] | None = None
+
+    def hashes(self, doc_ids: Iterable[str] | None = None) -> dict[str, str]:
+        """The committed `{doc_id: hash}`: every document, or those of `doc_ids` that are
+        committed (a re-index asks only for the documents it loaded: most were recognised)."""
+        query = "SELECT doc_id, hash FROM documents WHERE pending = 0"
+        ids = None if doc_ids is None else list(dict.fromkeys(doc_ids))
+        if ids is None or len(ids) > BULK_LOOKUP:
+            return dict(self._db.execute(query))
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), LOOKUP_BATCH):
+            part = ids[start : start + LOOKUP_BATCH]
+            marks = ",".join("?" * len(part))
+            found.update(self._db.execute(f"{query} AND doc_id IN ({marks})", part))
+        return found
 
     @property
     def record_keys(self) -> dict[bytes, str]:
@@ -127,8 +148,6 @@ class Journal:
                 "ON CONFLICT(doc_id) DO UPDATE SET hash = NULL, pending = 1, record_key = NULL",
                 ((i,) for i in ids),
             )
-        for doc_id in ids:
-            self.documents.pop(doc_id, None)
         self.pending |= set(ids)
 
     def commit(
@@ -147,7 +166,6 @@ class Journal:
                 ((i, h, keys.get(i)) for i, h in sorted(hashes.items())),
             )
             self._db.executemany("DELETE FROM documents WHERE doc_id = ?", ((i,) for i in gone))
-        self.documents.update(hashes)
         self.pending -= set(hashes) | set(gone)
 
     def close(self) -> None:

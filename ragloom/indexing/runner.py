@@ -277,11 +277,14 @@ def _index_locked(
     documents: list[Document] = list(loaded.get("documents") or [])
     recognised: list[str] = list(loaded.get("recognised") or [])
     skipped = [str(s) for s in loaded.get("skipped") or []]
+    empty = list(loaded.get("empty") or [])
+    # Pruning compares against every indexed document; else only the loaded ones matter.
+    known = journal.hashes(None if prune else [d.id for d in documents] + empty)
     plan = plan_documents(
         documents,
-        loaded.get("empty") or [],
+        empty,
         skipped,
-        journal.documents,
+        known,
         journal.pending,
         prune,
         recognised,

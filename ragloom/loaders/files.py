@@ -33,8 +33,10 @@ except ImportError:  # pragma: no cover
 
 StrPath = str | os.PathLike[str]
 Format = Literal["text", "markdown", "jsonl", "beir"]
-#: What a JSONL reader yields per record: a Document, or the id of a recognised unchanged one.
-Record = tuple[int, "Document | str", bytes | None]
+#: What a JSONL reader yields per parsed record: line number, document, record key or None.
+Record = tuple[int, "Document", bytes | None]
+#: Where a JSONL reader puts the records it recognised unparsed: (line number, document id).
+Recognised = list[tuple[int, str]]
 
 #: File extension -> format; `iter_documents` reads only these.
 FORMATS: dict[str, Format] = {
@@ -162,22 +164,29 @@ def _parse_json(line: str) -> Any:
 
 
 def _json_lines(
-    path: StrPath, encoding: str, seed: int | None = None, known: dict[bytes, str] | None = None
-) -> Iterator[tuple[int, dict[str, Any] | str, bytes | None]]:
+    path: StrPath,
+    encoding: str,
+    seed: int | None = None,
+    known: dict[bytes, str] | None = None,
+    recognised: Recognised | None = None,
+) -> Iterator[tuple[int, dict[str, Any], bytes | None]]:
     """(line number, record, record key) for each non-blank line; bad JSON raises LoaderError.
 
     With a `seed`, each line's record key is computed; a line whose key is in `known` is not
-    parsed: its record is the id `known` gives (see `ragloom.loaders.record_keys`).
+    parsed: (its line number, the id `known` gives) goes to `recognised` instead (see
+    `ragloom.loaders.record_keys`). That path is the bulk of a re-index, so it is kept tight.
     """
     source = path_id(path)
     # Split on "\n" only: JSON strings may legally hold U+2028, which splitlines() breaks on.
     for line_no, line in enumerate(read_text(path, encoding).split("\n"), start=1):
         if not line.strip():
             continue
-        key = None if seed is None else record_key(seed, line)
-        if known and key in known:
-            yield line_no, known[key], key
-            continue
+        key = None
+        if seed is not None:
+            key = record_key(seed, line)
+            if known and recognised is not None and (doc_id := known.get(key)) is not None:
+                recognised.append((line_no, doc_id))
+                continue
         try:
             record = _parse_json(line)
         except json.JSONDecodeError as exc:
@@ -222,15 +231,13 @@ def _jsonl_records(
     id_field: str,
     encoding: str,
     known: dict[bytes, str] | None = None,
+    recognised: Recognised | None = None,
 ) -> Iterator[Record]:
-    """(line number, document or recognised id, record key) per record (see `_json_lines`);
-    a document whose id is its position gets no key."""
+    """(line number, document, record key) per parsed record (see `_json_lines` for `known`
+    and `recognised`); a document whose id is its position gets no key."""
     source = path_id(path)
     seed = None if known is None else record_seed(source, "jsonl", text_field, id_field)
-    for line_no, record, key in _json_lines(path, encoding, seed, known):
-        if isinstance(record, str):
-            yield line_no, record, key
-            continue
+    for line_no, record, key in _json_lines(path, encoding, seed, known, recognised):
         text = record.get(text_field)
         if not isinstance(text, str):  # the usual case skips building the location string
             text = _string_field(record, text_field, f"{source}:{line_no}")
@@ -256,12 +263,14 @@ def load_jsonl(
     The id comes from `id_field`, else `_id`, else `"<file>:<line>"`. Blank lines are ignored;
     a line that is not a JSON object or lacks a string `text_field` raises LoaderError.
     """
-    records = _jsonl_records(path, text_field, id_field, encoding)
-    return [doc for _, doc, _ in records if isinstance(doc, Document)]
+    return [doc for _, doc, _ in _jsonl_records(path, text_field, id_field, encoding)]
 
 
 def _beir_records(
-    path: StrPath, encoding: str, known: dict[bytes, str] | None = None
+    path: StrPath,
+    encoding: str,
+    known: dict[bytes, str] | None = None,
+    recognised: Recognised | None = None,
 ) -> Iterator[Record]:
     """Like `_jsonl_records`, for a BEIR corpus (every record has an `_id`)."""
     corpus = Path(path)
@@ -269,10 +278,7 @@ def _beir_records(
         corpus = corpus / BEIR_CORPUS
     source = path_id(corpus)
     seed = None if known is None else record_seed(source, "beir", "text", "_id")
-    for line_no, record, key in _json_lines(corpus, encoding, seed, known):
-        if isinstance(record, str):
-            yield line_no, record, key
-            continue
+    for line_no, record, key in _json_lines(corpus, encoding, seed, known, recognised):
         where = f"{source}:{line_no}"
         doc_id = _record_id(record, "_id", where)
         if doc_id is None:
@@ -290,7 +296,7 @@ def _beir_records(
 
 def load_beir_corpus(path: StrPath, encoding: str = "utf-8") -> list[Document]:
     """A BEIR `corpus.jsonl` (or a BEIR dataset folder holding one): id `_id`, title + text."""
-    return [doc for _, doc, _ in _beir_records(path, encoding) if isinstance(doc, Document)]
+    return [doc for _, doc, _ in _beir_records(path, encoding)]
 
 
 def check_extensions(extensions: Iterable[str]) -> list[str]:
@@ -423,9 +429,11 @@ class DocumentStream(Iterator[Document]):
                 if source:
                     yield source
 
-    def _records(self, source: Source) -> Iterator[tuple[str, Document | str, bytes | None]]:
-        """(location, document or recognised id, record key) of each record of one file;
-        location names the file or file:line."""
+    def _records(
+        self, source: Source, recognised: Recognised
+    ) -> Iterator[tuple[str, Document, bytes | None]]:
+        """(location, document, record key) of each parsed record of one file (location names
+        the file or file:line); records recognised by key go to `recognised`."""
         path, fmt = source
         if fmt == "text":
             doc = load_text(path, self.encoding)
@@ -435,47 +443,55 @@ class DocumentStream(Iterator[Document]):
             yield doc.id, doc, None
         else:
             records = (
-                _beir_records(path, self.encoding, self.known)
+                _beir_records(path, self.encoding, self.known, recognised)
                 if fmt == "beir"
-                else _jsonl_records(path, self.text_field, self.id_field, self.encoding, self.known)
+                else _jsonl_records(
+                    path, self.text_field, self.id_field, self.encoding, self.known, recognised
+                )
             )
             name = path_id(path, self._cwd)
             for line_no, record, key in records:
                 yield f"{name}:{line_no}", record, key
 
     def _documents(self, show_progress: bool) -> Iterator[Document]:
-        seen: dict[str, str] = {}
+        # Where each id was read: "file:line" (or a file), or (file, line) for a recognised
+        # record (a million of them: the string is only made for an error message).
+        seen: dict[str, str | tuple[str, int]] = {}
+
+        def duplicate(doc_id: str, location: str) -> LoaderError:
+            first = seen[doc_id]
+            where = first if isinstance(first, str) else f"{first[0]}:{first[1]}"
+            return LoaderError(f"duplicate document id {doc_id!r}: from {where} and {location}")
+
         bar = (
             progress_bar(len(self.sources), desc="loading", unit="file") if show_progress else None
         )
         try:
             for source in self.sources:
+                recognised: Recognised = []
                 try:
-                    records = list(self._records(source))
+                    records = list(self._records(source, recognised))
                 except UnreadableFileError as exc:
                     self._skip(exc.path, exc.reason)
                     records = []
+                if recognised:  # unchanged records: their ids only
+                    name = path_id(source.path, self._cwd)
+                    for line_no, doc_id in recognised:
+                        if doc_id in seen:
+                            raise duplicate(doc_id, f"{name}:{line_no}")
+                        seen[doc_id] = (name, line_no)
+                    self.recognised.extend(doc_id for _, doc_id in recognised)
                 self.files_read += 1
                 if bar is not None:
                     bar.update(1)
                 whole_file = source.format in ("text", "markdown")
                 for location, doc, key in records:
-                    if isinstance(doc, str):  # a recognised record: an unchanged document
-                        if doc in seen:
-                            raise LoaderError(
-                                f"duplicate document id {doc!r}: from {seen[doc]} and {location}"
-                            )
-                        seen[doc] = location
-                        self.recognised.append(doc)
-                        continue
                     if not doc.text or doc.text.isspace():
                         self._skip(location, "empty file" if whole_file else "empty text")
                         self.empty_ids.append(doc.id)
                         continue
                     if doc.id in seen:
-                        raise LoaderError(
-                            f"duplicate document id {doc.id!r}: from {seen[doc.id]} and {location}"
-                        )
+                        raise duplicate(doc.id, location)
                     seen[doc.id] = location
                     if key is not None:
                         self.record_keys[doc.id] = key

@@ -68,7 +68,7 @@ def test_a_format_1_manifest_moves_its_document_table_into_the_journal(tmp_path:
     old = {"format_version": 1, "encoder": None, "documents": {"a": "1"}, "pending": ["b"]}
     (tmp_path / "manifest.json").write_text(json.dumps(old))
     journal = Journal(tmp_path, read_manifest(tmp_path), {"encoder": None, "pipeline": {}})
-    assert (journal.documents, journal.pending) == ({"a": "1"}, {"b"})
+    assert (journal.hashes(), journal.pending) == ({"a": "1"}, {"b"})
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["format_version"] == 2 and "documents" not in manifest
     assert read_documents(tmp_path) == ({"a": "1"}, {"b"})
@@ -128,3 +128,14 @@ def test_throughput_counts_documents_chunks_and_tokens() -> None:
     report = IndexReport(2, {}, {}, skipped=["x.txt: binary file"], added=2, throughput=rates)
     assert report.summary().startswith("added 2, updated 0, unchanged 0, deleted 0, failed 1 (")
     assert report.to_dict()["failed"] == ["x.txt: binary file"]
+
+
+def test_hashes_of_some_or_all_committed_documents(tmp_path: Path) -> None:
+    journal = Journal(tmp_path, None, {})
+    journal.begin(f"d{n}" for n in range(2000))
+    journal.commit({f"d{n}": f"h{n}" for n in range(1990)})
+    wanted = [f"d{n}" for n in range(0, 2000, 3)] + ["missing"]
+    expected = {i: f"h{i[1:]}" for i in wanted if i != "missing" and int(i[1:]) < 1990}
+    assert journal.hashes(wanted) == expected  # batched lookups; pending ones are not committed
+    assert len(journal.hashes()) == 1990 and journal.pending == {f"d{n}" for n in range(1990, 2000)}
+    journal.close()
