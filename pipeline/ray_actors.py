@@ -2,24 +2,26 @@
 
 The actor receives the component's class and `to_dict()` envelope, rebuilds it with
 `from_dict`, binds the index directory and calls `warm_up()` once (again after a restart).
-`run(plan, optional, *upstream)` gets the upstream stages' output dicts already resolved by Ray
-(they are passed as top-level ObjectRefs), picks the sockets it needs and returns
+`run(step, inputs, *upstream)` gets its `ExecutionPlan` step, the pipeline inputs it reads and
+the upstream stages' output dicts already resolved by Ray (passed as top-level ObjectRefs);
+it gathers and runs exactly as every runner does (`ragloom.pipeline.plan`) and returns
 `(outputs, seconds)`.
 
 Example (what RayExecutor does)::
 
     actor = ray.remote(StageActor).options(num_cpus=1).remote("bm25", cls, spec, "/idx")
-    outputs_ref, seconds_ref = actor.run.options(num_returns=2).remote(plan, False, upstream_ref)
+    outputs_ref, seconds_ref = actor.run.options(num_returns=2).remote(step, inputs, upstream_ref)
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ragloom.component import Component
+from ragloom.errors import ComponentRunError
+from ragloom.pipeline.plan import Step, gather, run_step
 
 
 class StageFailed(Exception):
@@ -51,19 +53,6 @@ def portable(error: BaseException) -> BaseException:
 
 
 @dataclass(frozen=True)
-class Feed:
-    """How one input socket is fed: from an upstream stage's output, or a pipeline input."""
-
-    socket: str
-    variadic: bool
-    required: bool
-    sender: int = -1  # index into `*upstream`; -1 for a pipeline input
-    sender_name: str = ""
-    sender_socket: str = ""
-    value: Any = None
-
-
-@dataclass(frozen=True)
 class Failure:
     """What a failed stage returns instead of outputs (errors travel as values, not raises).
 
@@ -74,42 +63,6 @@ class Failure:
 
     error: StageFailed
     optional: bool
-
-
-class _PassOn(Exception):
-    def __init__(self, failure: Failure):
-        self.failure = failure
-
-
-def assemble(stage: str, label: str, plan: list[Feed], upstream: tuple[Any, ...]) -> dict[str, Any]:
-    """The stage's keyword arguments, gathered as LocalExecutor gathers them.
-
-    An input from a failed optional stage is left out (a required variadic input gets one list
-    fewer); a required single input from one makes this stage fail as "skipped".
-    """
-    kwargs: dict[str, Any] = {}
-    for feed in plan:
-        if feed.sender < 0:  # a pipeline input
-            value = feed.value
-        elif isinstance(sent := upstream[feed.sender], Failure):
-            if not sent.optional:
-                raise _PassOn(sent)
-            if feed.required and not feed.variadic:
-                reason = (
-                    f"skipped: required input {feed.socket!r} comes from failed "
-                    f"stage {feed.sender_name!r}"
-                )
-                raise StageFailed(stage, label, RuntimeError(reason))
-            if feed.variadic and feed.required:
-                kwargs.setdefault(feed.socket, [])
-            continue
-        else:
-            value = sent[feed.sender_socket]
-        if feed.variadic:
-            kwargs.setdefault(feed.socket, []).append(value)
-        else:
-            kwargs[feed.socket] = value
-    return kwargs
 
 
 class StageActor:
@@ -135,31 +88,30 @@ class StageActor:
         return True
 
     def run(
-        self, plan: list[Feed], optional: bool, *upstream: Any
+        self, step: Step, inputs: dict[str, Any], *upstream: Any
     ) -> tuple[dict[str, Any] | Failure, float | Failure]:
-        """Run the component on its gathered inputs; returns (outputs, seconds).
+        """Run the component on its gathered inputs (`upstream`: the outputs of
+        `step.senders`, in that order); returns (outputs, seconds).
 
-        On failure (its own, or a required upstream stage's) it returns the Failure twice.
+        On failure (its own, or a required upstream stage's, which it passes on unrun) it
+        returns the Failure twice.
         """
+        produced: dict[str, dict[str, Any] | None] = {}
+        for sender, sent in zip(step.senders, upstream, strict=True):
+            if isinstance(sent, Failure):
+                if not sent.optional:
+                    return sent, sent
+                sent = None
+            produced[sender] = sent
         try:
             self.ready()
-            return self._run(assemble(self.stage, self.label, plan, upstream))
-        except _PassOn as passed:
-            return passed.failure, passed.failure
-        except StageFailed as error:
-            failure = Failure(error, optional)
+            kwargs = gather(step, inputs, produced)
+            return run_step(step, self.component, kwargs)
+        except ComponentRunError as exc:
+            failure = Failure(
+                StageFailed(exc.stage, exc.component_type, portable(exc.cause)), step.optional
+            )
             return failure, failure
-
-    def _run(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], float]:
-        start = time.perf_counter()
-        try:
-            outputs = self.component.run(**kwargs)
-        except Exception as exc:
-            raise StageFailed(self.stage, self.label, portable(exc)) from None
-        seconds = time.perf_counter() - start
-        declared = type(self.component).output_sockets()
-        if not isinstance(outputs, dict) or not set(declared) <= set(outputs):
-            got = sorted(outputs) if isinstance(outputs, dict) else type(outputs).__name__
-            error = TypeError(f"run() must return a dict with keys {sorted(declared)}, got {got}")
-            raise StageFailed(self.stage, self.label, error)
-        return outputs, seconds
+        except StageFailed as error:
+            failure = Failure(error, step.optional)
+            return failure, failure

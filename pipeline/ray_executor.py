@@ -17,7 +17,6 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import threading
@@ -25,7 +24,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ragloom.errors import ComponentRunError, ConfigError
-from ragloom.pipeline.ray_actors import Failure, Feed, StageActor, StageFailed
+from ragloom.pipeline.plan import ExecutionPlan, Step
+from ragloom.pipeline.ray_actors import Failure, StageActor, StageFailed
 from ragloom.pipeline.ray_config import (
     RayExecutorConfig,
     StagePlan,
@@ -67,12 +67,12 @@ class ReplicaPool:
         order = [(start + offset) % count for offset in range(count)]
         return min(order, key=lambda index: len(self._in_flight[index]))
 
-    def submit(self, plan: list[Feed], optional: bool, upstream: list[Any]) -> tuple[Any, Any]:
+    def submit(self, step: Step, inputs: dict[str, Any], upstream: list[Any]) -> tuple[Any, Any]:
         """Start one run of the stage; returns (outputs ref, seconds ref)."""
         with self._lock:
             index = self._pick()
             call = self.actors[index].run.options(num_returns=2)
-            outputs, seconds = call.remote(plan, optional, *upstream)
+            outputs, seconds = call.remote(step, inputs, *upstream)
             self._in_flight[index].append(seconds)
             self.dispatched[index] += 1
         return outputs, seconds
@@ -168,24 +168,22 @@ class RayExecutor:
     def run(self, pipeline: Pipeline, inputs: dict[str, Any]) -> PipelineResult:
         """Run the pipeline once on Ray; same outputs and timings shape as LocalExecutor."""
         from ragloom.pipeline.graph import PipelineResult
-        from ragloom.pipeline.local import LocalExecutor
 
-        pipeline.validate()
-        LocalExecutor._check_inputs(pipeline, inputs)
+        plan = ExecutionPlan.of(pipeline)
+        plan.check_inputs(inputs)
         self.start(pipeline)
-        order = pipeline.topological_order()
         total_start = time.perf_counter()
         outputs: dict[str, Any] = {}
         seconds: dict[str, Any] = {}
-        for name in order:
-            plan, senders = self._plan(pipeline, name, inputs)
-            upstream = [outputs[sender] for sender in senders]
-            optional = name in pipeline.optional
-            outputs[name], seconds[name] = self.pools[name].submit(plan, optional, upstream)
+        for name in plan.order:
+            step = plan.steps[name]
+            upstream = [outputs[sender] for sender in step.senders]
+            mine = {key: inputs[key] for key in step.inputs if key in inputs}
+            outputs[name], seconds[name] = self.pools[name].submit(step, mine, upstream)
         deadline = time.monotonic() + self.config.timeout_s
         timings: dict[str, float] = {}
         errors: dict[str, ComponentRunError] = {}  # optional stages that failed or were skipped
-        for name in order:
+        for name in plan.order:
             took = self._fetch(name, seconds[name], deadline)
             if not isinstance(took, Failure):
                 timings[name] = float(took)
@@ -196,58 +194,12 @@ class RayExecutor:
                 raise error from failed.error
             errors[name] = error
             logger.warning("optional stage %r failed; the run goes on without it: %s", name, error)
-        final = self._final_stages(pipeline) - errors.keys()
+        final = plan.final_stages() - errors.keys()
         produced = {
-            name: self._fetch(name, outputs[name], deadline) for name in order if name in final
+            name: self._fetch(name, outputs[name], deadline) for name in plan.order if name in final
         }
         timings["total"] = time.perf_counter() - total_start
-        return PipelineResult(LocalExecutor._collect(pipeline, produced), timings, errors)
-
-    @staticmethod
-    def _plan(
-        pipeline: Pipeline, name: str, inputs: dict[str, Any]
-    ) -> tuple[list[Feed], list[str]]:
-        """How `name`'s inputs are fed (LocalExecutor._gather's order) and its upstream stages."""
-        sockets = type(pipeline.components[name]).input_sockets()
-        senders: list[str] = []
-        plan: list[Feed] = []
-        for conn in pipeline.connections:
-            if conn.receiver.component != name:
-                continue
-            if conn.sender.component not in senders:
-                senders.append(conn.sender.component)
-            socket = sockets[conn.receiver.socket]
-            plan.append(
-                Feed(
-                    socket.name,
-                    socket.variadic,
-                    socket.required,
-                    sender=senders.index(conn.sender.component),
-                    sender_name=conn.sender.component,
-                    sender_socket=conn.sender.socket,
-                )
-            )
-        for input_name, targets in pipeline.inputs.items():
-            if input_name not in inputs:
-                continue
-            for addr in targets:
-                if addr.component == name:
-                    socket = sockets[addr.socket]
-                    feed = Feed(socket.name, socket.variadic, socket.required)
-                    plan.append(dataclasses.replace(feed, value=inputs[input_name]))
-        return plan, senders
-
-    @staticmethod
-    def _final_stages(pipeline: Pipeline) -> set[str]:
-        """Stages whose outputs the result needs (declared outputs, else unconsumed sockets)."""
-        if pipeline.outputs:
-            return {addr.component for addr in pipeline.outputs.values()}
-        consumed = {(c.sender.component, c.sender.socket) for c in pipeline.connections}
-        return {
-            name
-            for name, component in pipeline.components.items()
-            if any((name, socket) not in consumed for socket in type(component).output_sockets())
-        }
+        return PipelineResult(plan.collect(produced), timings, errors)
 
     def _fetch(self, name: str, ref: Any, deadline: float, doing: str = "run") -> Any:
         """`ray.get` with what is left of the deadline; failures name the stage."""

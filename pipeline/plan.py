@@ -1,0 +1,217 @@
+"""The execution plan of a pipeline: what each stage receives, from where, and what a run returns.
+
+Every runner executes the same plan and decides only *where* a stage runs: LocalExecutor on
+threads, RayExecutor on one actor (or replica pool) per stage, Ray Data indexing in its writer
+actor. How a stage's inputs are gathered, when a stage is skipped because a required input
+comes from a failed optional stage, how a stage is run and its outputs checked, and which
+outputs a run returns are written here once, so a change to how pipelines run is made here.
+
+A plan is plain data (frozen dataclasses of strings and flags): a Ray actor receives its own
+`Step` and needs nothing else of the pipeline.
+
+Example::
+
+    plan = ExecutionPlan.of(pipeline)            # validates the pipeline
+    plan.check_inputs(inputs)
+    produced = {}
+    for name in plan.order:
+        step = plan.steps[name]
+        kwargs = gather(step, inputs, produced)  # raises ComponentRunError if it cannot run
+        produced[name], seconds = run_step(step, pipeline.components[name], kwargs)
+    outputs = plan.collect(produced)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ragloom.component import Component
+from ragloom.errors import ComponentRunError, PipelineValidationError, Problem
+
+if TYPE_CHECKING:
+    from ragloom.pipeline.graph import Pipeline
+
+#: What a runner knows of a finished stage: its outputs, or None when it failed (optional).
+Produced = Mapping[str, Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One value into an input socket: an upstream stage's output, or a pipeline input."""
+
+    socket: str
+    variadic: bool
+    required: bool
+    sender: str = ""  # the upstream stage; "" for a pipeline input
+    sender_socket: str = ""
+    input: str = ""  # the pipeline input's name, for a pipeline input
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stage of a plan: its feeds in gathering order, and whether it may fail."""
+
+    name: str
+    label: str
+    optional: bool
+    feeds: tuple[Feed, ...]
+
+    @property
+    def senders(self) -> tuple[str, ...]:
+        """The upstream stages, each once, in the order of their first feed."""
+        return tuple(dict.fromkeys(feed.sender for feed in self.feeds if feed.sender))
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The pipeline inputs this stage reads."""
+        return tuple(dict.fromkeys(feed.input for feed in self.feeds if feed.input))
+
+
+@dataclass(frozen=True)
+class ExecutionPlan:
+    """A validated pipeline as the runners need it (see the module docstring)."""
+
+    order: tuple[str, ...]
+    steps: Mapping[str, Step]
+    inputs: frozenset[str]
+    required_inputs: frozenset[str]
+    #: Declared outputs as (name, stage, socket); when there are none, a run returns every
+    #: output socket nothing consumes, as "stage.socket".
+    outputs: tuple[tuple[str, str, str], ...]
+    unconsumed: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, pipeline: Pipeline) -> ExecutionPlan:
+        """The plan of `pipeline`, which is validated first."""
+        pipeline.validate()
+        order = tuple(pipeline.topological_order())
+        steps = {name: _step(pipeline, name) for name in order}
+        consumed = {(c.sender.component, c.sender.socket) for c in pipeline.connections}
+        unconsumed = tuple(
+            (name, socket)
+            for name in order
+            for socket in type(pipeline.components[name]).output_sockets()
+            if (name, socket) not in consumed
+        )
+        return cls(
+            order=order,
+            steps=steps,
+            inputs=frozenset(pipeline.inputs),
+            required_inputs=frozenset(pipeline.required_inputs()),
+            outputs=tuple((n, a.component, a.socket) for n, a in pipeline.outputs.items()),
+            unconsumed=unconsumed,
+        )
+
+    def check_inputs(self, inputs: Mapping[str, Any]) -> None:
+        """Raise PipelineValidationError for unknown or missing pipeline inputs."""
+        unknown = sorted(set(inputs) - self.inputs)
+        missing = sorted(self.required_inputs - set(inputs))
+        problems = []
+        if unknown:
+            declared = ", ".join(sorted(self.inputs)) or "(none)"
+            problems.append(
+                Problem(f"unknown pipeline input(s) {unknown}; the pipeline takes: {declared}")
+            )
+        if missing:
+            problems.append(Problem(f"missing required pipeline input(s): {missing}"))
+        if problems:
+            raise PipelineValidationError(problems)
+
+    def final_stages(self) -> set[str]:
+        """The stages whose outputs a run returns (the others' stay where they ran)."""
+        if self.outputs:
+            return {stage for _, stage, _ in self.outputs}
+        return {stage for stage, _ in self.unconsumed}
+
+    def collect(self, produced: Produced) -> dict[str, Any]:
+        """A run's outputs from what the final stages produced; an output of a failed optional
+        stage is left out."""
+        if self.outputs:
+            return {
+                name: outputs[socket]
+                for name, stage, socket in self.outputs
+                if (outputs := produced.get(stage)) is not None
+            }
+        return {
+            f"{stage}.{socket}": outputs[socket]
+            for stage, socket in self.unconsumed
+            if (outputs := produced.get(stage)) is not None
+        }
+
+
+def _step(pipeline: Pipeline, name: str) -> Step:
+    component = pipeline.components[name]
+    sockets = type(component).input_sockets()
+    feeds = [
+        Feed(
+            conn.receiver.socket,
+            sockets[conn.receiver.socket].variadic,
+            sockets[conn.receiver.socket].required,
+            sender=conn.sender.component,
+            sender_socket=conn.sender.socket,
+        )
+        for conn in pipeline.connections
+        if conn.receiver.component == name
+    ]
+    feeds += [
+        Feed(addr.socket, sockets[addr.socket].variadic, sockets[addr.socket].required, input=key)
+        for key, targets in pipeline.inputs.items()
+        for addr in targets
+        if addr.component == name
+    ]
+    return Step(name, type(component).label(), name in pipeline.optional, tuple(feeds))
+
+
+def gather(step: Step, inputs: Mapping[str, Any], produced: Produced) -> dict[str, Any]:
+    """The keyword arguments of `step`, from pipeline `inputs` and its senders' outputs.
+
+    A sender that is absent from `produced` or None there failed (it was optional): its
+    input is left out (an input with a default keeps it, a required variadic input gets one
+    list fewer) and, feeding a required single input, makes this stage fail as skipped
+    (ComponentRunError). A pipeline input not given leaves its socket to its default.
+    """
+    kwargs: dict[str, Any] = {}
+    for feed in step.feeds:
+        if feed.input:
+            if feed.input not in inputs:
+                continue
+            value = inputs[feed.input]
+        elif (outputs := produced.get(feed.sender)) is None:
+            if feed.required and not feed.variadic:
+                reason = (
+                    f"skipped: required input {feed.socket!r} comes from failed "
+                    f"stage {feed.sender!r}"
+                )
+                raise ComponentRunError(step.name, step.label, RuntimeError(reason))
+            if feed.variadic and feed.required:
+                kwargs.setdefault(feed.socket, [])
+            continue
+        else:
+            value = outputs[feed.sender_socket]
+        if feed.variadic:
+            kwargs.setdefault(feed.socket, []).append(value)
+        else:
+            kwargs[feed.socket] = value
+    return kwargs
+
+
+def run_step(
+    step: Step, component: Component, kwargs: dict[str, Any]
+) -> tuple[dict[str, Any], float]:
+    """Run one stage: (its outputs, seconds); a failure, or outputs missing a declared
+    socket, is a ComponentRunError naming the stage."""
+    start = time.perf_counter()
+    try:
+        outputs = component.run(**kwargs)
+    except Exception as exc:
+        raise ComponentRunError(step.name, step.label, exc) from exc
+    seconds = time.perf_counter() - start
+    declared = type(component).output_sockets()
+    if not isinstance(outputs, dict) or not set(declared) <= set(outputs):
+        got = sorted(outputs) if isinstance(outputs, dict) else type(outputs).__name__
+        error = TypeError(f"run() must return a dict with keys {sorted(declared)}, got {got}")
+        raise ComponentRunError(step.name, step.label, error)
+    return outputs, seconds
