@@ -26,6 +26,14 @@ class TextGenerator(ABC):
         """The whole answer at once."""
         return "".join(self.stream(messages, **options))
 
+    def stage_parameters(self) -> dict[str, Any] | None:
+        """The `llm_generator` parameters that rebuild this backend from config, if any.
+
+        None means it exists only as a Python object (e.g. a LangChain chat model): a stage
+        around it runs in this process but cannot be written to YAML or rebuilt on a Ray actor.
+        """
+        return None
+
 
 class LangChainChatGenerator(TextGenerator):
     """Any langchain-core `BaseChatModel` as a ragloom generator (SDK use)."""

@@ -2,8 +2,10 @@
 
 Backends: `local` (a transformers causal LM in-process, default the bundled SmolLM2-135M-Instruct)
 and `openai` (any OpenAI-compatible endpoint: vLLM, Ollama, llama.cpp server, hosted APIs; the
-API key comes from the environment variable named by `api_key_env`, never from YAML). Any
-langchain-core chat model fits through `LLMGenerator.from_generator(LangChainChatGenerator(m))`.
+API key comes from the environment variable named by `api_key_env`, never from YAML); each
+backend takes only its own settings (`BACKEND_FIELDS`). Any langchain-core chat model fits
+through `LLMGenerator.from_generator(LangChainChatGenerator(m))`, in-process only: such a stage
+cannot be serialised (`to_dict` says so), so it cannot run on Ray actors.
 Text is streamed to the run's stream handler (see `ragloom.generation.streaming`) as it comes.
 
 Example YAML::
@@ -57,9 +59,22 @@ def parse_citations(text: str, passages: int) -> list[int]:
     return cited
 
 
+#: Settings that belong to one backend; the others apply to every backend. A setting of the
+#: other backend is a config error naming it; left out (None), the backend's default applies.
+BACKEND_FIELDS: dict[str, tuple[str, ...]] = {
+    "local": ("device", "dtype"),
+    "openai": ("base_url", "api_key_env", "timeout", "retries"),
+}
+
+
 @register("llm_generator")
 class LLMGenerator(Component):
-    """Generates a cited answer from a prompt's messages with a local or remote chat model."""
+    """Generates a cited answer from a prompt's messages with a local or remote chat model.
+
+    `backend: local` takes `device` (default auto: CUDA when present) and `dtype` (default auto);
+    `backend: openai` takes `base_url` (required), `api_key_env`, `timeout` (default 60 s) and
+    `retries` (default 2). A setting of the other backend is an error naming it.
+    """
 
     def __init__(
         self,
@@ -68,70 +83,120 @@ class LLMGenerator(Component):
         max_new_tokens: Annotated[int, Field(gt=0)] = 256,
         temperature: Annotated[float, Field(ge=0)] = 0.0,
         stop: list[str] | None = None,
-        device: str = "auto",
-        dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto",
+        device: str | None = None,
+        dtype: Literal["auto", "float32", "bfloat16", "float16"] | None = None,
         base_url: str | None = None,
         api_key_env: str | None = None,
-        timeout: Annotated[float, Field(gt=0)] = 60.0,
-        retries: Annotated[int, Field(ge=0)] = 2,
+        timeout: Annotated[float, Field(gt=0)] | None = None,
+        retries: Annotated[int, Field(ge=0)] | None = None,
         answer_without_context: bool = False,
         infer_citations: bool = True,
     ):
+        given: dict[str, Any] = {"device": device, "dtype": dtype, "base_url": base_url}
+        given.update({"api_key_env": api_key_env, "timeout": timeout, "retries": retries})
+        problems = [
+            Problem(
+                f"llm_generator: parameter {name!r} is a setting of backend {owner!r}, "
+                f"not of backend {backend!r} (which takes {', '.join(BACKEND_FIELDS[backend])})",
+                field=name,
+            )
+            for owner, names in BACKEND_FIELDS.items()
+            if owner != backend
+            for name in names
+            if given[name] is not None
+        ]
         if backend == "openai" and not base_url:
-            raise ComponentConfigError(
+            problems.append(
                 Problem(
                     "llm_generator: backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)",
                     field="base_url",
                 )
             )
+        if problems:
+            raise ComponentConfigError(problems)
         self.backend = backend
         self.model = model
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
         self.stop = list(stop or [])
-        self.device = device
-        self.dtype = dtype
-        self.base_url = base_url
-        self.api_key_env = api_key_env
-        self.timeout = timeout
-        self.retries = retries
+        self.backend_settings = {
+            name: given[name] for name in BACKEND_FIELDS[backend] if given[name] is not None
+        }
         self.answer_without_context = answer_without_context
         self.infer_citations = infer_citations
         self._generator: TextGenerator | None = None
+        self._python_generator: str | None = None  # class name of a generator given as object
 
     @classmethod
     def from_generator(cls, generator: TextGenerator, **settings: Any) -> LLMGenerator:
-        """A stage around any TextGenerator object (e.g. a LangChain chat model); Python only."""
-        stage = cls(**settings)
+        """A stage around a TextGenerator object (e.g. a LangChain chat model); Python only.
+
+        A generator that config can describe (`stage_parameters()`, as the local and openai
+        backends do) gives a stage that round-trips through `to_dict`; any other can run only
+        in this process: `to_dict` refuses it, saying so.
+        """
+        described = generator.stage_parameters()
+        if described is None:
+            stage = cls(**settings)
+            stage._python_generator = type(generator).__name__
+        else:
+            clash = [k for k, v in settings.items() if k in described and described[k] != v]
+            if clash:
+                raise ComponentConfigError(
+                    [
+                        Problem(
+                            f"llm_generator: {name}={settings[name]!r} contradicts the generator's "
+                            f"{name}={described[name]!r}; leave it out",
+                            field=name,
+                        )
+                        for name in clash
+                    ]
+                )
+            stage = cls(**{**settings, **described})
         stage._generator = generator
-        stage._init_parameters["backend"] = f"python:{type(generator).__name__}"
         return stage
+
+    @property
+    def init_parameters(self) -> dict[str, Any]:
+        """The config that rebuilds this stage; only the chosen backend's settings are listed."""
+        if self._python_generator is not None:
+            raise ComponentConfigError(
+                Problem(
+                    f"llm_generator: its generator is a Python object "
+                    f"({self._python_generator}, given to LLMGenerator.from_generator), which "
+                    f"cannot be written to a config nor rebuilt in another process (YAML, "
+                    f"to_dict, the Ray executor). Run this pipeline with the local executor, "
+                    f"or configure the generator instead (backend: local or backend: openai)",
+                    field="backend",
+                )
+            )
+        backend_fields = {name for names in BACKEND_FIELDS.values() for name in names}
+        params = super().init_parameters
+        return {k: v for k, v in params.items() if k not in backend_fields or v is not None}
+
+    def __repr__(self) -> str:
+        if self._python_generator is not None:
+            return (
+                f"LLMGenerator.from_generator({self._python_generator}(...), model={self.model!r})"
+            )
+        return super().__repr__()
 
     def build_generator(self) -> TextGenerator:
         """The backend object for this configuration (not loaded yet)."""
+        common: dict[str, Any] = {
+            "model": self.model,
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+        }
         if self.backend == "openai":
             from ragloom.generation.openai_http import OpenAICompatibleGenerator
 
-            return OpenAICompatibleGenerator(
-                base_url=str(self.base_url),
-                model=self.model,
-                api_key_env=self.api_key_env,
-                max_new_tokens=self.max_new_tokens,
-                temperature=self.temperature,
-                stop=self.stop or None,
-                timeout=self.timeout,
-                retries=self.retries,
-            )
+            settings = dict(self.backend_settings)
+            base_url = str(settings.pop("base_url"))
+            return OpenAICompatibleGenerator(base_url, **common, stop=self.stop or None, **settings)
         from ragloom.generation.local import LocalChatModel
 
-        return LocalChatModel(
-            self.model,
-            max_new_tokens=self.max_new_tokens,
-            temperature=self.temperature,
-            stop=self.stop,
-            device=self.device,
-            dtype=self.dtype,
-        )
+        return LocalChatModel(**common, stop=self.stop, **self.backend_settings)
 
     @property
     def generator(self) -> TextGenerator:

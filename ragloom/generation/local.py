@@ -87,9 +87,24 @@ class LocalChatModel(TextGenerator):
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
         self.stop = list(stop)
+        self.requested_device = device
         self.device = pick_device(device)
         self.dtype = dtype
         self.seed = seed
+
+    def stage_parameters(self) -> dict[str, Any] | None:
+        """This model as `llm_generator` settings (None with a seed the stage cannot set)."""
+        if self.seed != 0:
+            return None
+        return {
+            "backend": "local",
+            "model": self.model,
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": float(self.temperature),
+            "stop": list(self.stop),
+            "device": self.requested_device,
+            "dtype": self.dtype,
+        }
 
     def load(self) -> tuple[Any, Any]:
         """Tokenizer and model, loaded once per process for these settings."""

@@ -129,6 +129,22 @@ class OpenAICompatibleGenerator(TextGenerator):
             f"api_key_env={self.api_key_env!r}, timeout={self.timeout}, retries={self.retries})"
         )
 
+    def stage_parameters(self) -> dict[str, Any] | None:
+        """This client as `llm_generator` settings (None with extra headers, which it lacks)."""
+        if self.extra_headers:
+            return None
+        return {
+            "backend": "openai",
+            "base_url": self.base_url,
+            "model": self.model,
+            "api_key_env": self.api_key_env,
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "stop": list(self.stop or []),
+            "timeout": self.timeout,
+            "retries": self.retries,
+        }
+
     @property
     def url(self) -> str:
         """The chat-completions endpoint every request goes to."""

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import tests.integration.ray_components as ray_components
 from ragloom.errors import ComponentRunError, ConfigError
+from ragloom.generation.base import Message, TextGenerator
+from ragloom.generation.generator import LLMGenerator
 from ragloom.pipeline import Pipeline
 from ragloom.pipeline.executors import executor_for
 from ragloom.rag import RAG
@@ -117,6 +121,31 @@ def test_warm_up_error_names_the_stage(ray_cluster: str, pipelines) -> None:
     pipe.connect("source.text", "model.text")
     with pytest.raises(ComponentRunError, match=r"stage 'model' .*model file missing"):
         pipe.run()
+
+
+class Echo(TextGenerator):
+    """A generator that exists only as a Python object in this process."""
+
+    name = "echo"
+
+    def stream(self, messages: list[Message], **options: Any) -> Iterator[str]:
+        yield "echo"
+
+
+def test_a_generator_given_as_python_object_is_refused_saying_why(
+    ray_cluster: str, pipelines
+) -> None:
+    """Actors rebuild stages from to_dict(); a Python-only generator cannot be, and says so."""
+    pipe = ray_pipeline()
+    pipelines.append(pipe)
+    pipe.add("generator", LLMGenerator.from_generator(Echo()))
+    pipe.add_input("messages", "generator.messages").add_input("hits", "generator.hits")
+    with pytest.raises(ConfigError) as err:
+        pipe.run({"messages": [], "hits": []})
+    message = str(err.value)
+    assert "Python object (Echo" in message and "local executor" in message
+    pipe.executor = {"type": "local"}
+    assert pipe.run({"messages": [], "hits": []}).outputs["generator.answer"].text
 
 
 def test_oversubscription_fails_fast_naming_stage_and_numbers(ray_cluster: str, pipelines) -> None:
