@@ -41,12 +41,13 @@ import numpy as np
 from ragloom.component import Component
 from ragloom.errors import ConfigError, Problem
 from ragloom.indexing.runner import Batch, BatchResult, BatchSizer, BatchWriter, counts
+from ragloom.indexing.shape import RayDataStages
+from ragloom.pipeline.plan import ExecutionPlan, Step, gather, run_step
 from ragloom.progress import progress_enabled
 from ragloom.retrievers.bm25_prepare import PreparedSegment
 from ragloom.types import Chunk, Document
 
 if TYPE_CHECKING:
-    from ragloom.indexing.shape import RayDataStages
     from ragloom.pipeline.graph import Pipeline
     from ragloom.pipeline.ray_config import RayExecutorConfig
 
@@ -117,12 +118,16 @@ class ChunkEncode:
 
 
 class WriterActor:
-    """The one process that writes the stores: every writer stage of the pipeline, warmed up."""
+    """The one process that writes the stores: every writer stage of the pipeline, warmed up.
 
-    def __init__(self, writers: list[tuple[str, Spec, bool]], index_dir: str):
-        self.writers = [
-            (name, _build(spec, index_dir), embedded) for name, spec, embedded in writers
-        ]
+    Each writer's inputs are gathered by the pipeline's `ExecutionPlan`, as in every runner:
+    the loader's `empty` output is the batch's document ids (their old chunks go), the
+    chunker's and encoder's `chunks` are the batch's chunks without and with embeddings.
+    """
+
+    def __init__(self, writers: list[tuple[Step, Spec]], stages: RayDataStages, index_dir: str):
+        self.writers = [(step, _build(spec, index_dir)) for step, spec in writers]
+        self.stages = stages
 
     def write(
         self, doc_ids: list[str], payloads: list[bytes], prepared: list[str] | None = None
@@ -130,25 +135,29 @@ class WriterActor:
         """Drop the documents' old chunks, then write the new ones, in every writer: segment
         writers register what the encoder actors prepared, the others write the chunks."""
         chunks: list[Chunk] = [c for payload in payloads for c in pickle.loads(payload)]
-        plain = [replace(c, embedding=None) for c in chunks]
+        produced = {
+            self.stages.loader: {"empty": doc_ids},
+            self.stages.chunker: {"chunks": [replace(c, embedding=None) for c in chunks]},
+            self.stages.encoder: {"chunks": chunks},
+        }
         segments: dict[str, list[PreparedSegment]] = {}
         for record in prepared or []:
             for name, fields in json.loads(record).items():
                 segments.setdefault(name, []).append(PreparedSegment(**fields))
         outputs: dict[str, dict[str, int]] = {}
         timings: dict[str, float] = {}
-        for name, component, embedded in self.writers:
-            start = time.perf_counter()
-            if name in segments:
+        for step, component in self.writers:
+            kwargs = gather(step, {}, produced)
+            if step.name in segments:
+                start = time.perf_counter()
                 writer = cast(SegmentWriter, component)
-                produced = writer.commit_prepared(segments[name], doc_ids)
+                deleted = kwargs.get("delete_documents") or []
+                written = writer.commit_prepared(segments[step.name], deleted)
+                seconds = time.perf_counter() - start
             else:
-                kwargs: dict[str, Any] = {"chunks": chunks if embedded else plain}
-                if "delete_documents" in type(component).input_sockets():
-                    kwargs["delete_documents"] = doc_ids
-                produced = component.run(**kwargs)
-            timings[name] = time.perf_counter() - start
-            outputs[name] = counts(produced)
+                written, seconds = run_step(step, component, kwargs)
+            timings[step.name] = seconds
+            outputs[step.name] = counts(written)
         return outputs, timings
 
     def ready(self) -> bool:
@@ -220,11 +229,12 @@ class RayDataWriter(BatchWriter):
             here = NodeAffinitySchedulingStrategy(
                 ray.get_runtime_context().get_node_id(), soft=False
             )
-            writers = [(name, self._spec(name), embedded) for name, embedded in self.stages.writers]
+            plan = ExecutionPlan.of(self.pipeline)
+            writers = [(plan.steps[name], self._spec(name)) for name, _ in self.stages.writers]
             self.writer = (
                 ray.remote(WriterActor)
                 .options(num_cpus=self.options.writer_num_cpus, scheduling_strategy=here)
-                .remote(writers, self.index_dir)
+                .remote(writers, self.stages, self.index_dir)
             )
             self._get(self.writer.ready.remote())
         return self.writer

@@ -36,6 +36,7 @@ class RayDataStages:
     rather than the chunker's.
     """
 
+    loader: str
     chunker: str
     encoder: str
     writers: tuple[tuple[str, bool], ...]
@@ -142,7 +143,7 @@ class IndexingShape:
             writers.append((name, encoder in takes))
         if not writers:
             return None, "no writer stage"
-        return RayDataStages(chunker, encoder, tuple(writers)), ""
+        return RayDataStages(self.loader, chunker, encoder, tuple(writers)), ""
 
 
 def _receivers(pipe: Pipeline, name: str) -> list[str]:
