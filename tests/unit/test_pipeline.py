@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -63,6 +62,27 @@ class ReturnsAList(Component):
 class NoOutputs(Component):
     def run(self, text: str) -> dict[str, Any]:
         return {"text": text}
+
+
+#: Barriers by name, shared by the Rendezvous stages of one test.
+BARRIERS: dict[str, threading.Barrier] = {}
+
+
+class Rendezvous(Component):
+    """Waits at the barrier `key` inside run(): all parties pass only if they run at once.
+
+    Run one after another, the first breaks the barrier when `limit_s` (a hang guard, not a
+    measurement) runs out, so the pipeline fails.
+    """
+
+    def __init__(self, key: str, limit_s: float = 60.0):
+        self.key = key
+        self.limit_s = limit_s
+
+    @output_types(value=Any)
+    def run(self, value: Any) -> dict[str, Any]:
+        BARRIERS[self.key].wait(timeout=self.limit_s)
+        return {"value": value}
 
 
 def problems_of(info: pytest.ExceptionInfo[PipelineValidationError]) -> list[str]:
@@ -407,16 +427,14 @@ def test_missing_output_error_names_an_unregistered_type() -> None:
 
 
 def test_independent_branches_run_concurrently() -> None:
-    pipe = Pipeline().add("left", Sleep(seconds=0.5)).add("right", Sleep(seconds=0.5))
+    """Both branches wait for each other inside run(): only overlapping runs get through."""
+    BARRIERS["branches"] = threading.Barrier(2)
+    pipe = Pipeline().add("left", Rendezvous("branches")).add("right", Rendezvous("branches"))
     pipe.add_input("value", "left.value", "right.value")
-    start = time.perf_counter()
     result = pipe.run({"value": 7})
-    wall = time.perf_counter() - start
     assert result.outputs == {"left.value": 7, "right.value": 7}
-    assert wall < 0.9, f"two 0.5 s branches took {wall:.2f} s: they did not overlap"
-    assert result.timings["total"] < 0.9
-    assert result.timings["left"] >= 0.45
-    assert result.timings["right"] >= 0.45
+    assert not BARRIERS["branches"].broken
+    assert {"left", "right", "total"} <= set(result.timings)
 
 
 def test_a_stage_waits_for_all_of_its_senders() -> None:
