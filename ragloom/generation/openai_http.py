@@ -129,6 +129,12 @@ class OpenAICompatibleGenerator(TextGenerator):
             f"api_key_env={self.api_key_env!r}, timeout={self.timeout}, retries={self.retries})"
         )
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable: the SDK client (sockets, locks) is left behind and rebuilt on use."""
+        state = dict(vars(self))
+        state.pop("_client", None)
+        return state
+
     def stage_parameters(self) -> dict[str, Any] | None:
         """This client as `llm_generator` settings (None with extra headers, which it lacks)."""
         if self.extra_headers:
@@ -197,7 +203,7 @@ class OpenAICompatibleGenerator(TextGenerator):
                     pieces += 1
                     yield content
         except (openai.OpenAIError, ValueError) as exc:
-            self._fail(exc, key, pieces=pieces)
+            self._fail(exc, key, pieces=pieces, midstream=True)
 
     def _create(self, request: dict[str, Any], key: str | None, streaming: bool) -> Any:
         """Send one chat-completions request (the SDK retries it); errors become one line."""
@@ -211,7 +217,7 @@ class OpenAICompatibleGenerator(TextGenerator):
                 extra_headers={"Accept": accept, "Authorization": self._auth(key)},
             )
         except openai.OpenAIError as exc:
-            self._fail(exc, key, pieces=0)
+            self._fail(exc, key)
 
     def _api_key(self) -> str | None:
         if self.api_key_env is None:
@@ -246,14 +252,19 @@ class OpenAICompatibleGenerator(TextGenerator):
             request["extra_body"] = opts
         return request
 
-    def _fail(self, exc: Exception, key: str | None, pieces: int) -> NoReturn:
-        """Raise the one-line GeneratorError for an SDK exception (key masked, body clipped)."""
+    def _fail(
+        self, exc: Exception, key: str | None, pieces: int = 0, midstream: bool = False
+    ) -> NoReturn:
+        """Raise the one-line GeneratorError for an SDK exception (key masked, body clipped).
+
+        `midstream`: the request was answered and the stream broke while being read.
+        """
         import openai
 
         tries = ""
         if pieces:
             tries = f" (stream cut off after {pieces} pieces; not retried)"
-        elif isinstance(exc, openai.APIStatusError | openai.APIConnectionError):
+        elif not midstream and isinstance(exc, openai.APIStatusError | openai.APIConnectionError):
             attempts = 1 + int(exc.request.headers.get(_RETRY_COUNT_HEADER, "0") or 0)
             tries = f" (after {attempts} attempts)" if attempts > 1 else ""
         if isinstance(exc, openai.APIStatusError):
@@ -263,8 +274,10 @@ class OpenAICompatibleGenerator(TextGenerator):
             message = f"no response from {self.url} within {self.timeout:g} s (timeout)"
         elif isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc
-            if pieces:
-                message = f"connection to {self.url} failed mid-stream: {cause}"
+            if midstream:
+                message = (
+                    f"connection to {self.url} failed mid-stream: {self._clip(str(cause), key)}"
+                )
             else:
                 message = (
                     f"cannot reach {self.url} ({self._clip(str(cause), key)}); "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import socket
 import threading
 from collections.abc import Iterator
@@ -191,6 +192,14 @@ def test_generate_non_streaming(server: ChatServer) -> None:
     assert make(server).generate(MESSAGES) == "Paris is the capital of France."
     (seen,) = server.requests
     assert seen.path == "/v1/chat/completions" and seen.body["stream"] is False
+
+
+def test_a_used_generator_pickles_and_still_works(server: ChatServer) -> None:
+    gen = make(server, api_key_env=KEY_ENV)
+    gen.generate(MESSAGES)  # builds the SDK client, which does not pickle
+    data = pickle.dumps(gen)
+    assert SECRET.encode() not in data
+    assert pickle.loads(data).generate(MESSAGES) == "".join(PIECES)
 
 
 def test_stream_yields_pieces_in_order(server: ChatServer) -> None:
