@@ -27,6 +27,7 @@ from ragloom.index_dir import prepare_index_dir
 from ragloom.indexing import IndexReport, index_paths
 from ragloom.manifest import check_encoder, read_manifest
 from ragloom.pipeline.executors import apply_executor, prepare_executor
+from ragloom.roles import ChunkWriter
 from ragloom.types import Answer, Hit
 
 __all__ = ["RAG", "IndexReport", "QueryResult"]
@@ -183,10 +184,7 @@ class RAG:
         """Chunks stored by each writer stage of the indexing pipeline (no model is loaded)."""
         counts = {}
         for name, component in self.config.indexing.components.items():
-            if not isinstance(getattr(type(component), "store", None), property):
-                continue
-            component.bind_index(self.index_dir)
-            store = component.store
-            if hasattr(store, "count"):
-                counts[name] = int(store.count())
+            if isinstance(component, ChunkWriter):
+                component.bind_index(self.index_dir)
+                counts[name] = int(component.stored_chunks())
         return counts

@@ -124,6 +124,10 @@ class BM25Writer(_BM25Stage):
             self.store.delete_documents(delete_documents)
         return {"written": self.store.write(chunks)}
 
+    def stored_chunks(self) -> int:
+        """Live chunks in the store (the `ChunkWriter` role)."""
+        return self.store.count()
+
     def prepare(self, chunks: list[Chunk]) -> PreparedSegment:
         """Tokenize chunks and save their segment for the writer to register (any process that
         sees the index directory: Ray Data's encoder actors do it for their own batches)."""

@@ -127,6 +127,10 @@ class ChromaWriter(_ChromaStage):
             self.store.delete_documents(delete_documents)
         return {"written": self.store.write(chunks)}
 
+    def stored_chunks(self) -> int:
+        """Chunks in the collection (the `ChunkWriter` role)."""
+        return self.store.count()
+
 
 @register("chroma_retriever")
 class ChromaRetriever(_ChromaStage):

@@ -40,11 +40,12 @@ import numpy as np
 
 from ragloom.component import Component
 from ragloom.errors import ConfigError, Problem
-from ragloom.indexing.runner import Batch, BatchResult, BatchSizer, BatchWriter, counts
+from ragloom.indexing.runner import Batch, BatchResult, BatchSizer, BatchWriter
 from ragloom.indexing.shape import RayDataStages
 from ragloom.pipeline.plan import ExecutionPlan, Step, gather, run_step
 from ragloom.progress import progress_enabled
 from ragloom.retrievers.bm25_prepare import PreparedSegment
+from ragloom.roles import WRITTEN
 from ragloom.types import Chunk, Document
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ class WriterActor:
             else:
                 written, seconds = run_step(step, component, kwargs)
             timings[step.name] = seconds
-            outputs[step.name] = counts(written)
+            outputs[step.name] = {WRITTEN: int(written[WRITTEN])}
         return outputs, timings
 
     def ready(self) -> bool:

@@ -32,10 +32,12 @@ from ragloom.indexing.plan import IndexPlan, plan_documents
 from ragloom.indexing.report import IndexReport, Throughput, TokenCounter
 from ragloom.indexing.shape import PATHS_INPUT, IndexingShape
 from ragloom.manifest import check_encoder, read_manifest
+from ragloom.roles import WRITTEN, ChunkWriter
 from ragloom.types import Document
 
 if TYPE_CHECKING:
     from ragloom.config import RagConfig
+    from ragloom.pipeline.graph import Pipeline
     from ragloom.pipeline.ray_config import RayExecutorConfig
 
 logger = logging.getLogger(__name__)
@@ -101,9 +103,19 @@ class BatchWriter:
         """Release workers and stores (before the driver opens the stores itself)."""
 
 
-def counts(outputs: dict[str, Any]) -> dict[str, int]:
-    """The integer outputs (writers' `written` counts) of a stage or pipeline."""
-    return {k: int(v) for k, v in outputs.items() if isinstance(v, int) and not isinstance(v, bool)}
+def written_counts(pipeline: Pipeline, outputs: dict[str, Any]) -> dict[str, int]:
+    """The chunks-written counts among a run's outputs: the `written` outputs of chunk writers
+    (the `ChunkWriter` role), never another stage's integer output."""
+    sources = {name: (addr.component, addr.socket) for name, addr in pipeline.outputs.items()}
+    if not sources:  # undeclared outputs are named "stage.socket"
+        sources = {key: (key.partition(".")[0], key.partition(".")[2]) for key in outputs}
+    return {
+        name: int(outputs[name])
+        for name, (stage, socket) in sources.items()
+        if name in outputs
+        and socket == WRITTEN
+        and isinstance(pipeline.components.get(stage), ChunkWriter)
+    }
 
 
 class PipelineWriter(BatchWriter):
@@ -127,7 +139,7 @@ class PipelineWriter(BatchWriter):
             elif socket in self.loaded:
                 inputs[name] = self.loaded[socket]
         result = self.pipeline.run(inputs)
-        written = counts(result.outputs)
+        written = written_counts(self.pipeline, result.outputs)
         return BatchResult(written, dict(result.timings), max(written.values(), default=0))
 
     def start(self) -> None:

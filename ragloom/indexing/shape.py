@@ -23,6 +23,7 @@ from typing import Any
 
 from ragloom.pipeline.graph import Address, Pipeline
 from ragloom.pipeline.ray_config import restrict_stages
+from ragloom.roles import ChunkWriter
 from ragloom.types import Chunk, Document
 
 PATHS_INPUT = "paths"
@@ -135,7 +136,8 @@ class IndexingShape:
                 (self.loader, "empty", "delete_documents"),
             }
             shapes = {(c.sender.component, c.sender.socket, c.receiver.socket) for c in feeds}
-            if not shapes <= allowed or _receivers(pipe, name):
+            writer = isinstance(pipe.components[name], ChunkWriter)
+            if not writer or not shapes <= allowed or _receivers(pipe, name):
                 return None, f"{name!r} is not a writer of chunks"
             takes = {c.sender.component for c in feeds if c.receiver.socket == "chunks"}
             if len(takes) != 1:

@@ -1,0 +1,39 @@
+"""Stage roles as protocols: what the runners ask of a stage, declared by the stage itself.
+
+Indexing reports, chunk counts and the Ray Data split need to know which stages store chunks.
+They ask `isinstance(component, ChunkWriter)`, never a socket name or a `store` attribute, so a
+new stage with an extra integer output (or a `store` of its own) cannot change what a report
+counts. A chunk writer's `run(chunks, delete_documents)` returns `{"written": int}`; that
+output, and only that, is what indexing reports as written.
+
+Example::
+
+    counts = {name: c.stored_chunks() for name, c in components.items()
+              if isinstance(c, ChunkWriter)}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+#: The output socket of a chunk writer that reports how many chunks a run wrote.
+WRITTEN = "written"
+
+
+@runtime_checkable
+class ChunkWriter(Protocol):
+    """A stage that stores chunks (BM25, Chroma): it writes them, deletes documents' chunks,
+    and says how many it holds."""
+
+    def run(
+        self, chunks: list[Any], delete_documents: list[str] | None = None
+    ) -> dict[str, Any]: ...
+
+    def bind_index(self, index_dir: Path) -> None:
+        """Keep the store inside this index directory."""
+        ...
+
+    def stored_chunks(self) -> int:
+        """Chunks in the store now (opens the store, loads no model)."""
+        ...
