@@ -26,6 +26,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from ragloom.errors import ConfigError
+from ragloom.index_dir import prepare_index_dir
 
 LOCK_FILE = ".write.lock"
 HOLDER_FILE = ".write.holder.json"
@@ -46,7 +47,7 @@ def index_lock(index_dir: Path, wait: bool = False) -> Iterator[None]:
     """Hold the index directory's writer lock; a ConfigError naming the holder if it is
     taken and `wait` is False."""
     index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
+    prepare_index_dir(index_dir)  # a file, or unwritable: say so (filelock would just time out)
     lock = FileLock(index_dir / LOCK_FILE)
     try:
         lock.acquire(timeout=-1 if wait else 0)

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ragloom.cli import app
+from ragloom.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 BM25 = str(ROOT / "examples" / "bm25.yaml")
@@ -127,3 +128,14 @@ def test_a_read_only_index_directory_says_check_permissions(
         f"error: cannot write to index directory {locked}: permission denied (check its "
         "owner/permissions, or choose another --index-dir)"
     )
+
+
+def test_the_writer_lock_itself_refuses_a_file_or_unwritable_directory(tmp_path: Path) -> None:
+    # index_paths (what a Python caller may use without RAG.index) takes the lock first.
+    from ragloom.indexing.lock import index_lock
+
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    with pytest.raises(ConfigError, match="is a file: choose another --index-dir"):
+        with index_lock(afile):
+            pass
