@@ -136,6 +136,8 @@ def test_the_writer_lock_itself_refuses_a_file_or_unwritable_directory(tmp_path:
 
     afile = tmp_path / "file"
     afile.write_text("x")
-    with pytest.raises(ConfigError, match="is a file: choose another --index-dir"):
-        with index_lock(afile):
-            pass
+    with (
+        pytest.raises(ConfigError, match="is a file: choose another --index-dir"),
+        index_lock(afile),
+    ):
+        pass
