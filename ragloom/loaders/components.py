@@ -1,7 +1,8 @@
 """The `file_loader` stage: text, Markdown, JSONL and BEIR files and folders into Documents.
 
-Unreadable, binary, undecodable and empty files are skipped, logged and listed in the `skipped`
-output; a missing path, a malformed JSONL line or a duplicate document id fails the stage.
+Unreadable, binary, undecodable and empty files, malformed JSONL records and documents over
+`max_document_chars` (null: no limit) are skipped, logged and listed in the `skipped` output;
+the run goes on without them. A missing path or a duplicate document id fails the stage.
 
 Example YAML::
 
@@ -21,7 +22,7 @@ from pydantic import Field
 
 from ragloom.component import Component, output_types
 from ragloom.errors import ComponentConfigError, Problem
-from ragloom.loaders.files import check_extensions, iter_documents
+from ragloom.loaders.files import MAX_DOCUMENT_CHARS, check_extensions, iter_documents
 from ragloom.registry import register
 from ragloom.types import Document
 
@@ -42,6 +43,7 @@ class FileLoader(Component):
         encoding: NonEmptyStr = "utf-8",
         jsonl_text_field: NonEmptyStr = "text",
         jsonl_id_field: NonEmptyStr = "id",
+        max_document_chars: Annotated[int, Field(gt=0)] | None = MAX_DOCUMENT_CHARS,
     ):
         problems = [
             Problem(f"file_loader: {message}", field="extensions")
@@ -60,6 +62,7 @@ class FileLoader(Component):
         self.encoding = encoding
         self.jsonl_text_field = jsonl_text_field
         self.jsonl_id_field = jsonl_id_field
+        self.max_document_chars = max_document_chars
 
     @output_types(documents=list[Document], skipped=list[str], empty=list[str])
     def run(self, paths: list[str]) -> dict[str, Any]:
@@ -82,6 +85,7 @@ class FileLoader(Component):
             id_field=self.jsonl_id_field,
             progress=True,
             known=known,
+            max_chars=self.max_document_chars,
         )
         documents = list(stream)
         for entry in stream.skipped:

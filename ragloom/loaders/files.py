@@ -49,6 +49,10 @@ DEFAULT_EXTENSIONS = (".txt", ".md", ".markdown", ".jsonl")
 BEIR_CORPUS = "corpus.jsonl"
 #: Reserved metadata keys; a JSONL field of the same name is kept as `record_<name>`.
 RESERVED_METADATA = ("source", "format")
+#: Documents longer than this many characters are skipped as too large (file_loader's
+#: `max_document_chars`): tokenizing a text takes about 250 bytes of memory per character
+#: (2M characters, some 1,000 pages: about 0.5 GB), so one huge file must not take the run down.
+MAX_DOCUMENT_CHARS = 2_000_000
 #: Show a progress bar when a load reads at least this many files.
 PROGRESS_MIN_FILES = 20
 
@@ -58,6 +62,16 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 class LoaderError(RagloomError):
     """A document source is missing or malformed (bad JSON line, missing field, duplicate id)."""
+
+
+class RecordError(LoaderError):
+    """One JSONL record is malformed (bad JSON, a missing or mistyped field): a stream lists
+    it as failed and goes on with the other records; `load_jsonl` raises it."""
+
+    def __init__(self, where: str, reason: str):
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{where}: {reason}")
 
 
 class UnreadableFileError(LoaderError):
@@ -86,15 +100,23 @@ class Source(NamedTuple):
     format: Format
 
 
+def too_large(chars: int, limit: int) -> str:
+    """Why a document was skipped for its size."""
+    return f"too large: {chars:,} characters (max_document_chars is {limit:,})"
+
+
 def path_id(path: StrPath, cwd: Path | None = None) -> str:
     """A file's stable id: POSIX path relative to `cwd` (default: the working dir) or absolute."""
     cwd = cwd or Path.cwd()
     absolute = Path(os.path.abspath(path))
-    for candidate, base in ((absolute, cwd), (absolute.resolve(), cwd.resolve())):
-        try:
-            return candidate.relative_to(base).as_posix()
-        except ValueError:
-            continue
+    if absolute.is_relative_to(cwd):
+        return absolute.relative_to(cwd).as_posix()
+    try:
+        real, real_cwd = absolute.resolve(), cwd.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: the path as given
+        return absolute.as_posix()
+    if real.is_relative_to(real_cwd):
+        return real.relative_to(real_cwd).as_posix()
     return absolute.as_posix()
 
 
@@ -106,6 +128,8 @@ def read_text(path: StrPath, encoding: str = "utf-8") -> str:
     except OSError as exc:
         raise UnreadableFileError(name, f"cannot read: {exc.strerror or exc}") from None
     wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+    if not wide and (bom := _wide_bom(data)):  # UTF-16/32 marked as such: read it as that
+        encoding, wide = bom, True
     if not wide and b"\x00" in data:
         raise UnreadableFileError(name, "binary file (contains NUL bytes)")
     try:
@@ -117,6 +141,15 @@ def read_text(path: StrPath, encoding: str = "utf-8") -> str:
     if wide and "\x00" in text:
         raise UnreadableFileError(name, "binary file (contains NUL characters)")
     return text.removeprefix("\ufeff")
+
+
+def _wide_bom(data: bytes) -> str | None:
+    """The codec a UTF-32 or UTF-16 byte order mark at the start of `data` names, or None."""
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return None
 
 
 def load_text(path: StrPath, encoding: str = "utf-8") -> Document:
@@ -169,12 +202,14 @@ def _json_lines(
     seed: int | None = None,
     known: dict[bytes, str] | None = None,
     recognised: Recognised | None = None,
+    bad: list[Skipped] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any], bytes | None]]:
     """(line number, record, record key) for each non-blank line; bad JSON raises LoaderError.
 
     With a `seed`, each line's record key is computed; a line whose key is in `known` is not
     parsed: (its line number, the id `known` gives) goes to `recognised` instead (see
     `ragloom.loaders.record_keys`). That path is the bulk of a re-index, so it is kept tight.
+    A malformed line goes to `bad` when given, else raises RecordError.
     """
     source = path_id(path)
     # Split on "\n" only: JSON strings may legally hold U+2028, which splitlines() breaks on.
@@ -190,20 +225,24 @@ def _json_lines(
         try:
             record = _parse_json(line)
         except json.JSONDecodeError as exc:
-            raise LoaderError(f"{source}:{line_no}: invalid JSON: {exc.msg}") from None
-        if not isinstance(record, dict):
-            raise LoaderError(
-                f"{source}:{line_no}: expected a JSON object, got {type(record).__name__}"
-            )
-        yield line_no, record, key
+            error = RecordError(f"{source}:{line_no}", f"invalid JSON: {exc.msg}")
+        else:
+            if isinstance(record, dict):
+                yield line_no, record, key
+                continue
+            got = type(record).__name__
+            error = RecordError(f"{source}:{line_no}", f"expected a JSON object, got {got}")
+        if bad is None:
+            raise error
+        bad.append(Skipped(error.where, error.reason))
 
 
 def _string_field(record: dict[str, Any], name: str, where: str) -> str:
     if name not in record:
-        raise LoaderError(f"{where}: missing field {name!r} (fields: {', '.join(record)})")
+        raise RecordError(where, f"missing field {name!r} (fields: {', '.join(record)})")
     value = record[name]
     if not isinstance(value, str):
-        raise LoaderError(f"{where}: field {name!r} must be a string, got {type(value).__name__}")
+        raise RecordError(where, f"field {name!r} must be a string, got {type(value).__name__}")
     return value
 
 
@@ -213,9 +252,8 @@ def _record_id(record: dict[str, Any], id_field: str, where: str) -> str | None:
         if value is None or value == "":
             continue
         if isinstance(value, bool) or not isinstance(value, str | int):
-            raise LoaderError(
-                f"{where}: id field {name!r} must be a string or integer, "
-                f"got {type(value).__name__}"
+            raise RecordError(
+                where, f"id field {name!r} must be a string or integer, got {type(value).__name__}"
             )
         return str(value)
     return None
@@ -232,27 +270,45 @@ def _jsonl_records(
     encoding: str,
     known: dict[bytes, str] | None = None,
     recognised: Recognised | None = None,
+    bad: list[Skipped] | None = None,
 ) -> Iterator[Record]:
-    """(line number, document, record key) per parsed record (see `_json_lines` for `known`
-    and `recognised`); a document whose id is its position gets no key."""
+    """(line number, document, record key) per parsed record (see `_json_lines` for `known`,
+    `recognised` and `bad`); a document whose id is its position gets no key."""
     source = path_id(path)
     seed = None if known is None else record_seed(source, "jsonl", text_field, id_field)
-    for line_no, record, key in _json_lines(path, encoding, seed, known, recognised):
-        text = record.get(text_field)
-        if not isinstance(text, str):  # the usual case skips building the location string
-            text = _string_field(record, text_field, f"{source}:{line_no}")
-        doc_id = record.get(id_field)
-        if not isinstance(doc_id, str) or not doc_id:
-            where = f"{source}:{line_no}"
-            doc_id = _record_id(record, id_field, where)
-            if doc_id is None:
-                doc_id, key = where, None
-        metadata: dict[str, Any] = {"source": source, "format": "jsonl"}
-        for name, value in record.items():
-            if name in (text_field, id_field, "_id") or not _is_scalar(value):
-                continue
-            metadata[f"record_{name}" if name in RESERVED_METADATA else name] = value
-        yield line_no, Document(text=text, id=doc_id, metadata=metadata), key
+    for line_no, record, key in _json_lines(path, encoding, seed, known, recognised, bad):
+        try:
+            yield _jsonl_document(record, source, line_no, key, text_field, id_field)
+        except RecordError as error:
+            if bad is None:
+                raise
+            bad.append(Skipped(error.where, error.reason))
+
+
+def _jsonl_document(
+    record: dict[str, Any],
+    source: str,
+    line_no: int,
+    key: bytes | None,
+    text_field: str,
+    id_field: str,
+) -> Record:
+    """One parsed JSONL record as a Document (RecordError if a field is missing or wrong)."""
+    text = record.get(text_field)
+    if not isinstance(text, str):  # the usual case skips building the location string
+        text = _string_field(record, text_field, f"{source}:{line_no}")
+    doc_id = record.get(id_field)
+    if not isinstance(doc_id, str) or not doc_id:
+        where = f"{source}:{line_no}"
+        doc_id = _record_id(record, id_field, where)
+        if doc_id is None:
+            doc_id, key = where, None
+    metadata: dict[str, Any] = {"source": source, "format": "jsonl"}
+    for name, value in record.items():
+        if name in (text_field, id_field, "_id") or not _is_scalar(value):
+            continue
+        metadata[f"record_{name}" if name in RESERVED_METADATA else name] = value
+    return line_no, Document(text=text, id=doc_id, metadata=metadata), key
 
 
 def load_jsonl(
@@ -271,6 +327,7 @@ def _beir_records(
     encoding: str,
     known: dict[bytes, str] | None = None,
     recognised: Recognised | None = None,
+    bad: list[Skipped] | None = None,
 ) -> Iterator[Record]:
     """Like `_jsonl_records`, for a BEIR corpus (every record has an `_id`)."""
     corpus = Path(path)
@@ -278,20 +335,28 @@ def _beir_records(
         corpus = corpus / BEIR_CORPUS
     source = path_id(corpus)
     seed = None if known is None else record_seed(source, "beir", "text", "_id")
-    for line_no, record, key in _json_lines(corpus, encoding, seed, known, recognised):
-        where = f"{source}:{line_no}"
-        doc_id = _record_id(record, "_id", where)
-        if doc_id is None:
-            raise LoaderError(f"{where}: missing field '_id' (fields: {', '.join(record)})")
-        text = _string_field(record, "text", where)
-        title = record.get("title") or ""
-        if not isinstance(title, str):
-            raise LoaderError(
-                f"{where}: field 'title' must be a string, got {type(title).__name__}"
-            )
-        full_text = f"{title}\n\n{text}" if title.strip() else text
-        metadata = {"title": title, "source": source, "format": "beir"}
-        yield line_no, Document(text=full_text, id=doc_id, metadata=metadata), key
+    for line_no, record, key in _json_lines(corpus, encoding, seed, known, recognised, bad):
+        try:
+            yield _beir_document(record, source, line_no, key)
+        except RecordError as error:
+            if bad is None:
+                raise
+            bad.append(Skipped(error.where, error.reason))
+
+
+def _beir_document(record: dict[str, Any], source: str, line_no: int, key: bytes | None) -> Record:
+    """One parsed BEIR record as a Document: title and text (RecordError if malformed)."""
+    where = f"{source}:{line_no}"
+    doc_id = _record_id(record, "_id", where)
+    if doc_id is None:
+        raise RecordError(where, f"missing field '_id' (fields: {', '.join(record)})")
+    text = _string_field(record, "text", where)
+    title = record.get("title") or ""
+    if not isinstance(title, str):
+        raise RecordError(where, f"field 'title' must be a string, got {type(title).__name__}")
+    full_text = f"{title}\n\n{text}" if title.strip() else text
+    metadata = {"title": title, "source": source, "format": "beir"}
+    return line_no, Document(text=full_text, id=doc_id, metadata=metadata), key
 
 
 def load_beir_corpus(path: StrPath, encoding: str = "utf-8") -> list[Document]:
@@ -336,6 +401,7 @@ class DocumentStream(Iterator[Document]):
         id_field: str = "id",
         progress: bool = False,
         known: dict[bytes, str] | None = None,
+        max_chars: int | None = MAX_DOCUMENT_CHARS,
     ):
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
@@ -360,6 +426,7 @@ class DocumentStream(Iterator[Document]):
         #: The record key of each yielded document that has one (only when `known` is given).
         self.record_keys: dict[str, bytes] = {}
         self.known = known
+        self.max_chars = max_chars
         self.files_read = 0
         self._cwd = Path.cwd()
         self._visited: set[Path] = set()
@@ -428,12 +495,15 @@ class DocumentStream(Iterator[Document]):
                 source = self._file(entry, explicit=False)
                 if source:
                     yield source
+            elif entry.is_symlink() and entry.suffix.lower() in self.extensions:
+                self._skip(entry, "broken or looping symbolic link")
 
     def _records(
         self, source: Source, recognised: Recognised
     ) -> Iterator[tuple[str, Document, bytes | None]]:
         """(location, document, record key) of each parsed record of one file (location names
-        the file or file:line); records recognised by key go to `recognised`."""
+        the file or file:line); records recognised by key go to `recognised`, malformed ones
+        to `skipped`."""
         path, fmt = source
         if fmt == "text":
             doc = load_text(path, self.encoding)
@@ -443,10 +513,16 @@ class DocumentStream(Iterator[Document]):
             yield doc.id, doc, None
         else:
             records = (
-                _beir_records(path, self.encoding, self.known, recognised)
+                _beir_records(path, self.encoding, self.known, recognised, self.skipped)
                 if fmt == "beir"
                 else _jsonl_records(
-                    path, self.text_field, self.id_field, self.encoding, self.known, recognised
+                    path,
+                    self.text_field,
+                    self.id_field,
+                    self.encoding,
+                    self.known,
+                    recognised,
+                    self.skipped,
                 )
             )
             name = path_id(path, self._cwd)
@@ -490,6 +566,9 @@ class DocumentStream(Iterator[Document]):
                         self._skip(location, "empty file" if whole_file else "empty text")
                         self.empty_ids.append(doc.id)
                         continue
+                    if self.max_chars is not None and len(doc.text) > self.max_chars:
+                        self._skip(location, too_large(len(doc.text), self.max_chars))
+                        continue
                     if doc.id in seen:
                         raise duplicate(doc.id, location)
                     seen[doc.id] = location
@@ -511,13 +590,15 @@ def iter_documents(
     id_field: str = "id",
     progress: bool = False,
     known: dict[bytes, str] | None = None,
+    max_chars: int | None = MAX_DOCUMENT_CHARS,
 ) -> DocumentStream:
     """Documents from files and folders (walked in sorted order, hidden entries skipped).
 
     Dispatches on extension; `corpus.jsonl`, or a folder holding one, is read as BEIR. Unreadable,
     binary, undecodable and empty inputs are skipped and listed in the stream's `skipped`; a
     missing path, a malformed JSONL line or a duplicate document id raises LoaderError.
-    `known` record keys: see `DocumentStream`.
+    `known` record keys: see `DocumentStream`. A document longer than `max_chars` characters
+    is skipped (listed as failed with its size).
     """
     return DocumentStream(
         paths,
@@ -528,4 +609,5 @@ def iter_documents(
         id_field=id_field,
         progress=progress,
         known=known,
+        max_chars=max_chars,
     )

@@ -324,6 +324,7 @@ def test_component_is_registered_and_round_trips() -> None:
             "encoding": "utf-8",
             "jsonl_text_field": "body",
             "jsonl_id_field": "id",
+            "max_document_chars": 2_000_000,
         },
     }
     again = FileLoader.from_dict(data)
@@ -405,3 +406,64 @@ def test_file_loader_reports_empty_documents_by_id(tmp_path: Path, monkeypatch) 
     out = FileLoader().run(paths=["."])
     assert [d.id for d in out["documents"]] == ["full.txt"]
     assert out["empty"] == ["blank.txt"]
+
+
+# -- issue 15: failed inputs never stop a run ------------------------------------------------
+
+
+def test_a_malformed_jsonl_record_is_listed_failed_and_the_rest_load(in_tmp: Path) -> None:
+    write(
+        in_tmp / "f" / "a.jsonl",
+        '{"id": "1", "text": "one"}\n{"id": "2", "text": \n[1, 2]\n{"id": "3", "body": "x"}\n'
+        '{"id": {"x": 1}, "text": "bad id"}\n{"id": "6", "text": "six"}\n',
+    )
+    write(in_tmp / "f" / "b.md", "# B\nbee")
+    stream = iter_documents(["f"])
+    assert [d.id for d in stream] == ["1", "6", "f/b.md"]
+    assert [str(s) for s in stream.skipped] == [
+        "f/a.jsonl:2: invalid JSON: Expecting value",
+        "f/a.jsonl:3: expected a JSON object, got list",
+        "f/a.jsonl:4: missing field 'text' (fields: id, body)",
+        "f/a.jsonl:5: id field 'id' must be a string or integer, got dict",
+    ]
+    with pytest.raises(LoaderError, match=r"a\.jsonl:2: invalid JSON"):
+        load_jsonl("f/a.jsonl")  # the one-file API still refuses the file
+
+
+def test_a_looping_symlink_is_listed_failed(in_tmp: Path) -> None:
+    write(in_tmp / "s" / "ok.txt", "fine")
+    (in_tmp / "s" / "self.txt").symlink_to("self.txt")
+    (in_tmp / "s" / "gone.md").symlink_to("missing.md")
+    (in_tmp / "s" / "other.bin").symlink_to("other.bin")  # not an indexed extension
+    stream = iter_documents(["s"])
+    assert [d.id for d in stream] == ["s/ok.txt"]
+    assert sorted(str(s) for s in stream.skipped) == [
+        "s/gone.md: broken or looping symbolic link",
+        "s/self.txt: broken or looping symbolic link",
+    ]
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_with_a_byte_order_mark_are_read(in_tmp: Path, codec: str) -> None:
+    text = "café, naïve — 漢字"
+    data = text.encode(codec)
+    if codec == "utf-16-be":
+        data = b"\xfe\xff" + data
+    write(in_tmp / "w.txt", data)
+    assert [d.text for d in iter_documents(["w.txt"])] == [text]
+
+
+def test_a_document_over_max_chars_is_listed_failed_with_its_size(in_tmp: Path) -> None:
+    write(in_tmp / "big" / "huge.txt", "word " * 1000)
+    write(in_tmp / "big" / "small.txt", "word")
+    stream = iter_documents(["big"], max_chars=4000)
+    assert [d.id for d in stream] == ["big/small.txt"]
+    assert [str(s) for s in stream.skipped] == [
+        "big/huge.txt: too large: 5,000 characters (max_document_chars is 4,000)"
+    ]
+    loader = FileLoader(max_document_chars=4000)
+    assert loader.run(paths=["big"])["skipped"] == [str(stream.skipped[0])]
+    assert [d.id for d in FileLoader(max_document_chars=None).run(paths=["big"])["documents"]] == [
+        "big/huge.txt",
+        "big/small.txt",
+    ]
