@@ -39,7 +39,8 @@ BULK_LOOKUP = 100_000
 LOOKUP_BATCH = 900
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents(
-    doc_id TEXT PRIMARY KEY, hash TEXT, pending INTEGER NOT NULL DEFAULT 0, record_key BLOB
+    doc_id TEXT PRIMARY KEY, hash TEXT, pending INTEGER NOT NULL DEFAULT 0, record_key BLOB,
+    source TEXT
 ) WITHOUT ROWID;
 """
 
@@ -50,8 +51,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     connection.execute("PRAGMA synchronous=FULL")
     connection.executescript(_SCHEMA)
     columns = {row[1] for row in connection.execute("PRAGMA table_info(documents)")}
-    if "record_key" not in columns:  # a journal written before record keys existed
-        connection.execute("ALTER TABLE documents ADD COLUMN record_key BLOB")
+    for column, kind in (("record_key", "BLOB"), ("source", "TEXT")):
+        if column not in columns:  # a journal written before the column existed
+            connection.execute(f"ALTER TABLE documents ADD COLUMN {column} {kind}")
     return connection
 
 
@@ -92,7 +94,16 @@ class Journal:
     def hashes(self, doc_ids: Iterable[str] | None = None) -> dict[str, str]:
         """The committed `{doc_id: hash}`: every document, or those of `doc_ids` that are
         committed (a re-index asks only for the documents it loaded: most were recognised)."""
-        query = "SELECT doc_id, hash FROM documents WHERE pending = 0"
+        return self._lookup("hash", doc_ids)
+
+    def sources(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        """The file each of `doc_ids` was indexed from, where the journal recorded one."""
+        return self._lookup("source", doc_ids)
+
+    def _lookup(self, column: str, doc_ids: Iterable[str] | None) -> dict[str, str]:
+        query = f"SELECT doc_id, {column} FROM documents WHERE pending = 0"
+        if column != "hash":
+            query += f" AND {column} IS NOT NULL"
         ids = None if doc_ids is None else list(dict.fromkeys(doc_ids))
         if ids is None or len(ids) > BULK_LOOKUP:
             return dict(self._db.execute(query))
@@ -121,10 +132,10 @@ class Journal:
         pending = set(manifest.get("pending") or [])
         with self._transaction():
             self._db.executemany(
-                "INSERT OR REPLACE INTO documents VALUES (?, ?, 0, NULL)", documents.items()
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, 0, NULL, NULL)", documents.items()
             )
             self._db.executemany(
-                "INSERT OR REPLACE INTO documents VALUES (?, NULL, 1, NULL)",
+                "INSERT OR REPLACE INTO documents VALUES (?, NULL, 1, NULL, NULL)",
                 ((i,) for i in pending),
             )
         self.save()  # the manifest without its table, as format 2
@@ -144,7 +155,7 @@ class Journal:
             return
         with self._transaction():
             self._db.executemany(
-                "INSERT INTO documents VALUES (?, NULL, 1, NULL) "
+                "INSERT INTO documents VALUES (?, NULL, 1, NULL, NULL) "
                 "ON CONFLICT(doc_id) DO UPDATE SET hash = NULL, pending = 1, record_key = NULL",
                 ((i,) for i in ids),
             )
@@ -155,15 +166,16 @@ class Journal:
         hashes: Mapping[str, str],
         deleted: Iterable[str] = (),
         record_keys: Mapping[str, bytes] | None = None,
+        sources: Mapping[str, str] | None = None,
     ) -> None:
-        """Record written documents' hashes (and record keys, where known) and forget deleted
-        ones (their writes are done)."""
+        """Record written documents' hashes (and record keys and source files, where known) and
+        forget deleted ones (their writes are done)."""
         gone = sorted(set(deleted) - set(hashes))
-        keys = record_keys or {}
+        keys, files = record_keys or {}, sources or {}
         with self._transaction():
             self._db.executemany(
-                "INSERT OR REPLACE INTO documents VALUES (?, ?, 0, ?)",
-                ((i, h, keys.get(i)) for i, h in sorted(hashes.items())),
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, 0, ?, ?)",
+                ((i, h, keys.get(i), files.get(i)) for i, h in sorted(hashes.items())),
             )
             self._db.executemany("DELETE FROM documents WHERE doc_id = ?", ((i,) for i in gone))
         self.pending -= set(hashes) | set(gone)

@@ -55,13 +55,15 @@ def plan_documents(
     prune: bool = False,
     recognised: Iterable[str] = (),
     record_keys: Mapping[str, bytes] | None = None,
+    rewrite: bool = False,
 ) -> IndexPlan:
     """Classify loaded documents against the manifest's `{doc_id: hash}` (see module doc).
 
     `prune` deletes the manifest documents this run neither loaded nor reported as empty,
     except one whose id is the path of a file skipped this run (an unreadable file keeps its
     old chunks until it is readable again or removed). `recognised` ids are unchanged
-    documents that were not loaded; `record_keys` are the loaded documents' keys.
+    documents that were not loaded; `record_keys` are the loaded documents' keys. With
+    `rewrite` (the pipeline changed), every loaded document is written again.
     """
     plan = IndexPlan()
     skipped = list(skipped)
@@ -72,7 +74,7 @@ def plan_documents(
         seen.add(doc.id)
         stored = known.get(doc.id)
         digest = doc.hash
-        if stored == digest and doc.id not in pending_ids:
+        if stored == digest and doc.id not in pending_ids and not rewrite:
             plan.unchanged.append(doc.id)
             continue
         (plan.added if stored is None else plan.updated).append(doc.id)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ragloom.errors import ConfigError
+from ragloom.indexing.changes import check_moves, pipeline_changes, warn_left_stale
 from ragloom.indexing.journal import Journal
 from ragloom.indexing.lock import index_lock
 from ragloom.indexing.plan import IndexPlan, plan_documents
@@ -227,17 +228,21 @@ class RecordLoader(Protocol):
 
 
 def _load(
-    config: RagConfig, shape: IndexingShape, paths: list[str], journal: Journal
+    config: RagConfig,
+    shape: IndexingShape,
+    paths: list[str],
+    journal: Journal,
+    recognise: bool = True,
 ) -> dict[str, Any]:
     """Run the loader stage alone on the driver; one that can, skips the records the journal
-    has committed unchanged (`recognised` in the outputs)."""
+    has committed unchanged (`recognised` in the outputs) unless `recognise` is False."""
     pipeline = config.indexing
     loader = pipeline.components[shape.loader]
     loader.bind_index(pipeline.resolved_index_dir())
     loader.warm_up()
     sockets = [addr.socket for addr in pipeline.inputs[PATHS_INPUT]]
     if isinstance(loader, RecordLoader) and sockets == ["paths"]:
-        return dict(loader.load(paths, known=journal.record_keys))
+        return dict(loader.load(paths, known=journal.record_keys if recognise else {}))
     return dict(loader.run(**{socket: paths for socket in sockets}))
 
 
@@ -279,9 +284,18 @@ def _index_locked(
     ray_settings = _ray_settings(config)
     sizer = _commit_size(batch_size, ray_settings)
     start = time.perf_counter()
-    journal = Journal(index_dir, manifest, {"encoder": encoder, "pipeline": pipeline.to_dict()})
+    current = pipeline.to_dict()
+    changes = pipeline_changes((manifest or {}).get("pipeline"), current, shape.loader)
+    if changes:
+        logger.warning(
+            "the indexing pipeline changed since %s was built (%s): every document is "
+            "indexed again",
+            index_dir,
+            "; ".join(changes),
+        )
+    journal = Journal(index_dir, manifest, {"encoder": encoder, "pipeline": current})
     try:
-        loaded = _load(config, shape, paths, journal)
+        loaded = _load(config, shape, paths, journal, recognise=not changes)
     except BaseException:
         journal.close()
         raise
@@ -290,8 +304,11 @@ def _index_locked(
     recognised: list[str] = list(loaded.get("recognised") or [])
     skipped = [str(s) for s in loaded.get("skipped") or []]
     empty = list(loaded.get("empty") or [])
+    if "files" in loaded:
+        check_moves(documents, set(loaded["files"]), journal)
     # Pruning compares against every indexed document; else only the loaded ones matter.
-    known = journal.hashes(None if prune else [d.id for d in documents] + empty)
+    every = prune or bool(changes)
+    known = journal.hashes(None if every else [d.id for d in documents] + empty)
     plan = plan_documents(
         documents,
         empty,
@@ -301,7 +318,10 @@ def _index_locked(
         prune,
         recognised,
         loaded.get("record_keys"),
+        rewrite=bool(changes),
     )
+    if changes and not prune:
+        warn_left_stale(known, documents, empty)
     written: dict[str, int] = {}
     model = (encoder or {}).get("model")
     if model == "hashing":  # the stand-in encoder has no tokenizer: count words
@@ -368,7 +388,11 @@ def _apply(
         journal.begin(doc.id for doc in documents)
         result = write()
         journal.commit(
-            {doc.id: plan.hashes[doc.id] for doc in documents}, record_keys=plan.record_keys
+            {doc.id: plan.hashes[doc.id] for doc in documents},
+            record_keys=plan.record_keys,
+            sources={
+                doc.id: str(doc.metadata["source"]) for doc in documents if "source" in doc.metadata
+            },
         )
         sizer.record(len(documents), time.perf_counter() - started)
         progress.add(documents, result.chunks)

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from ragloom.component import Component, output_types
 from ragloom.errors import ComponentConfigError, Problem
-from ragloom.loaders.files import MAX_DOCUMENT_CHARS, check_extensions, iter_documents
+from ragloom.loaders.files import MAX_DOCUMENT_CHARS, check_extensions, iter_documents, path_id
 from ragloom.registry import register
 from ragloom.types import Document
 
@@ -73,7 +73,8 @@ class FileLoader(Component):
     def load(self, paths: list[str], known: dict[bytes, str] | None = None) -> dict[str, Any]:
         """`run`'s outputs; with an index's `known` record keys (incremental indexing), also
         `recognised` (ids of unchanged JSONL records, not parsed and not in `documents`) and
-        `record_keys` (`{doc_id: key}` of the documents, for the journal)."""
+        `record_keys` (`{doc_id: key}` of the documents, for the journal) and `files` (the ids
+        of the files read: a document indexed from one of them may have moved to another)."""
         if isinstance(paths, str | os.PathLike):
             paths = [os.fspath(paths)]
         stream = iter_documents(
@@ -97,4 +98,5 @@ class FileLoader(Component):
         }
         if known is not None:
             outputs |= {"recognised": stream.recognised, "record_keys": stream.record_keys}
+            outputs["files"] = [path_id(source.path) for source in stream.sources]
         return outputs

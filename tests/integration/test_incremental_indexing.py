@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ragloom.errors import ConfigError
 from ragloom.indexing.journal import read_documents
 from ragloom.rag import RAG
 from tests.integration.conftest import CORPUS, ROOT, ragloom_cli
@@ -170,3 +171,57 @@ def test_a_journal_from_before_record_keys_is_upgraded_in_place(tmp_path: Path) 
         keys = db.execute("SELECT count(record_key) FROM documents").fetchone()[0]
     assert keys == 0  # unchanged documents keep no key until they are written again
     assert read_documents(index)[0].keys() == {f"r{n}" for n in range(5)}
+
+
+# -- issue 15: ids reused across files, a changed pipeline, a huge file -----------------------
+
+
+def _jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_an_id_reused_in_another_file_is_refused_naming_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    a = _jsonl(tmp_path / "a.jsonl", [{"id": "x", "text": "apple"}, {"id": "y", "text": "pear"}])
+    b = _jsonl(tmp_path / "b.jsonl", [{"id": "x", "text": "banana"}])
+    index = tmp_path / "index"
+    RAG.from_file(BM25, index).index([a])
+    with pytest.raises(ConfigError, match=r"'x': in b\.jsonl, and already indexed from a\.jsonl"):
+        RAG.from_file(BM25, index).index([b])
+    assert sorted(_bm25_chunks(index).values()) == ["apple", "pear"]  # nothing was replaced
+    # The record moved: a.jsonl, read in the same run, no longer holds it.
+    _jsonl(a, [{"id": "y", "text": "pear"}])
+    moved = RAG.from_file(BM25, index).index([a, b])
+    assert (moved.updated, moved.unchanged) == (1, 1)
+    assert sorted(_bm25_chunks(index).values()) == ["banana", "pear"]
+
+
+def test_a_changed_chunker_reindexes_every_document(docs: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    first = RAG.from_file(BM25, index).index([docs])
+    before = _bm25_chunks(index)
+    small = tmp_path / "small.yaml"
+    small.write_text((BM25).read_text().replace("chunk_size: 512", "chunk_size: 24"))
+    again = RAG.from_file(small, index).index([docs])
+    assert (again.added, again.updated, again.unchanged) == (0, first.added, 0)
+    after = _bm25_chunks(index)
+    assert len(after) > len(before)  # 24-token chunks, none of the 512-token ones left
+    assert not set(after) & {i for i in before if i not in after or after[i] != before[i]}
+    fresh = tmp_path / "fresh"
+    RAG.from_file(small, fresh).index([docs])
+    assert after == _bm25_chunks(fresh)
+    manifest = json.loads((index / "manifest.json").read_text())
+    assert manifest["pipeline"]["components"]["chunker"]["init_parameters"]["chunk_size"] == 24
+    last = RAG.from_file(small, index).index([docs])
+    assert (last.updated, last.unchanged) == (0, first.added)
+
+
+def test_a_file_too_large_to_index_fails_alone(docs: Path, tmp_path: Path) -> None:
+    (docs / "huge.txt").write_text("lorem ipsum " * 200_000)  # 2.4M characters
+    args = ("index", str(docs), "-c", str(BM25), "--index-dir", str(tmp_path / "index"))
+    out = ragloom_cli(*args).stdout
+    assert "added 5," in out and "failed 1" in out
+    assert "huge.txt: too large: 2,400,000 characters (max_document_chars is 2,000,000)" in out

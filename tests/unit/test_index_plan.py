@@ -139,3 +139,23 @@ def test_hashes_of_some_or_all_committed_documents(tmp_path: Path) -> None:
     assert journal.hashes(wanted) == expected  # batched lookups; pending ones are not committed
     assert len(journal.hashes()) == 1990 and journal.pending == {f"d{n}" for n in range(1990, 2000)}
     journal.close()
+
+
+def test_pipeline_changes_name_what_makes_chunks_stale() -> None:
+    from ragloom.indexing.changes import pipeline_changes
+
+    base = load_config(Path(__file__).parents[2] / "examples" / "bm25.yaml").indexing.to_dict()
+    same = json.loads(json.dumps(base, sort_keys=True))  # as the manifest stores it
+    same["executor"] = {"type": "ray"}  # where it runs changes no chunk
+    same["components"]["loader"]["init_parameters"]["recursive"] = False  # hashes cover it
+    assert pipeline_changes(same, base, "loader") == []
+    assert pipeline_changes(None, base, "loader") == []
+    changed = json.loads(json.dumps(base))
+    changed["components"]["chunker"]["init_parameters"]["chunk_size"] = 64
+    changed["components"]["writer"]["init_parameters"]["k1"] = 1.2
+    changed["connections"] = changed["connections"][:2]
+    assert pipeline_changes(base, changed, "loader") == [
+        "chunker: chunk_size 512 -> 64",
+        "connections changed",
+        "writer: k1 1.5 -> 1.2",
+    ]
