@@ -94,9 +94,16 @@ def write_manifest(index_dir: Path, data: dict[str, Any]) -> None:
 def check_encoder(
     index_dir: Path, manifest: dict[str, Any] | None, encoder: dict[str, Any] | None
 ) -> None:
-    """Refuse to mix embeddings from two different encoders in one index."""
-    if manifest is None or encoder is None or manifest.get("encoder") is None:
+    """Refuse to mix embeddings from two different encoders in one index, or to encode for an
+    index built without an encoder (`encoder: null`: it holds no vectors to search or extend)."""
+    if manifest is None or encoder is None or "encoder" not in manifest:
         return
+    if manifest["encoder"] is None:
+        raise ConfigError(
+            f"the index in {index_dir} was built without an encoder (no dense vectors) but this "
+            f"configuration encodes with {encoder}; use the configuration it was indexed with "
+            f"(-c FILE), another --index-dir, or re-index from scratch"
+        )
     if manifest["encoder"] != encoder:
         raise ConfigError(
             f"the index in {index_dir} was built with encoder {manifest['encoder']} but this "

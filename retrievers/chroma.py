@@ -25,7 +25,12 @@ from pydantic import AfterValidator, Field
 
 from ragloom.component import Component, output_types
 from ragloom.registry import register
-from ragloom.retrievers.chroma_store import ChromaServerUnreachable, ChromaStore, to_hits
+from ragloom.retrievers.chroma_store import (
+    ChromaServerUnreachable,
+    ChromaStore,
+    CollectionNotFound,
+    to_hits,
+)
 from ragloom.types import Chunk, Hit
 
 
@@ -70,6 +75,9 @@ class _ChromaStage(Component):
     """Where the collection lives (index directory or server) and how its HNSW graph is built
     (fixed at creation)."""
 
+    #: Readers open only an existing collection: a query must never create a store.
+    read_only = False
+
     def __init__(
         self,
         collection: CollectionName = "ragloom",
@@ -105,7 +113,7 @@ class _ChromaStage(Component):
                 "max_neighbors": self.max_neighbors,
             }
             self._store = ChromaStore(
-                self._index_dir / self.subdir, self.collection, hnsw, self.server
+                self._index_dir / self.subdir, self.collection, hnsw, self.server, self.read_only
             )
         return self._store
 
@@ -134,7 +142,13 @@ class ChromaWriter(_ChromaStage):
 
 @register("chroma_retriever")
 class ChromaRetriever(_ChromaStage):
-    """Nearest chunks to a query embedding, scored by cosine similarity."""
+    """Nearest chunks to a query embedding, scored by cosine similarity.
+
+    It only reads: an index without its collection (built without a dense writer, or with
+    another collection name) is an error when the stage runs, and nothing is created.
+    """
+
+    read_only = True
 
     def __init__(
         self,
@@ -164,5 +178,31 @@ class ChromaRetriever(_ChromaStage):
         k = self.top_k if top_k is None else top_k
         if k <= 0:
             raise ValueError(f"top_k must be greater than 0, got {k}")
+        self._check_collection()
         found = self.store.search(query_embedding, k, filters)
         return {"hits": to_hits(found, self.source)}
+
+    def warm_up(self) -> None:
+        """Open the collection if it exists; a missing one is reported by `run`, which names
+        the stage (a long-lived process may see the index built after it started)."""
+        try:
+            self.store.find_collection()
+        except ChromaServerUnreachable as exc:
+            raise ChromaServerUnreachable(f"{self.label()}: server: {exc}") from None
+
+    def _check_collection(self) -> None:
+        """Refuse to query a collection that is not there, saying what to do."""
+        if self.store.find_collection():
+            return
+        if self.server:
+            where = f"the Chroma server {self.server} has no collection {self.collection!r}"
+        else:
+            where = (
+                f"the index at {self._index_dir} has no Chroma collection {self.collection!r} "
+                f"in {self.subdir}/ (it was built without a dense writer, or into another "
+                "collection)"
+            )
+        raise CollectionNotFound(
+            f"{where}: query with the configuration it was indexed with (-c FILE), or index "
+            "with this one first"
+        )

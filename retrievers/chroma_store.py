@@ -5,6 +5,8 @@ Embedded (a `PersistentClient` on a directory, the default) or on a Chroma serve
 (it would try to download a model): `embedding_function=None` is passed on every create and
 get. HNSW settings are fixed when the collection is created. One process writes an embedded
 directory at a time (see shared STACK notes); a server serialises its clients itself.
+A reader (`read_only=True`, what a query uses) creates nothing: no folder, no SQLite file, no
+collection; a collection that is not there is a `CollectionNotFound`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from ragloom.errors import RagloomError
 from ragloom.types import Chunk, Hit
 
 RESERVED_KEYS = ("doc_id", "start", "end", "position", "metadata_json")
+#: The file a PersistentClient keeps its collections in: no file, no collection to read.
+SQLITE_FILE = "chroma.sqlite3"
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 
@@ -28,14 +32,21 @@ class ChromaServerUnreachable(RagloomError):
     """A stage names a Chroma server that does not answer."""
 
 
-def open_client(path: Path) -> Any:
-    """The process-wide PersistentClient of a directory (telemetry off)."""
+class CollectionNotFound(RagloomError):
+    """A reader asked for a Chroma collection that was never written."""
+
+
+def open_client(path: Path, create: bool = True) -> Any:
+    """The process-wide PersistentClient of a directory (telemetry off); `create=False` for a
+    directory that must already hold a store (Chroma would create the folder and its files)."""
     import chromadb
     from chromadb.config import Settings
 
     key = str(path.resolve())
     with _clients_lock:
         if key not in _clients:
+            if not create and not (path / SQLITE_FILE).is_file():
+                raise CollectionNotFound(f"{path} holds no Chroma store")
             path.mkdir(parents=True, exist_ok=True)
             _clients[key] = chromadb.PersistentClient(
                 path=key, settings=Settings(anonymized_telemetry=False)
@@ -99,32 +110,65 @@ def _chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
 class ChromaStore:
     """Chunks in one Chroma collection: replace-by-document writes, cosine search.
 
-    The collection lives in the directory `path`, or on `server` when one is given.
+    The collection lives in the directory `path`, or on `server` when one is given. A
+    `read_only` store (a query's) opens only a collection that exists and creates nothing.
     """
 
     def __init__(
-        self, path: Path, collection: str, hnsw: dict[str, Any], server: str | None = None
+        self,
+        path: Path,
+        collection: str,
+        hnsw: dict[str, Any],
+        server: str | None = None,
+        read_only: bool = False,
     ):
         self.path = path
         self.server = server
         self.collection_name = collection
         self.hnsw = dict(hnsw)
+        self.read_only = read_only
         self._collection: Any = None
         self._write_lock = threading.RLock()
 
     @property
     def client(self) -> Any:
-        return open_server_client(self.server) if self.server else open_client(self.path)
+        if self.server:
+            return open_server_client(self.server)
+        return open_client(self.path, create=not self.read_only)
+
+    @property
+    def location(self) -> str:
+        """Where the collection lives, for messages: the server URL or the directory."""
+        return f"the Chroma server {self.server}" if self.server else str(self.path)
+
+    def find_collection(self) -> bool:
+        """Open the collection if it already exists, creating nothing; whether it does."""
+        if self._collection is None:
+            from chromadb.errors import NotFoundError
+
+            try:
+                client = self.client
+                self._collection = client.get_collection(
+                    self.collection_name, embedding_function=None
+                )
+            except (CollectionNotFound, NotFoundError):
+                return False
+        return True
 
     @property
     def collection(self) -> Any:
         if self._collection is None:
-            client = self.client
-            self._collection = client.get_or_create_collection(
-                self.collection_name,
-                embedding_function=None,
-                configuration={"hnsw": self.hnsw},
-            )
+            if self.read_only:
+                if not self.find_collection():
+                    raise CollectionNotFound(
+                        f"{self.location} holds no Chroma collection {self.collection_name!r}"
+                    )
+            else:
+                self._collection = self.client.get_or_create_collection(
+                    self.collection_name,
+                    embedding_function=None,
+                    configuration={"hnsw": self.hnsw},
+                )
         return self._collection
 
     def count(self) -> int:

@@ -16,7 +16,11 @@ import yaml
 
 from ragloom.rag import RAG
 from ragloom.retrievers.chroma import ChromaRetriever
-from ragloom.retrievers.chroma_store import ChromaServerUnreachable, open_server_client
+from ragloom.retrievers.chroma_store import (
+    ChromaServerUnreachable,
+    CollectionNotFound,
+    open_server_client,
+)
 from tests.integration.conftest import ROOT
 from tests.integration.test_incremental_indexing import stored_ids
 from tests.integration.test_ray_data_indexing import RAY_DATA
@@ -129,3 +133,15 @@ def test_unreachable_server_is_a_clear_error() -> None:
         stage.warm_up()
     message = str(caught.value)
     assert "chroma_retriever" in message and url in message and "chroma run" in message
+
+
+def test_a_retriever_never_creates_a_collection_on_the_server(chroma_server: str) -> None:
+    stage = ChromaRetriever(server=chroma_server, collection="never-indexed")
+    stage.warm_up()
+    with pytest.raises(CollectionNotFound) as caught:
+        stage.run(query_embedding=[0.1] * 8)
+    assert f"the Chroma server {chroma_server} has no collection 'never-indexed'" in str(
+        caught.value
+    )
+    names = [c.name for c in open_server_client(chroma_server).list_collections()]
+    assert "never-indexed" not in names

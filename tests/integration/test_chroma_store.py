@@ -12,7 +12,7 @@ import pytest
 
 from ragloom.errors import ComponentConfigError
 from ragloom.retrievers.chroma import ChromaRetriever, ChromaWriter
-from ragloom.retrievers.chroma_store import ChromaStore, open_client
+from ragloom.retrievers.chroma_store import ChromaStore, CollectionNotFound, open_client
 from ragloom.types import Chunk, Document
 
 DIM = 16
@@ -231,6 +231,47 @@ def test_retriever_source_name_and_run_time_top_k_and_filters(tmp_path: Path) ->
 def test_retriever_on_an_empty_index_returns_no_hits(tmp_path: Path) -> None:
     _, retriever = _stages(tmp_path)
     assert retriever.run(query_embedding=_vector(1).tolist()) == {"hits": []}
+
+
+def test_a_retriever_over_a_missing_store_creates_nothing_and_says_what_to_do(
+    tmp_path: Path,
+) -> None:
+    retriever = ChromaRetriever(collection="stage-test")
+    retriever.bind_index(tmp_path)
+    retriever.warm_up()  # a missing store is not an error until the stage runs
+    with pytest.raises(CollectionNotFound) as info:
+        retriever.run(query_embedding=_vector(1).tolist())
+    message = str(info.value)
+    assert f"the index at {tmp_path} has no Chroma collection 'stage-test'" in message
+    assert "-c FILE" in message and "\n" not in message
+    assert list(tmp_path.iterdir()) == []  # no chroma/ folder, no chroma.sqlite3
+    (tmp_path / "chroma").mkdir()  # a folder without Chroma's files is no store either
+    with pytest.raises(CollectionNotFound):
+        retriever.run(query_embedding=_vector(1).tolist())
+    assert list((tmp_path / "chroma").iterdir()) == []
+
+
+def test_a_retriever_of_another_collection_does_not_create_it(tmp_path: Path) -> None:
+    writer, _ = _stages(tmp_path)
+    writer.run(chunks=_chunks("a", 2))
+    other = ChromaRetriever(collection="not-indexed")
+    other.bind_index(tmp_path)
+    other.warm_up()
+    with pytest.raises(CollectionNotFound, match="no Chroma collection 'not-indexed'"):
+        other.run(query_embedding=_vector(1).tolist())
+    names = [c.name for c in open_client(tmp_path / "chroma").list_collections()]
+    assert names == ["stage-test"]
+
+
+def test_a_retriever_finds_a_collection_written_after_it_warmed_up(tmp_path: Path) -> None:
+    retriever = ChromaRetriever(collection="stage-test")
+    retriever.bind_index(tmp_path)
+    retriever.warm_up()
+    writer = ChromaWriter(collection="stage-test")
+    writer.bind_index(tmp_path)
+    chunks = _chunks("late", 3)
+    writer.run(chunks=chunks)
+    assert retriever.run(query_embedding=chunks[1].embedding.tolist())["hits"][0].chunk == chunks[1]
 
 
 @pytest.mark.parametrize("top_k", [0, -3])
