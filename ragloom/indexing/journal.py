@@ -54,6 +54,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     for column, kind in (("record_key", "BLOB"), ("source", "TEXT")):
         if column not in columns:  # a journal written before the column existed
             connection.execute(f"ALTER TABLE documents ADD COLUMN {column} {kind}")
+    # Pending documents are few (an interrupted batch): find them without a table scan.
+    connection.execute(
+        "CREATE INDEX IF NOT EXISTS pending_documents ON documents(doc_id) WHERE pending"
+    )
     return connection
 
 
