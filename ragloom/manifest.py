@@ -9,13 +9,12 @@ commit costs O(batch); format 1 kept it here and is migrated by the first writer
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
 
+from ragloom.atomic import write_json_atomic
 from ragloom.errors import ConfigError
 from ragloom.index_dir import check_not_a_file
 
@@ -82,13 +81,7 @@ def write_manifest(index_dir: Path, data: dict[str, Any]) -> None:
     """Atomically replace the manifest."""
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
-    payload = {**data, "format_version": FORMAT_VERSION}
-    fd, tmp = tempfile.mkstemp(dir=index_dir, prefix=".manifest-", suffix=".json.tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, index_dir / FILENAME)
+    write_json_atomic(index_dir / FILENAME, {**data, "format_version": FORMAT_VERSION})
 
 
 def check_encoder(

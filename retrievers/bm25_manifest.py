@@ -12,8 +12,6 @@ Example::
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,16 +33,6 @@ def describe(settings: BM25Settings) -> dict[str, Any]:
 def manifest_record(settings: BM25Settings) -> dict[str, Any]:
     """The manifest of a new store."""
     return {"format": FORMAT, "format_version": FORMAT_VERSION, **describe(settings)}
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically: temp file, fsync, rename."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:
@@ -85,7 +73,7 @@ def checked_settings(
             f"reproduce (it reads {TOKENIZER_SETTINGS!r} plus optional stopwords and "
             f"stemmer); rebuild the BM25 index (delete {directory})"
         )
-    built = {"stopwords": tokenizer.stopwords, "stemmer": tokenizer.stemmer}
+    built: dict[str, Any] = {"stopwords": tokenizer.stopwords, "stemmer": tokenizer.stemmer}
     scoring = data.get("scoring")  # absent in indexes written before it was recorded
     if isinstance(scoring, dict):
         built.update({k: scoring[k] for k in ("backend", "k1", "b", "epsilon") if k in scoring})

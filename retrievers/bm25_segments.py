@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
+
+from ragloom.atomic import write_atomic
 
 MAGIC = b"RLSEG001"
 SUFFIX = ".seg"
@@ -188,22 +189,8 @@ def merge_segments(name: str, parts: Sequence[tuple[Segment, np.ndarray | None]]
     )
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename inside `folder` durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_segment(segment: Segment, directory: Path) -> Path:
-    """Write `segment` as `<directory>/<name>.seg`: a temp file, fsync, rename (atomic)."""
+    """Write `segment` as `<directory>/<name>.seg`, atomically (`ragloom.atomic`)."""
     arrays = {key: np.ascontiguousarray(getattr(segment, key)) for key in _ARRAYS}
     layout: dict[str, Any] = {}
     offset = 0
@@ -214,17 +201,15 @@ def save_segment(segment: Segment, directory: Path) -> Path:
     head = header.encode("utf-8")
     start = -(-(len(MAGIC) + 8 + len(head)) // _ALIGN) * _ALIGN
     path = directory / f"{segment.name}{SUFFIX}"
-    tmp = directory / f".{segment.name}{SUFFIX}.tmp"
-    with open(tmp, "wb") as handle:
+
+    def write(handle: IO[bytes]) -> None:
         handle.write(MAGIC + len(head).to_bytes(8, "little") + head)
         for key, array in arrays.items():
             handle.seek(start + layout[key]["offset"])
             handle.write(array.tobytes())
         handle.truncate(start + offset)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(directory)
+
+    write_atomic(path, write)
     return path
 
 

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
+from ragloom.atomic import write_json_atomic
 from ragloom.errors import ConfigError
 from ragloom.retrievers import bm25_catalog as catalog
 from ragloom.retrievers.bm25_manifest import (
@@ -45,7 +46,6 @@ from ragloom.retrievers.bm25_manifest import (
     checked_settings,
     manifest_record,
     read_manifest,
-    write_json,
 )
 from ragloom.retrievers.bm25_merge import pick_merge
 from ragloom.retrievers.bm25_prepare import (
@@ -417,7 +417,7 @@ class BM25Store:
             with self._file_lock:
                 manifest = self._read_manifest()
                 if manifest is None:
-                    write_json(self.manifest_path, manifest_record(self.settings))
+                    write_json_atomic(self.manifest_path, manifest_record(self.settings))
                 else:
                     self._check_manifest(manifest)
                     if manifest.get("format_version") == 1:
@@ -591,7 +591,7 @@ class BM25Store:
                     ]
                 if chunks:
                     self._register(db, [prepare_segment(self.settings, chunks, self.directory)], ())
-            write_json(self.manifest_path, {**manifest, "format_version": FORMAT_VERSION})
+            write_json_atomic(self.manifest_path, {**manifest, "format_version": FORMAT_VERSION})
             legacy.unlink(missing_ok=True)
             for path in self.directory.glob("index-*"):
                 if path.is_dir():
