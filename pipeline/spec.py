@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -30,16 +30,19 @@ class BoundedSafeLoader(yaml.SafeLoader):
         self._sizes: dict[int, int] = {}
         self._expanded = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
         anchor = event.anchor
+        # This pure-Python loader marks events with yaml.error.Mark (the stubs' union also
+        # covers the C loader's Mark, which AliasError's base does not accept).
+        mark = cast("yaml.error.Mark | None", event.start_mark)
         if isinstance(event, yaml.AliasEvent):
             if anchor in self._open_anchors:
                 raise AliasError(
                     None,
                     None,
                     f"alias *{anchor} is inside its own anchor (a recursive alias)",
-                    event.start_mark,
+                    mark,
                 )
             if anchor in self.anchors:
                 self._expanded += self._size(self.anchors[anchor])
@@ -49,14 +52,14 @@ class BoundedSafeLoader(yaml.SafeLoader):
                         None,
                         f"aliases expand past {MAX_ALIAS_EXPANSION} values at alias *{anchor}; "
                         "use fewer aliases (this limit stops alias bombs)",
-                        event.start_mark,
+                        mark,
                     )
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         if anchor is None:
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         self._open_anchors.add(anchor)
         try:
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._open_anchors.discard(anchor)
 

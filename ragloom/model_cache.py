@@ -39,7 +39,7 @@ def is_complete(entry: Path) -> bool:
     )
 
 
-def cached_entry(name: str, build: Callable[[Path], None]) -> Path:
+def cached_entry(name: str, build: Callable[[Path], object]) -> Path:
     """The cache folder `name`, building it with `build(tmp_dir)` first if missing or corrupt.
 
     The build happens in a temporary sibling folder that is renamed into place, so a

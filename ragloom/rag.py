@@ -182,7 +182,7 @@ class RAG:
 
     def chunk_counts(self) -> dict[str, int]:
         """Chunks stored by each writer stage of the indexing pipeline (no model is loaded)."""
-        counts = {}
+        counts: dict[str, int] = {}
         for name, component in self.config.indexing.components.items():
             if isinstance(component, ChunkWriter):
                 component.bind_index(self.index_dir)

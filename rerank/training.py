@@ -242,7 +242,8 @@ def _parameter_groups(model: Any, options: TrainingOptions) -> list[dict[str, An
     """The new head (classifier, and the pooler feeding it) learns at `head_learning_rate`, the
     pretrained encoder at `learning_rate`: a randomly initialised head at the encoder's small
     rate barely moves in the few hundred steps a small training set gives."""
-    head, body = [], []
+    head: list[Any] = []
+    body: list[Any] = []
     for name, parameter in model.named_parameters():
         is_head = name.startswith(("classifier", "pooler", "score")) or ".pooler." in name
         (head if is_head else body).append(parameter)

@@ -57,7 +57,8 @@ def beir_training_set(folder: str | Path, split: str = "train") -> TrainingSet:
     documents = load_beir_corpus(Path(folder) / "corpus.jsonl")
     position = {doc.id: i for i, doc in enumerate(documents)}
     corpus = [doc.text for doc in documents]
-    groups, relevant = [], {}
+    groups: list[TrainingGroup] = []
+    relevant: dict[str, set[int]] = {}
     for qid, judged in qrels.items():
         query = queries[qid]
         hits = {position[d] for d, score in judged.items() if score > 0 and d in position}
@@ -75,7 +76,8 @@ def jsonl_training_set(path: str | Path) -> TrainingSet:
         lines = file.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read training pairs ({exc})") from None
-    groups, passages = [], {}
+    groups: list[TrainingGroup] = []
+    passages: dict[str, int] = {}
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue

@@ -136,7 +136,7 @@ class WriterActor:
         """Drop the documents' old chunks, then write the new ones, in every writer: segment
         writers register what the encoder actors prepared, the others write the chunks."""
         chunks: list[Chunk] = [c for payload in payloads for c in pickle.loads(payload)]
-        produced = {
+        produced: dict[str, dict[str, Any]] = {
             self.stages.loader: {"empty": doc_ids},
             self.stages.chunker: {"chunks": [replace(c, embedding=None) for c in chunks]},
             self.stages.encoder: {"chunks": chunks},
