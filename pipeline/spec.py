@@ -142,7 +142,10 @@ def _line_map(
 def parse_yaml(text: str, file: str | None = None) -> tuple[Any, Source]:
     """Parse YAML with the safe loader; a syntax error, a recursive alias or an alias bomb
     becomes a one-line ConfigError with its file and line."""
-    loader = BoundedSafeLoader(text)
+    try:
+        loader = BoundedSafeLoader(text)  # its reader refuses control characters at once
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(_reader_problem(exc, text, file)) from None
     try:
         node = loader.get_single_node()
         lines: dict[KeyPath, int] = {}
@@ -150,6 +153,8 @@ def parse_yaml(text: str, file: str | None = None) -> tuple[Any, Source]:
             lines[()] = node.start_mark.line + 1
             _line_map(node, (), lines, file, set())
         data = loader.construct_document(node) if node is not None else None
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(_reader_problem(exc, text, file)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -161,6 +166,20 @@ def parse_yaml(text: str, file: str | None = None) -> tuple[Any, Source]:
     finally:
         loader.dispose()
     return data, Source(file, lines)
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, file: str | None) -> Problem:
+    """A character YAML does not allow (a control character), located by line: one line
+    (the reader's own message spans two)."""
+    line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
+    char = exc.character
+    shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
+    return Problem(
+        f"YAML parse error: character {shown} is not allowed in YAML ({exc.reason}); "
+        "remove it or write it as an escape in a double-quoted string",
+        file=file,
+        line=line,
+    )
 
 
 def load_yaml_file(path: str | Path) -> tuple[Any, Source]:

@@ -442,6 +442,16 @@ def test_unclosed_bracket_is_a_parse_error_with_a_line(tmp_path: Path) -> None:
     assert problem.line in (4, 5)
 
 
+def test_a_control_character_is_a_one_line_parse_error_with_a_line(tmp_path: Path) -> None:
+    # Found by tests/unit/test_fuzz_inputs.py: PyYAML's reader raised before the parser ran,
+    # so the CLI printed its two-line message as an unexpected error.
+    path = write(tmp_path, GOOD.replace("value: hi", "value: h\x1fi"))
+    problem = only_problem(path)
+    assert problem.message.startswith("YAML parse error: character U+001F is not allowed")
+    assert "\n" not in str(problem)
+    assert problem.line == line_of(path, "value: h")
+
+
 @pytest.mark.parametrize(
     "tag",
     [
