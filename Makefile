@@ -37,10 +37,11 @@ integration: setup ## Integration tests only (bundled model, Chroma on disk).
 
 # mypy cannot read setuptools' package-dir: tools/typecheck.py checks a symlink tree laid out
 # as ragloom installs (build/typecheck/ragloom/, the stage folders inside it).
-lint: setup ## Ruff lint and format check; mypy on every package, stage folders included.
+lint: setup ## Ruff lint and format check; mypy on every package; no import cycles.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/typecheck.py
+	$(BIN)/python tools/import_cycles.py
 
 format: setup ## Apply ruff fixes and formatting.
 	$(BIN)/ruff check --fix .

@@ -34,8 +34,8 @@ from ragloom.registry import register
 from ragloom.types import Chunk
 
 
-class _EncoderStage(Component):
-    """Shared settings of the chunk and query encoders (so both always embed alike)."""
+class EncoderStage(Component):
+    """Base of the chunk, query and late-chunking encoders: shared settings, so all embed alike."""
 
     def __init__(
         self,
@@ -88,7 +88,7 @@ class _EncoderStage(Component):
 
 
 @register("chunk_encoder")
-class ChunkEncoder(_EncoderStage):
+class ChunkEncoder(EncoderStage):
     """Embeds each chunk on its own ("naive" chunk encoding) with a transformers model."""
 
     @output_types(chunks=list[Chunk])
@@ -99,7 +99,7 @@ class ChunkEncoder(_EncoderStage):
 
 
 @register("query_encoder")
-class QueryEncoder(_EncoderStage):
+class QueryEncoder(EncoderStage):
     """Embeds a query with the same model and pooling as the index."""
 
     @output_types(embedding=list[float])

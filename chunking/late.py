@@ -34,7 +34,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field
 
-from ragloom.chunking.encoders import _EncoderStage
+from ragloom.chunking.encoders import EncoderStage
 from ragloom.chunking.pooling import (
     Window,
     add_span_sums,
@@ -77,7 +77,7 @@ def reassemble(chunks: list[Chunk]) -> str:
 
 
 @register("late_chunking_encoder")
-class LateChunkingEncoder(_EncoderStage):
+class LateChunkingEncoder(EncoderStage):
     """Embeds chunks by pooling their tokens' states from a whole-document pass (late chunking)."""
 
     def __init__(

@@ -22,8 +22,9 @@ from ragloom.pipeline.ray_config import restrict_stages, stage_name_problems
 
 if TYPE_CHECKING:
     from ragloom.config import RagConfig
-    from ragloom.pipeline.graph import Pipeline, PipelineResult
+    from ragloom.pipeline.graph import Pipeline
     from ragloom.pipeline.ray_executor import RayExecutor
+    from ragloom.pipeline.result import PipelineResult
 
 EXECUTORS = ("local", "ray")
 

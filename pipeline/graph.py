@@ -20,57 +20,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ragloom.component import Component, InputSocket, OutputSocket
-from ragloom.errors import ComponentRunError, PipelineValidationError, Problem
+from ragloom.errors import PipelineValidationError, Problem
+from ragloom.pipeline.address import Address, Connection
+from ragloom.pipeline.executors import close_executor, executor_for
+from ragloom.pipeline.result import PipelineResult
+from ragloom.pipeline.serde import pipeline_from_dict, pipeline_to_dict
 from ragloom.pipeline.sockets import is_compatible, type_repr
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 DEFAULT_INDEX_DIR = ".ragloom"
-
-
-@dataclass(frozen=True)
-class Address:
-    """`component.socket`."""
-
-    component: str
-    socket: str
-
-    @classmethod
-    def parse(cls, text: str) -> Address:
-        if not isinstance(text, str) or text.count(".") != 1:
-            raise PipelineValidationError(
-                Problem(f"{text!r} is not of the form 'component.socket'")
-            )
-        component, socket = text.split(".")
-        return cls(component, socket)
-
-    def __str__(self) -> str:
-        return f"{self.component}.{self.socket}"
-
-
-@dataclass(frozen=True)
-class Connection:
-    sender: Address
-    receiver: Address
-
-
-@dataclass
-class PipelineResult:
-    """What a run produced: outputs by name, seconds per stage, failed optional stages."""
-
-    outputs: dict[str, Any]
-    timings: dict[str, float]
-    errors: dict[str, ComponentRunError] = field(default_factory=dict)
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in self.outputs and self.errors:
-            failed = "; ".join(str(e) for e in self.errors.values())
-            raise KeyError(f"output {name!r} was not produced; optional stage(s) failed: {failed}")
-        return self.outputs[name]
 
 
 class Pipeline:
@@ -333,28 +295,20 @@ class Pipeline:
 
     def run(self, inputs: dict[str, Any] | None = None) -> PipelineResult:
         """Run the pipeline on named inputs; independent branches run concurrently."""
-        from ragloom.pipeline.executors import executor_for
-
         return executor_for(self).run(self, dict(inputs or {}))
 
     def close(self) -> None:
         """Release the executor's resources (Ray actors); a later run starts them again."""
-        from ragloom.pipeline.executors import close_executor
-
         close_executor(self)
 
     # -- serialisation ----------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        from ragloom.pipeline.serde import pipeline_to_dict
-
         return pipeline_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Any, source: Any = None) -> Pipeline:
-        from ragloom.pipeline.serde import pipeline_from_dict
-
-        return pipeline_from_dict(data, source)
+        return pipeline_from_dict(data, source, factory=cls)
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         """YAML text of the pipeline (written to `path` when given)."""

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from ragloom.errors import ComponentRunError
 from ragloom.pipeline.plan import ExecutionPlan, gather, run_step
+from ragloom.pipeline.result import PipelineResult
 
 if TYPE_CHECKING:
-    from ragloom.pipeline.graph import Pipeline, PipelineResult
+    from ragloom.pipeline.graph import Pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,6 @@ class LocalExecutor:
         return cls(max_workers=int(config.get("max_workers", 4)))
 
     def run(self, pipeline: Pipeline, inputs: dict[str, Any]) -> PipelineResult:
-        from ragloom.pipeline.graph import PipelineResult
-
         plan = ExecutionPlan.of(pipeline)
         plan.check_inputs(inputs)
         pipeline.warm_up()

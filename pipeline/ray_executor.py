@@ -33,9 +33,10 @@ from ragloom.pipeline.ray_config import (
     stage_name_problems,
 )
 from ragloom.pipeline.ray_resources import check_resources, ensure_ray
+from ragloom.pipeline.result import PipelineResult
 
 if TYPE_CHECKING:
-    from ragloom.pipeline.graph import Pipeline, PipelineResult
+    from ragloom.pipeline.graph import Pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -167,8 +168,6 @@ class RayExecutor:
 
     def run(self, pipeline: Pipeline, inputs: dict[str, Any]) -> PipelineResult:
         """Run the pipeline once on Ray; same outputs and timings shape as LocalExecutor."""
-        from ragloom.pipeline.graph import PipelineResult
-
         plan = ExecutionPlan.of(pipeline)
         plan.check_inputs(inputs)
         self.start(pipeline)

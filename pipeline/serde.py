@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ragloom.errors import ConfigError, PipelineValidationError, Problem
-from ragloom.pipeline.graph import Address
+from ragloom.pipeline.address import Address
 from ragloom.pipeline.spec import Source
 from ragloom.registry import get_component_class
 
@@ -49,10 +49,12 @@ def _relocate(
     return located
 
 
-def pipeline_from_dict(data: Any, source: Source | None = None) -> Pipeline:
-    """Build and validate a pipeline; raises one PipelineValidationError listing every problem."""
-    from ragloom.pipeline.graph import Pipeline
+def pipeline_from_dict(data: Any, source: Source | None, factory: type[Pipeline]) -> Pipeline:
+    """Build and validate a pipeline; raises one PipelineValidationError listing every problem.
 
+    `factory` is the Pipeline class (`Pipeline.from_dict` passes its own): graph.py imports this
+    module, so this one does not import graph.py back.
+    """
     src = source or Source()
     if not isinstance(data, dict):
         raise PipelineValidationError(
@@ -78,7 +80,7 @@ def pipeline_from_dict(data: Any, source: Source | None = None) -> Pipeline:
             src.problem(f"index_dir must be a path string, got {index_dir!r}", "index_dir")
         )
         index_dir = None
-    pipeline = Pipeline(index_dir=index_dir, executor=executor)
+    pipeline = factory(index_dir=index_dir, executor=executor)
 
     components = data.get("components")
     if not isinstance(components, dict) or not components:

@@ -7,18 +7,14 @@ the traceback too).
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
-import logging
-import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from ragloom.cli_support import err, friendly_errors, quiet_libraries
 from ragloom.errors import RagloomError
 
 app = typer.Typer(
@@ -47,44 +43,6 @@ ExecutorOption = Annotated[
         "`executor:` type.",
     ),
 ]
-
-
-def _err(message: str) -> None:
-    typer.echo(message, err=True)
-
-
-@contextlib.contextmanager
-def _friendly_errors(exit_code: int = 1) -> Iterator[None]:
-    """Turn errors into a message on stderr and an exit code."""
-    try:
-        yield
-    except typer.Exit:
-        raise
-    except RagloomError as exc:
-        _err(f"error: {exc}")
-        raise typer.Exit(exit_code) from None
-    except KeyboardInterrupt:
-        _err("interrupted")
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        if os.environ.get("RAGLOOM_DEBUG"):
-            raise
-        _err(f"error: {type(exc).__name__}: {exc} (set RAGLOOM_DEBUG=1 for the traceback)")
-        raise typer.Exit(exit_code) from None
-
-
-def _quiet_libraries() -> None:
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
-    # The fast tokenizers encode a batch on every core; "true" (not unset) also keeps their
-    # fork warning quiet: ragloom never forks a process that goes on to use them.
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    # transformers reads these when imported, so a command that never loads a model does not
-    # pay ~1 s to import it here just to quiet it.
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 @app.command()
@@ -126,8 +84,8 @@ def index(
     replaced; an interrupted run resumes where it stopped."""
     from ragloom.rag import RAG
 
-    _quiet_libraries()
-    with _friendly_errors():
+    quiet_libraries()
+    with friendly_errors():
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise RagloomError(f"no such file or folder: {', '.join(missing)}")
@@ -159,8 +117,8 @@ def query(
     """Answer QUESTION from the index, citing the passages used."""
     from ragloom.rag import RAG
 
-    _quiet_libraries()
-    with _friendly_errors():
+    quiet_libraries()
+    with friendly_errors():
         rag = RAG.from_file(config, index_dir, executor)
         if as_json:
             result = rag.query(question, top_k=top_k)
@@ -206,14 +164,14 @@ def validate(
     """Check a configuration without loading any model; exit 0 when valid."""
     from ragloom.config import validate_file
 
-    with _friendly_errors(exit_code=2):
+    with friendly_errors(exit_code=2):
         try:
             kind = validate_file(config)
         except RagloomError as exc:
             problems = getattr(exc, "problems", None) or [str(exc)]
-            _err(f"{config}: {len(problems)} problem(s)")
+            err(f"{config}: {len(problems)} problem(s)")
             for problem in problems:
-                _err(f"  {problem}")
+                err(f"  {problem}")
             raise typer.Exit(2) from None
         typer.echo(f"{config}: valid {kind}")
 
@@ -224,7 +182,7 @@ def components(as_json: JsonOption = False) -> None:
     from ragloom.pipeline.sockets import type_repr
     from ragloom.registry import registered_types
 
-    with _friendly_errors():
+    with friendly_errors():
         listing: dict[str, Any] = {}
         for name, cls in registered_types().items():
             params = {}

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from ragloom.cli_support import friendly_errors, quiet_libraries
 from ragloom.models import DEFAULT_ENCODER
 
 
@@ -72,11 +73,10 @@ def train_reranker_command(
 ) -> None:
     """Fine-tune a cross-encoder reranker on labelled pairs, mining hard negatives with
     ragloom's own retrievers; the result loads in the cross_encoder_reranker stage."""
-    from ragloom.cli import _friendly_errors, _quiet_libraries
     from ragloom.rerank.training import CARD_FILE, TrainingOptions, train_reranker
 
-    _quiet_libraries()
-    with _friendly_errors():
+    quiet_libraries()
+    with friendly_errors():
         options = TrainingOptions(
             base_model=base_model,
             epochs=epochs,

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from ragloom.cli_support import friendly_errors, quiet_libraries
 from ragloom.config import RagConfig
 from ragloom.evaluation.metrics import METRICS
 from ragloom.evaluation.runner import EvalReport
@@ -71,12 +72,11 @@ def eval_command(
 ) -> None:
     """Retrieval quality on BEIR data (nDCG@10, Recall@10/100, MRR@10) and/or answer quality
     on a QA set (exact match, token F1, citation precision), with timings."""
-    from ragloom.cli import _friendly_errors, _quiet_libraries
     from ragloom.config import default_config, load_config
     from ragloom.errors import ConfigError
 
-    _quiet_libraries()
-    with _friendly_errors():
+    quiet_libraries()
+    with friendly_errors():
         if beir is None and qa is None:
             raise ConfigError("give --beir DIR (retrieval metrics) and/or --qa FILE (answers)")
         rag_config = load_config(config) if config else default_config()

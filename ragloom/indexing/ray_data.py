@@ -40,7 +40,7 @@ import numpy as np
 
 from ragloom.component import Component
 from ragloom.errors import ConfigError, Problem
-from ragloom.indexing.runner import Batch, BatchResult, BatchSizer, BatchWriter
+from ragloom.indexing.batches import Batch, BatchResult, BatchSizer, BatchWriter
 from ragloom.indexing.shape import RayDataStages
 from ragloom.pipeline.plan import ExecutionPlan, Step, gather, run_step
 from ragloom.progress import progress_enabled

@@ -22,10 +22,10 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ragloom.errors import ConfigError
+from ragloom.indexing.batches import Batch, BatchResult, BatchSizer, BatchWriter
 from ragloom.indexing.changes import check_moves, pipeline_changes, warn_left_stale
 from ragloom.indexing.journal import Journal
 from ragloom.indexing.lock import index_lock
@@ -48,60 +48,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 128
 #: Text characters per batch at most, whatever the document count: bounds a batch's memory.
 MAX_BATCH_CHARS = 32_000_000
-
-
-@dataclass
-class BatchSizer:
-    """How many documents the next batch writes and commits.
-
-    Fixed when the user chose a size; else it starts at `size` and doubles (up to `limit`)
-    after every full batch that took under half of `target_s`, so a commit happens about once
-    a second: per-commit costs stay small, and a crash loses at most about a second of work.
-    """
-
-    size: int
-    adaptive: bool = False
-    target_s: float = 1.0
-    limit: int = 8192
-
-    def record(self, documents: int, seconds: float) -> None:
-        if self.adaptive and documents >= self.size and seconds < self.target_s / 2:
-            self.size = min(self.limit, self.size * 2)
-
-
-@dataclass
-class BatchResult:
-    """What writing one batch did: each written-count output, seconds per stage, chunks."""
-
-    written: dict[str, int] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    chunks: int = 0
-
-
-#: A batch to write: its documents and the call that writes them.
-Batch = tuple[list[Document], Callable[[], BatchResult]]
-
-
-class BatchWriter:
-    """Writes documents in batches and deletes documents, through some executor."""
-
-    kind = "local"
-
-    def start(self) -> None:
-        """Load models and start workers (before the throughput clock starts)."""
-
-    def check_delete(self, doc_ids: list[str]) -> None:
-        """Raise ConfigError, before anything changes, if `doc_ids` cannot be deleted."""
-
-    def delete(self, doc_ids: list[str]) -> BatchResult:
-        raise NotImplementedError
-
-    def batches(self, documents: list[Document], sizer: BatchSizer) -> Iterator[Batch]:
-        """Batches of `sizer.size` documents (read again before each batch)."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Release workers and stores (before the driver opens the stores itself)."""
 
 
 def written_counts(pipeline: Pipeline, outputs: dict[str, Any]) -> dict[str, int]:
