@@ -22,10 +22,12 @@ import pytest
 from ragloom.indexing.journal import read_documents
 from ragloom.rag import RAG
 from tests.integration.conftest import ROOT
+from tests.integration.stall_writer import TYPE
 from tests.integration.test_incremental_indexing import stored_ids
 
 HYBRID = ROOT / "examples" / "hybrid-chunks.yaml"
 BATCH = 16
+STALL_MODULE = "tests.integration.stall_writer"
 TOPICS = ["tides", "volcanoes", "tea", "rivers", "glaciers", "comets", "bees", "copper"]
 
 
@@ -50,9 +52,25 @@ def committed(index_dir: Path) -> tuple[int, bool]:
 
 
 def index_command(index_dir: Path, config: Path = HYBRID) -> list[str]:
-    cli = str(Path(sys.executable).parent / "ragloom")
+    # The CLI with the test's stalling writer registered (see stall_writer.py).
+    cli = [sys.executable, "-c", f"import {STALL_MODULE}; from ragloom.cli import main; main()"]
     options = ["--index-dir", str(index_dir), "--batch-size", str(BATCH), "--json"]
-    return [cli, "index", "docs", "-c", str(config), *options]
+    return [*cli, "index", "docs", "-c", str(config), *options]
+
+
+def stalling_config(folder: Path) -> Path:
+    """HYBRID with its BM25 writer replaced by the stalling one (same settings otherwise)."""
+    import yaml
+
+    data = yaml.safe_load(HYBRID.read_text())
+    data["indexing"]["components"]["bm25_writer"]["type"] = TYPE
+    path = folder / "stalling.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "RAGLOOM_PROGRESS": "0", "PYTHONPATH": str(ROOT), **extra}
 
 
 def index_again(cwd: Path, index_dir: Path, config: Path = HYBRID) -> dict:
@@ -60,7 +78,7 @@ def index_again(cwd: Path, index_dir: Path, config: Path = HYBRID) -> dict:
     proc = subprocess.run(
         index_command(index_dir, config),
         cwd=cwd,
-        env={**os.environ, "RAGLOOM_PROGRESS": "0"},
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=200,
@@ -73,13 +91,13 @@ def kill_when(
     cwd: Path, index_dir: Path, ready: object, config: Path = HYBRID, timeout: float = 120.0
 ) -> int:
     """Start an index run and SIGKILL it once `ready(documents, pending)` holds."""
-    env = {**os.environ, "RAGLOOM_PROGRESS": "0"}
+    env = child_env()
     proc = subprocess.Popen(
         index_command(index_dir, config),
         cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(cwd / "child.err").open("w"),
     )
     deadline = time.monotonic() + timeout
     try:
@@ -88,6 +106,32 @@ def kill_when(
                 proc.send_signal(signal.SIGKILL)
                 break
             time.sleep(0.005)
+        return proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def kill_in_write(cwd: Path, index_dir: Path, config: Path, call: int) -> int:
+    """Start an index run whose BM25 writer stalls in its `call`-th write (a batch is pending
+    then, by construction), and SIGKILL it there."""
+    marker = cwd / "stalled"
+    marker.unlink(missing_ok=True)
+    env = child_env(RAGLOOM_TEST_STALL_AT=str(call), RAGLOOM_TEST_STALL_MARKER=str(marker))
+    proc = subprocess.Popen(
+        index_command(index_dir, config),
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists():
+            assert proc.poll() is None, f"the run ended ({proc.returncode}) before stalling"
+            assert time.monotonic() < deadline, "the run never reached the stalling write"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
         return proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
@@ -104,16 +148,17 @@ def test_a_killed_run_resumes_to_exactly_the_clean_result(
     expected = stored_ids(tmp_path / "clean")
 
     index_dir = tmp_path / "killed"
-    code = kill_when(tmp_path, index_dir, lambda docs, pending: docs >= 2 * BATCH)
+    config = stalling_config(tmp_path)
+    code = kill_when(tmp_path, index_dir, lambda docs, pending: docs >= 2 * BATCH, config)
     assert code == -signal.SIGKILL
     first, _ = committed(index_dir)
     assert 2 * BATCH <= first < 200
-    code = kill_when(tmp_path, index_dir, lambda docs, pending: docs > first and pending)
-    assert code == -signal.SIGKILL
+    # Stalled in its third write: at least one more batch committed, the next one pending.
+    assert kill_in_write(tmp_path, index_dir, config, call=3) == -signal.SIGKILL
     second, pending = committed(index_dir)
-    assert pending and second < 200
+    assert pending and first < second < 200
 
-    report = index_again(tmp_path, index_dir)
+    report = index_again(tmp_path, index_dir, config)
     assert report["unchanged"] == second and report["added"] == 200 - second
     assert committed(index_dir) == (200, False)
     assert stored_ids(index_dir) == expected  # none lost, none duplicated, BM25 == Chroma
