@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections import ChainMap
+from collections.abc import Mapping
 from typing import Any
 
 #: A pre-tokenized word of ASCII text: a run of letters and digits, or one visible character.
@@ -58,22 +60,34 @@ class WordPieceCounter:
 
     def count(self, text: str) -> int | None:
         """The token count of `text`, or None when only the tokenizer can tell (see module)."""
+        return self.count_many([text])[0]
+
+    def count_many(self, texts: list[str]) -> list[int | None]:
+        """`count` of each text; the words no text counted before are tokenized in one batch
+        (a batch of edited documents brings thousands of new words: one call, not one each)."""
+        split = [self._words(text) for text in texts]
+        counts = self._counts
+        missing = list(
+            dict.fromkeys(
+                w for words in split if words is not None for w in words if w not in counts
+            )
+        )
+        found: dict[str, int] = {}
+        if missing:
+            encodings = self._tokenizer.encode_batch(missing, add_special_tokens=False)
+            found = {word: len(enc) for word, enc in zip(missing, encodings, strict=True)}
+            if len(counts) + len(found) <= MAX_WORDS:
+                counts.update(found)
+        # The found words are in `counts` unless it is full; then look in both.
+        table: Mapping[str, int] = (
+            counts if not found or missing[0] in counts else ChainMap(found, counts)
+        )
+        return [None if words is None else sum(map(table.__getitem__, words)) for words in split]
+
+    def _words(self, text: str) -> list[str] | None:
+        """The pre-tokenized words of `text`, or None when the rules do not cover it."""
         if not text.isascii() or _CONTROL.search(text):
             return None
         if any(token in text for token in self._added):
             return None
-        words = _WORD.findall(text)
-        counts = self._counts
-        try:
-            return sum(map(counts.__getitem__, words))
-        except KeyError:
-            return self._count_missing(words)
-
-    def _count_missing(self, words: list[str]) -> int:
-        counts = self._counts
-        missing = list(dict.fromkeys(word for word in words if word not in counts))
-        encodings = self._tokenizer.encode_batch(missing, add_special_tokens=False)
-        found = {word: len(encoding) for word, encoding in zip(missing, encodings, strict=True)}
-        if len(counts) + len(found) <= MAX_WORDS:
-            counts.update(found)
-        return sum(counts[word] if word in counts else found[word] for word in words)
+        return _WORD.findall(text)

@@ -107,24 +107,30 @@ class TokenWindowChunker(TokenizedChunker):
             super().warm_up()
             self._counter = WordPieceCounter.of(self._tokenizer)
 
-    def whole(self, doc: Document) -> list[tuple[int, int]] | None:
-        """The spans of a document that fits one window, known without tokenizing it (a
+    def wholes(self, documents: list[Document]) -> list[list[tuple[int, int]] | None]:
+        """Per document, its spans when it fits one window, known without tokenizing it (a
         counted token count, see `token_count`); None when it must be tokenized."""
         self.warm_up()
-        if self._counter is None or len(doc.text) > 64 * self.chunk_size:
-            return None
-        count = self._counter.count(doc.text)
-        if count is None or count > self.chunk_size:
-            return None
-        return [(0, len(doc.text))] if count else []
+        if self._counter is None:
+            return [None] * len(documents)
+        limit = 64 * self.chunk_size  # longer texts would not fit: not worth counting
+        short = [n for n, doc in enumerate(documents) if len(doc.text) <= limit]
+        counted = self._counter.count_many([documents[n].text for n in short])
+        counts: dict[int, int | None] = dict(zip(short, counted, strict=True))
+        wholes: list[list[tuple[int, int]] | None] = []
+        for n, doc in enumerate(documents):
+            count = counts.get(n)
+            fits = count is not None and count <= self.chunk_size
+            wholes.append(([(0, len(doc.text))] if count else []) if fits else None)
+        return wholes
 
     def spans(self, doc: Document) -> list[tuple[int, int]]:
-        spans = self.whole(doc)
+        spans = self.wholes([doc])[0]
         return super().spans(doc) if spans is None else spans
 
     @output_types(chunks=list[Chunk])
     def run(self, documents: list[Document]) -> dict[str, Any]:
-        wholes = [self.whole(doc) for doc in documents]
+        wholes = self.wholes(documents)
         rest = [doc for doc, spans in zip(documents, wholes, strict=True) if spans is None]
         encodings = iter(self.tokenize_many([doc.text for doc in rest]))
         chunks = [

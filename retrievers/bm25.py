@@ -120,9 +120,8 @@ class BM25Writer(_BM25Stage):
 
     @output_types(written=int)
     def run(self, chunks: list[Chunk], delete_documents: list[str] | None = None) -> dict[str, Any]:
-        if delete_documents:
-            self.store.delete_documents(delete_documents)
-        return {"written": self.store.write(chunks)}
+        # One commit replaces the documents' chunks: deleting first would be a second one.
+        return {"written": self.store.write(chunks, delete_documents or ())}
 
     def stored_chunks(self) -> int:
         """Live chunks in the store (the `ChunkWriter` role)."""

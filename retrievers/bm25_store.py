@@ -125,6 +125,11 @@ class BM25Store:
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
         self._generation = -1
+        # The tombstones as of `_dead_generation`, kept up to date by this process's own
+        # commits, so a writer does not read them all back after each (a re-index of 1 % of a
+        # large index builds up tens of thousands before a merge reclaims them).
+        self._dead: np.ndarray | None = None
+        self._dead_generation = -1
         self._open: dict[str, Segment] = {}
         self._view: View = []
         self._statistics: Statistics | None = None
@@ -198,7 +203,10 @@ class BM25Store:
             try:
                 generation = catalog.meta(db, "generation")
                 names = catalog.segments(db)
-                dead = np.asarray(catalog.tombstones(db), dtype=np.int64)
+                if self._dead is None or self._dead_generation != generation:
+                    self._dead = np.asarray(catalog.tombstones(db), dtype=np.int64)
+                    self._dead_generation = generation
+                dead = self._dead
             finally:
                 db.execute("COMMIT")
             try:
@@ -429,19 +437,23 @@ class BM25Store:
                 yield db
                 self._merge(db)
 
-    def write(self, chunks: Iterable[Chunk]) -> int:
-        """Add chunks, first dropping every stored chunk of their documents; the number written.
+    def write(self, chunks: Iterable[Chunk], delete_documents: Iterable[str] = ()) -> int:
+        """Add chunks, first dropping every stored chunk of their documents and of
+        `delete_documents`, in one commit; the number written.
 
         Writing the same chunks twice changes nothing (no new segment), and an edited document
         never leaves stale chunks behind.
         """
         incoming = list(chunks)
-        if not incoming:
+        doomed = sorted(set(delete_documents))
+        if not incoming and (not doomed or self._read_manifest() is None):
             return 0
         with self._writing() as db:
-            prepared = prepare_segment(self.settings, incoming, self.directory)
-            self._register(db, [prepared], ())
-        return len(prepared.chunk_ids)
+            prepared = (
+                [prepare_segment(self.settings, incoming, self.directory)] if incoming else []
+            )
+            self._register(db, prepared, doomed)
+        return len(prepared[0].chunk_ids) if prepared else 0
 
     def delete_documents(self, doc_ids: Iterable[str]) -> int:
         """Remove every chunk of the given documents; the number of chunks removed."""
@@ -500,14 +512,31 @@ class BM25Store:
                 base += len(part.chunk_ids)
             catalog.set_meta(db, "next_rowid", base)
             catalog.set_meta(db, "live", catalog.meta(db, "live") + len(ids) - len(doomed))
-            catalog.set_meta(db, "generation", catalog.meta(db, "generation") + 1)
+            before = catalog.meta(db, "generation")
+            catalog.set_meta(db, "generation", before + 1)
             db.execute("COMMIT")
+            self._track_dead(before, before + 1, added=doomed)
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
         self._discard([p for p in prepared if not p.chunk_ids])
         return len(doomed)
+
+    def _track_dead(
+        self, before: int, after: int, added: Sequence[int] = (), removed: Sequence[int] = ()
+    ) -> None:
+        """Apply this process's commit (generation `before` -> `after`) to the cached
+        tombstones; if another commit came between, forget them (read again when needed)."""
+        if self._dead is None or self._dead_generation != before:
+            self._dead = None
+            return
+        dead = self._dead
+        if len(added):
+            dead = np.union1d(dead, np.asarray(added, dtype=np.int64))
+        if len(removed):
+            dead = np.setdiff1d(dead, np.asarray(removed, dtype=np.int64), assume_unique=True)
+        self._dead, self._dead_generation = dead, after
 
     def _discard(self, prepared: Iterable[PreparedSegment]) -> None:
         for part in prepared:
@@ -549,6 +578,7 @@ class BM25Store:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
+            self._track_dead(generation - 1, generation, removed=dropped)
             for name in names:
                 self._open.pop(name, None)
                 with contextlib.suppress(OSError):

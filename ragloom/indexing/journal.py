@@ -49,6 +49,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(path, isolation_level=None, timeout=60)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
+    # Committing a batch touches random pages of a million-row table: keep them cached
+    # (SQLite's default cache is 2 MB; memory is only used as pages are read).
+    connection.execute("PRAGMA cache_size=-131072")
     connection.executescript(_SCHEMA)
     columns = {row[1] for row in connection.execute("PRAGMA table_info(documents)")}
     for column, kind in (("record_key", "BLOB"), ("source", "TEXT")):
@@ -183,6 +186,16 @@ class Journal:
             )
             self._db.executemany("DELETE FROM documents WHERE doc_id = ?", ((i,) for i in gone))
         self.pending -= set(hashes) | set(gone)
+
+    def set_record_keys(self, keys: Mapping[str, bytes]) -> None:
+        """Record the keys of committed, unchanged documents (one transaction)."""
+        if not keys:
+            return
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE documents SET record_key = ? WHERE doc_id = ? AND pending = 0",
+                ((key, doc_id) for doc_id, key in keys.items()),
+            )
 
     def close(self) -> None:
         self._db.close()

@@ -39,6 +39,9 @@ class IndexPlan:
     hashes: dict[str, str] = field(default_factory=dict)
     #: The record key of each document in `write` that has one (committed with its hash).
     record_keys: dict[str, bytes] = field(default_factory=dict)
+    #: Record keys of unchanged documents that were loaded, not recognised: their stored key
+    #: is missing or stale (e.g. an index from before keys), so the journal updates it.
+    rekey: dict[str, bytes] = field(default_factory=dict)
 
 
 def kept_by_skip(doc_id: str, skipped: Iterable[str]) -> bool:
@@ -76,6 +79,8 @@ def plan_documents(
         digest = doc.hash
         if stored == digest and doc.id not in pending_ids and not rewrite:
             plan.unchanged.append(doc.id)
+            if record_keys and doc.id in record_keys:
+                plan.rekey[doc.id] = record_keys[doc.id]
             continue
         (plan.added if stored is None else plan.updated).append(doc.id)
         plan.write.append(doc)

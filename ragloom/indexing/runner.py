@@ -278,6 +278,7 @@ def _index_locked(
     # walking it again after every few thousand new objects.
     gc.freeze()
     try:
+        journal.set_record_keys(plan.rekey)
         _apply(plan, writer, journal, sizer, progress, written, timings)
         rates = progress.rates()
         journal.save()  # a new index records its encoder even when nothing was written

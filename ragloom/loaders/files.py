@@ -16,12 +16,12 @@ import codecs
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from ragloom.errors import RagloomError
-from ragloom.loaders.record_keys import record_key, record_seed
+from ragloom.loaders.record_keys import record_key_of, record_seed
 from ragloom.progress import progress_bar
 from ragloom.types import Document
 
@@ -56,6 +56,7 @@ MAX_DOCUMENT_CHARS = 2_000_000
 #: Show a progress bar when a load reads at least this many files.
 PROGRESS_MIN_FILES = 20
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _HEADING = re.compile(r"^ {0,3}#[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
@@ -122,6 +123,12 @@ def path_id(path: StrPath, cwd: Path | None = None) -> str:
 
 def read_text(path: StrPath, encoding: str = "utf-8") -> str:
     """A file's decoded text, verbatim (no newline translation; a leading BOM is dropped)."""
+    return _read_checked(path, encoding)[1]
+
+
+def _read_checked(path: StrPath, encoding: str) -> tuple[bytes, str, str]:
+    """(raw bytes without a UTF-8 BOM, decoded text, the encoding used) of a readable text
+    file; UnreadableFileError for a missing, binary or undecodable one."""
     name = path_id(path)
     try:
         data = Path(path).read_bytes()
@@ -140,7 +147,7 @@ def read_text(path: StrPath, encoding: str = "utf-8") -> str:
         ) from None
     if wide and "\x00" in text:
         raise UnreadableFileError(name, "binary file (contains NUL characters)")
-    return text.removeprefix("\ufeff")
+    return data.removeprefix(codecs.BOM_UTF8), text.removeprefix("\ufeff"), encoding
 
 
 def _wide_bom(data: bytes) -> str | None:
@@ -185,7 +192,7 @@ def load_markdown(path: StrPath, encoding: str = "utf-8") -> Document:
     return Document(text=text, id=source, metadata=metadata)
 
 
-def _parse_json(line: str) -> Any:
+def _parse_json(line: str | bytes) -> Any:
     """One JSON value: orjson (4x faster here) when it is installed, else or when it refuses
     the line (NaN, integers past 64 bits), the standard library, whose messages are used."""
     if _orjson is not None:
@@ -212,16 +219,25 @@ def _json_lines(
     A malformed line goes to `bad` when given, else raises RecordError.
     """
     source = path_id(path)
+    data, text, used = _read_checked(path, encoding)
     # Split on "\n" only: JSON strings may legally hold U+2028, which splitlines() breaks on.
-    for line_no, line in enumerate(read_text(path, encoding).split("\n"), start=1):
+    # Keyed, a file whose encoding keeps b"\n" a line break is split as bytes: the keys are
+    # hashed and the unchanged lines skipped without decoding them one by one.
+    raw = seed is not None and not codecs.lookup(used).name.startswith(("utf-16", "utf-32"))
+    lines: Sequence[str | bytes] = data.split(b"\n") if raw else text.split("\n")
+    del data, text
+    utf8 = codecs.lookup(used).name == "utf-8"
+    for line_no, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         key = None
         if seed is not None:
-            key = record_key(seed, line)
+            key = record_key_of(seed, line)
             if known and recognised is not None and (doc_id := known.get(key)) is not None:
                 recognised.append((line_no, doc_id))
                 continue
+        if isinstance(line, bytes) and not utf8:
+            line = line.decode(used)
         try:
             record = _parse_json(line)
         except json.JSONDecodeError as exc:
@@ -259,6 +275,14 @@ def _record_id(record: dict[str, Any], id_field: str, where: str) -> str | None:
     return None
 
 
+def _check_unicode(where: str, **fields: str) -> None:
+    """RecordError for a field holding a lone surrogate (a JSON escape such as \\ud800 alone):
+    not text, and no file, hash or database can store it."""
+    for name, value in fields.items():
+        if not value.isascii() and _SURROGATE.search(value):
+            raise RecordError(where, f"field {name!r} holds a lone surrogate: not valid Unicode")
+
+
 def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
@@ -275,7 +299,7 @@ def _jsonl_records(
     """(line number, document, record key) per parsed record (see `_json_lines` for `known`,
     `recognised` and `bad`); a document whose id is its position gets no key."""
     source = path_id(path)
-    seed = None if known is None else record_seed(source, "jsonl", text_field, id_field)
+    seed = None if known is None else record_seed(source, "jsonl", text_field, id_field, encoding)
     for line_no, record, key in _json_lines(path, encoding, seed, known, recognised, bad):
         try:
             yield _jsonl_document(record, source, line_no, key, text_field, id_field)
@@ -303,6 +327,8 @@ def _jsonl_document(
         doc_id = _record_id(record, id_field, where)
         if doc_id is None:
             doc_id, key = where, None
+    if not (text.isascii() and doc_id.isascii()):
+        _check_unicode(f"{source}:{line_no}", text=text, id=doc_id)
     metadata: dict[str, Any] = {"source": source, "format": "jsonl"}
     for name, value in record.items():
         if name in (text_field, id_field, "_id") or not _is_scalar(value):
@@ -334,7 +360,7 @@ def _beir_records(
     if corpus.is_dir():
         corpus = corpus / BEIR_CORPUS
     source = path_id(corpus)
-    seed = None if known is None else record_seed(source, "beir", "text", "_id")
+    seed = None if known is None else record_seed(source, "beir", "text", "_id", encoding)
     for line_no, record, key in _json_lines(corpus, encoding, seed, known, recognised, bad):
         try:
             yield _beir_document(record, source, line_no, key)
@@ -354,6 +380,7 @@ def _beir_document(record: dict[str, Any], source: str, line_no: int, key: bytes
     title = record.get("title") or ""
     if not isinstance(title, str):
         raise RecordError(where, f"field 'title' must be a string, got {type(title).__name__}")
+    _check_unicode(where, text=text, title=title, id=doc_id)
     full_text = f"{title}\n\n{text}" if title.strip() else text
     metadata = {"title": title, "source": source, "format": "beir"}
     return line_no, Document(text=full_text, id=doc_id, metadata=metadata), key

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ragloom.errors import ConfigError
-from ragloom.indexing.journal import read_documents
+from ragloom.indexing.journal import Journal, read_documents
 from ragloom.rag import RAG
 from tests.integration.conftest import CORPUS, ROOT, ragloom_cli
 
@@ -169,8 +169,14 @@ def test_a_journal_from_before_record_keys_is_upgraded_in_place(tmp_path: Path) 
     assert (report.added, report.updated, report.unchanged) == (0, 0, 5)  # by content hash
     with sqlite3.connect(index / "journal.sqlite") as db:
         keys = db.execute("SELECT count(record_key) FROM documents").fetchone()[0]
-    assert keys == 0  # unchanged documents keep no key until they are written again
+    assert keys == 5  # unchanged documents get their key, so the next run skips them unparsed
     assert read_documents(index)[0].keys() == {f"r{n}" for n in range(5)}
+    loader = RAG.from_file(BM25, index).config.indexing.components["loader"]
+    journal = Journal(index, None, {})
+    assert sorted(loader.load([str(corpus)], known=journal.record_keys)["recognised"]) == [
+        f"r{n}" for n in range(5)
+    ]
+    journal.close()
 
 
 # -- issue 15: ids reused across files, a changed pipeline, a huge file -----------------------

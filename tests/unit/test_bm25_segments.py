@@ -369,3 +369,16 @@ def test_cached_term_scores_change_nothing_and_follow_new_commits(
     writer.write(corpus.batch(100, id_space=400))  # new statistics: cached scores are stale
     writer.delete_documents(corpus.delete(20, id_space=400))
     _assert_parity(reader, corpus, queries)
+
+
+def test_two_writers_taking_turns_see_each_others_tombstones(tmp_path: Path) -> None:
+    # Each store keeps the tombstones of its own commits in memory; a commit by the other
+    # one in between must make it read them again, or a deleted chunk would score.
+    corpus = Corpus(seed=8)
+    first, second = BM25Store(tmp_path), BM25Store(tmp_path)
+    for turn in range(6):
+        store = first if turn % 2 else second
+        store.write(corpus.batch(40, id_space=120))
+        store.delete_documents(corpus.delete(15, id_space=120))
+    for reader in (first, second, BM25Store(tmp_path)):
+        _assert_parity(reader, corpus, corpus.queries(20))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 import json
-import re
 import resource
 import tempfile
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ragloom.config import validate_file
@@ -274,22 +273,10 @@ file_names = st.sampled_from(
 )
 
 
-#: A JSON escape of a UTF-16 surrogate (`\ud800`): see the xfail test below.
-SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-LONE_SURROGATE_BUG = (
-    "A JSONL record whose JSON escapes decode to a lone surrogate (text or id '\\ud800') is "
-    "yielded by ragloom/loaders/files.py (_jsonl_records/_string_field) and then crashes the "
-    "whole index run with UnicodeEncodeError (text: ragloom/types.py content_hash; id: "
-    "ragloom/indexing/journal.py _lookup) instead of being listed failed"
-)
-
-
 @pytest.mark.timeout(HANG_GUARD_S)
 @settings(FUZZ, max_examples=300)
 @given(files=st.dictionaries(file_names, file_bytes, min_size=1, max_size=4))
 def test_arbitrary_files_load_or_are_refused(files: dict[str, bytes], bounded_memory: None) -> None:
-    # Lone surrogates are the known bug of the xfail test below; everything else must hold.
-    assume(not any(SURROGATE_ESCAPE.search(content) for content in files.values()))
     with tempfile.TemporaryDirectory() as folder:
         for name, content in files.items():
             path = Path(folder) / name
@@ -309,7 +296,6 @@ def test_arbitrary_files_load_or_are_refused(files: dict[str, bytes], bounded_me
             doc.id.encode("utf-8")
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError, reason=LONE_SURROGATE_BUG)
 @pytest.mark.parametrize(
     "record",
     [

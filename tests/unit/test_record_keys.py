@@ -79,3 +79,18 @@ def test_the_plan_counts_recognised_documents_unchanged_and_keeps_new_keys(corpu
     assert sorted(plan.unchanged) == ["a.jsonl:6", "d0", "d1", "d3", "d4"]
     assert plan.updated == ["d2"] and plan.delete == []  # prune spares recognised documents
     assert list(plan.record_keys) == ["d2"] and plan.record_keys["d2"] != first["record_keys"]["d2"]
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])
+def test_other_encodings_are_keyed_and_recognised(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "e.jsonl"
+    lines = [
+        json.dumps({"id": "a", "text": "café crème"}, ensure_ascii=False),
+        '{"id": "b", "text": "x"}',
+    ]
+    path.write_bytes("\n".join(lines).encode(encoding))
+    loader = FileLoader(encoding=encoding)
+    first = loader.load([str(path)], known={})
+    assert [d.text for d in first["documents"]] == ["café crème", "x"]
+    again = loader.load([str(path)], known=_known(first))
+    assert sorted(again["recognised"]) == ["a", "b"] and again["documents"] == []
