@@ -65,24 +65,31 @@ class WordPieceCounter:
     def count_many(self, texts: list[str]) -> list[int | None]:
         """`count` of each text; the words no text counted before are tokenized in one batch
         (a batch of edited documents brings thousands of new words: one call, not one each)."""
-        split = [self._words(text) for text in texts]
         counts = self._counts
-        missing = list(
-            dict.fromkeys(
-                w for words in split if words is not None for w in words if w not in counts
+        results: list[int | None] = []
+        unknown: dict[int, list[str]] = {}  # texts with words not counted yet
+        for n, text in enumerate(texts):
+            words = self._words(text)
+            if words is None:
+                results.append(None)
+                continue
+            try:
+                results.append(sum(map(counts.__getitem__, words)))
+            except KeyError:
+                results.append(None)
+                unknown[n] = words
+        if unknown:
+            missing = list(
+                dict.fromkeys(w for words in unknown.values() for w in words if w not in counts)
             )
-        )
-        found: dict[str, int] = {}
-        if missing:
             encodings = self._tokenizer.encode_batch(missing, add_special_tokens=False)
             found = {word: len(enc) for word, enc in zip(missing, encodings, strict=True)}
             if len(counts) + len(found) <= MAX_WORDS:
                 counts.update(found)
-        # The found words are in `counts` unless it is full; then look in both.
-        table: Mapping[str, int] = (
-            counts if not found or missing[0] in counts else ChainMap(found, counts)
-        )
-        return [None if words is None else sum(map(table.__getitem__, words)) for words in split]
+            table: Mapping[str, int] = counts if missing[0] in counts else ChainMap(found, counts)
+            for n, words in unknown.items():
+                results[n] = sum(map(table.__getitem__, words))
+        return results
 
     def _words(self, text: str) -> list[str] | None:
         """The pre-tokenized words of `text`, or None when the rules do not cover it."""
