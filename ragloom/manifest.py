@@ -85,11 +85,25 @@ def write_manifest(index_dir: Path, data: dict[str, Any]) -> None:
 
 
 def check_encoder(
-    index_dir: Path, manifest: dict[str, Any] | None, encoder: dict[str, Any] | None
+    index_dir: Path,
+    manifest: dict[str, Any] | None,
+    encoder: dict[str, Any] | None,
+    writing: bool = False,
 ) -> None:
-    """Refuse to mix embeddings from two different encoders in one index, or to encode for an
-    index built without an encoder (`encoder: null`: it holds no vectors to search or extend)."""
-    if manifest is None or encoder is None or "encoder" not in manifest:
+    """Refuse to mix embeddings from two different encoders in one index, to encode for an
+    index built without an encoder (`encoder: null`: it holds no vectors to search or extend),
+    or, when `writing`, to index without an encoder into an index that has dense vectors (they
+    would fall behind the documents)."""
+    if manifest is None or "encoder" not in manifest:
+        return
+    if encoder is None:
+        if writing and manifest["encoder"] is not None:
+            raise ConfigError(
+                f"the index in {index_dir} was built with encoder {manifest['encoder']} but "
+                f"this configuration indexes without one, so its dense vectors would fall "
+                f"behind; index with the configuration it was built with (-c FILE), or use "
+                f"another --index-dir"
+            )
         return
     if manifest["encoder"] is None:
         raise ConfigError(

@@ -172,6 +172,12 @@ class BM25Retriever(_BM25Stage):
         limit = self.top_k if top_k is None else top_k
         if limit <= 0:
             raise ValueError(f"{self.label()}: top_k must be greater than 0, got {limit}")
+        if not self.store.manifest_path.exists():  # never indexed here: refuse, create nothing
+            raise ConfigError(
+                f"the index at {self.directory.parent} has no BM25 data in {self.directory.name}/ "
+                f"(it was built without a BM25 writer, or into another subdir): query with the "
+                f"configuration it was indexed with (-c FILE), or index with this one first"
+            )
         hits = self.store.search(query, limit)
         return {
             "hits": [

@@ -220,7 +220,7 @@ def _index_locked(
     index_dir = pipeline.resolved_index_dir()
     manifest = read_manifest(index_dir)
     encoder = config.encoder_settings()
-    check_encoder(index_dir, manifest, encoder)
+    check_encoder(index_dir, manifest, encoder, writing=True)
     shape = IndexingShape.of(pipeline)
     if shape is None:
         raise ConfigError(

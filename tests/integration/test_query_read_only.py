@@ -111,3 +111,47 @@ def test_the_default_hybrid_ranking_on_the_default_index_still_works(example_ind
     hits = retriever.search("What does reciprocal rank fusion do?")
     assert hits
     assert {"dense", "bm25"} <= {source for hit in hits for source in hit.source_ranks}
+
+
+@pytest.fixture(scope="module")
+def dense_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example corpus indexed with hashing-hybrid.yaml minus its BM25 writer (Chroma only)."""
+    import yaml
+
+    folder = tmp_path_factory.mktemp("dense-only")
+    data = yaml.safe_load(Path(HASHING_HYBRID).read_text())
+    indexing = data["indexing"]
+    del indexing["components"]["bm25_writer"]
+    indexing["connections"] = [
+        c for c in indexing["connections"] if not c["receiver"].startswith("bm25_writer.")
+    ]
+    indexing["outputs"] = {
+        k: v for k, v in indexing.get("outputs", {}).items() if not v.startswith("bm25_writer.")
+    }
+    config = folder / "dense.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    index_dir = folder / "idx"
+    ragloom_cli("index", str(CORPUS), "-c", str(config), "--index-dir", str(index_dir))
+    assert not (index_dir / "bm25").exists()
+    return index_dir
+
+
+def test_a_bm25_retriever_on_an_index_without_bm25_names_the_stage(dense_index: Path) -> None:
+    before = tree(dense_index)
+    proc = ragloom_cli(
+        "query", "what is bm25", "-c", HASHING_HYBRID, "--index-dir", str(dense_index), check=False
+    )
+    assert proc.returncode != 0
+    assert "(bm25_retriever)" in proc.stderr and "has no BM25 data in bm25/" in proc.stderr
+    assert tree(dense_index) == before
+
+
+def test_indexing_without_an_encoder_into_an_index_with_vectors_is_refused(
+    dense_index: Path,
+) -> None:
+    proc = ragloom_cli(
+        "index", str(CORPUS), "-c", BM25, "--index-dir", str(dense_index), check=False
+    )
+    assert proc.returncode != 0
+    assert "indexes without one, so its dense vectors would fall behind" in proc.stderr
+    assert not (dense_index / "bm25").exists()

@@ -373,7 +373,9 @@ def test_unbound_components_fall_back_to_dot_ragloom(
     assert (tmp_path / ".ragloom" / "kw" / "catalogue.sqlite").exists()
     assert retriever.run(query="wolves")["hits"][0].chunk.doc_id == "d07"
     retriever.bind_index(tmp_path / "elsewhere")
-    assert retriever.run(query="wolves")["hits"] == []
+    with pytest.raises(ConfigError, match="has no BM25 data in kw/"):  # nothing indexed there
+        retriever.run(query="wolves")
+    assert not (tmp_path / "elsewhere").exists()  # and a query creates nothing
 
 
 # -- the bm25s backend: exact top-10 parity on a Zipfian corpus ------------------------------
