@@ -56,3 +56,11 @@ def quiet_libraries() -> None:
     # pay ~1 s to import it here just to quiet it.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # Already imported (the CLI called in-process, e.g. from Python or a test): too late for
+    # the environment, so tell them directly.
+    if "huggingface_hub" in sys.modules:
+        sys.modules["huggingface_hub"].utils.disable_progress_bars()
+    if "transformers" in sys.modules:
+        transformers = sys.modules["transformers"]
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
