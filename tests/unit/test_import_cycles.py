@@ -5,18 +5,15 @@ The planted cycles go into a temporary copy of retrievers/, never into the real 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.unit.repo_copy import ROOT, root_with_retrievers_copy
 from tools import import_cycles
 from tools.import_cycles import imports, private_imports, report
-from tools.typecheck import package_dirs
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_no_import_cycles_among_ragloom_modules() -> None:
@@ -33,19 +30,6 @@ def test_the_scan_sees_the_stage_folders_as_ragloom_modules() -> None:
     assert not any(edge.target.startswith(("pipeline.", "retrievers.")) for edge in imports(ROOT))
 
 
-def _root_with_retrievers_copy(tmp_path: Path) -> Path:
-    """A repository root whose retrievers/ is a copy (to plant imports in); the rest links."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    for name in ("pyproject.toml", *package_dirs(ROOT).values()):
-        if name != "retrievers":
-            (root / name).symlink_to(ROOT / name)
-    shutil.copytree(
-        ROOT / "retrievers", root / "retrievers", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    return root
-
-
 def _plant(root: Path, module: str, text: str) -> None:
     with (root / "retrievers" / module).open("a", encoding="utf-8") as file:
         file.write(text)
@@ -54,7 +38,7 @@ def _plant(root: Path, module: str, text: str) -> None:
 def test_a_planted_cycle_through_a_function_level_import_is_found(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root = _root_with_retrievers_copy(tmp_path)
+    root = root_with_retrievers_copy(tmp_path)
     # fusion imports score_fusion at module level; score_fusion now imports fusion back.
     _plant(
         root, "score_fusion.py", "\n\ndef planted():\n    from ragloom.retrievers import fusion\n"
@@ -77,7 +61,7 @@ def test_a_planted_cycle_through_a_function_level_import_is_found(
 
 
 def test_a_module_level_cycle_is_found_but_a_type_checking_import_is_not(tmp_path: Path) -> None:
-    root = _root_with_retrievers_copy(tmp_path)
+    root = root_with_retrievers_copy(tmp_path)
     _plant(
         root,
         "score_fusion.py",
@@ -91,7 +75,7 @@ def test_a_module_level_cycle_is_found_but_a_type_checking_import_is_not(tmp_pat
 
 
 def test_a_planted_private_import_is_found(tmp_path: Path) -> None:
-    root = _root_with_retrievers_copy(tmp_path)
+    root = root_with_retrievers_copy(tmp_path)
     _plant(root, "fusion.py", "\nfrom ragloom.retrievers.score_fusion import _planted\n")
     (found,) = private_imports(root)
     assert found.startswith("retrievers/fusion.py:")

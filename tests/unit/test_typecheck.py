@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.unit.repo_copy import ROOT, root_with_retrievers_copy
 from tools.typecheck import build_tree, package_dirs, real_paths
 
-ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tools" / "typecheck.py"
 
 
@@ -36,21 +36,8 @@ def test_mypy_paths_are_rewritten_to_the_real_files() -> None:
     )
 
 
-def _root_with_retrievers_copy(tmp_path: Path) -> Path:
-    """A repository root whose retrievers/ is a copy (to plant errors in); the rest links."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    for name in ("pyproject.toml", *package_dirs(ROOT).values()):
-        if name != "retrievers":
-            (root / name).symlink_to(ROOT / name)
-    shutil.copytree(
-        ROOT / "retrievers", root / "retrievers", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    return root
-
-
 def test_a_type_error_planted_in_retrievers_fails_the_check(tmp_path: Path) -> None:
-    root = _root_with_retrievers_copy(tmp_path)
+    root = root_with_retrievers_copy(tmp_path)
     with (root / "retrievers" / "score_fusion.py").open("a") as module:
         module.write('\n\ndef planted() -> int:\n    return "not an int"\n')
     # A typo in a first-party import is an error too (no blanket ignore_missing_imports).
