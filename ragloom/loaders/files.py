@@ -134,7 +134,7 @@ def _read_checked(path: StrPath, encoding: str) -> tuple[bytes, str, str]:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise UnreadableFileError(name, f"cannot read: {exc.strerror or exc}") from None
-    wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+    wide = _is_wide(encoding)
     if not wide and (bom := _wide_bom(data)):  # UTF-16/32 marked as such: read it as that
         encoding, wide = bom, True
     if not wide and b"\x00" in data:
@@ -148,6 +148,11 @@ def _read_checked(path: StrPath, encoding: str) -> tuple[bytes, str, str]:
     if wide and "\x00" in text:
         raise UnreadableFileError(name, "binary file (contains NUL characters)")
     return data.removeprefix(codecs.BOM_UTF8), text.removeprefix("\ufeff"), encoding
+
+
+def _is_wide(encoding: str) -> bool:
+    """True for UTF-16/32, whose bytes hold NULs and whose line breaks are not b"\\n"."""
+    return codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
 
 
 def _wide_bom(data: bytes) -> str | None:
@@ -223,7 +228,7 @@ def _json_lines(
     # Split on "\n" only: JSON strings may legally hold U+2028, which splitlines() breaks on.
     # Keyed, a file whose encoding keeps b"\n" a line break is split as bytes: the keys are
     # hashed and the unchanged lines skipped without decoding them one by one.
-    raw = seed is not None and not codecs.lookup(used).name.startswith(("utf-16", "utf-32"))
+    raw = seed is not None and not _is_wide(used)
     lines: Sequence[str | bytes] = data.split(b"\n") if raw else text.split("\n")
     del data, text
     utf8 = codecs.lookup(used).name == "utf-8"
