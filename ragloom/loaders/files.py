@@ -50,8 +50,9 @@ BEIR_CORPUS = "corpus.jsonl"
 #: Reserved metadata keys; a JSONL field of the same name is kept as `record_<name>`.
 RESERVED_METADATA = ("source", "format")
 #: Documents longer than this many characters are skipped as too large (file_loader's
-#: `max_document_chars`): tokenizing a text takes about 250 bytes of memory per character
-#: (2M characters, some 1,000 pages: about 0.5 GB), so one huge file must not take the run down.
+#: `max_document_chars`): tokenizing a text takes about 280 bytes of memory per character
+#: (2M characters, some 1,000 pages: about 0.5 GB; benchmarks/tokenize_memory.py), so one huge
+#: file must not take the run down.
 MAX_DOCUMENT_CHARS = 2_000_000
 #: Show a progress bar when a load reads at least this many files.
 PROGRESS_MIN_FILES = 20
