@@ -22,9 +22,9 @@ Example YAML::
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import Field
+from pydantic import PositiveInt
 
 from ragloom.chunking.text_encoder import DType, Pooling, TextEncoder, load_encoder
 from ragloom.component import Component, output_types
@@ -42,13 +42,13 @@ class EncoderStage(Component):
         model: str = DEFAULT_ENCODER,
         pooling: Pooling = "mean",
         normalize: bool = True,
-        batch_size: Annotated[int, Field(gt=0)] = 32,
-        max_length: Annotated[int, Field(gt=0)] | None = None,
+        batch_size: PositiveInt = 32,
+        max_length: PositiveInt | None = None,
         device: str = "auto",
         dtype: DType = "auto",
         query_prefix: str = "",
         passage_prefix: str = "",
-        truncate_dim: Annotated[int, Field(gt=0)] | None = None,
+        truncate_dim: PositiveInt | None = None,
     ):
         self.model = model
         self.pooling = pooling

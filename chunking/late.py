@@ -32,7 +32,8 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import AfterValidator, Field, NonNegativeInt, PositiveInt
+from pydantic_core import PydanticCustomError
 
 from ragloom.chunking.encoders import EncoderStage
 from ragloom.chunking.pooling import (
@@ -42,10 +43,9 @@ from ragloom.chunking.pooling import (
     plan_windows,
     special_wrap,
 )
-from ragloom.chunking.text_encoder import DType, Pooling, finish
+from ragloom.chunking.text_encoder import Pooling, finish
 from ragloom.component import output_types
 from ragloom.errors import ComponentConfigError, Problem
-from ragloom.models import DEFAULT_ENCODER
 from ragloom.progress import progress_bar
 from ragloom.registry import register
 from ragloom.types import Chunk, Document
@@ -60,6 +60,18 @@ def _tensor(array: np.ndarray) -> Any:
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def _mean_only(pooling: str) -> str:
+    if pooling != "mean":
+        raise PydanticCustomError(
+            "late_pooling", "must be 'mean' (late chunking mean-pools each chunk's token states)"
+        )
+    return pooling
+
+
+#: Late chunking pools by mean only (the inherited `pooling` parameter, narrowed).
+MeanPooling = Annotated[Pooling, AfterValidator(_mean_only)]
 
 
 def reassemble(chunks: list[Chunk]) -> str:
@@ -82,52 +94,23 @@ class LateChunkingEncoder(EncoderStage):
 
     def __init__(
         self,
-        model: str = DEFAULT_ENCODER,
-        pooling: Pooling = "mean",
-        normalize: bool = True,
-        batch_size: Annotated[int, Field(gt=0)] = 32,
-        max_length: Annotated[int, Field(gt=0)] | None = None,
-        device: str = "auto",
-        dtype: DType = "auto",
-        query_prefix: str = "",
-        passage_prefix: str = "",
-        truncate_dim: Annotated[int, Field(gt=0)] | None = None,
-        window_size: Annotated[int, Field(gt=0)] | None = None,
-        window_overlap: Annotated[int, Field(ge=0)] = 128,
+        pooling: MeanPooling = "mean",
+        window_size: PositiveInt | None = None,
+        window_overlap: NonNegativeInt = 128,
         late_weight: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0,
-        batch_tokens: Annotated[int, Field(gt=0)] | None = None,
+        batch_tokens: PositiveInt | None = None,
+        **inherited: Any,
     ):
-        problems = []
-        if pooling != "mean":
-            problems.append(
-                Problem(
-                    "late_chunking_encoder: pooling must be 'mean' (late chunking mean-pools "
-                    f"each chunk's token states), got {pooling!r}",
-                    field="pooling",
-                )
-            )
+        """Takes every `EncoderStage` parameter too; `pooling` can only be `mean`."""
         if window_size is not None and window_overlap >= window_size:
-            problems.append(
+            raise ComponentConfigError(
                 Problem(
                     f"late_chunking_encoder: window_overlap ({window_overlap}) must be smaller "
                     f"than window_size ({window_size})",
                     field="window_overlap",
                 )
             )
-        if problems:
-            raise ComponentConfigError(problems)
-        super().__init__(
-            model=model,
-            pooling=pooling,
-            normalize=normalize,
-            batch_size=batch_size,
-            max_length=max_length,
-            device=device,
-            dtype=dtype,
-            query_prefix=query_prefix,
-            passage_prefix=passage_prefix,
-            truncate_dim=truncate_dim,
-        )
+        super().__init__(pooling=pooling, **inherited)
         self.window_size = window_size
         self.window_overlap = window_overlap
         self.late_weight = late_weight

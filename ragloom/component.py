@@ -2,7 +2,9 @@
 
 A component keeps only serialisable configuration in `__init__` (captured automatically and
 validated against the signature's type hints), loads anything heavy in `warm_up()`, and
-round-trips through `{"type": ..., "init_parameters": {...}}`.
+round-trips through `{"type": ..., "init_parameters": {...}}`. A subclass whose `__init__`
+ends in `**kwargs` inherits its parent's parameters (declarations, defaults and validation):
+it declares only what it adds or narrows and passes the rest on with `super().__init__`.
 
 Example::
 
@@ -14,6 +16,12 @@ Example::
         @output_types(text=str)
         def run(self, text: str) -> dict[str, Any]:
             return {"text": text.upper() + self.suffix}
+
+    @register("upper_twice")
+    class UpperTwice(Upper):  # takes `suffix` too, checked as Upper declares it
+        def __init__(self, times: PositiveInt = 2, **inherited: Any):
+            super().__init__(**inherited)
+            self.times = times
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pydantic
+from pydantic import PositiveInt
 from pydantic_core import PydanticCustomError, to_jsonable_python
 
 from ragloom.errors import ComponentConfigError, Problem
@@ -168,8 +177,29 @@ def check_parameter_names(cls: type[Component], params: dict[str, Any]) -> None:
         raise ComponentConfigError(problems)
 
 
+def check_override(owner: str, name: str, tp: Any, value: Any) -> Any:
+    """A per-call override (a `top_k` passed to one query) checked strictly against the type
+    its parameter declares, so it is refused exactly as the same value in YAML would be."""
+    try:
+        return _adapter(tp).validate_python(value)
+    except pydantic.ValidationError as exc:
+        raise ComponentConfigError(_problems(exc, owner, name)) from None
+
+
+def check_top_k(value: Any, owner: str) -> int:
+    """The one check of a per-call `top_k` (RAG.query, the CLI's --top-k, the LangChain
+    retriever): a positive integer, as every stage's `top_k` parameter declares."""
+    return int(check_override(owner, "top_k", PositiveInt, value))
+
+
+@functools.cache
+def _adapter(tp: Any) -> pydantic.TypeAdapter[Any]:
+    return pydantic.TypeAdapter(tp, config=pydantic.ConfigDict(strict=True))
+
+
 def _capturing_init(cls: type, init: Callable[..., None]) -> Callable[..., None]:
     signature = inspect.signature(init)
+    forward = next((p.name for p in signature.parameters.values() if p.kind is p.VAR_KEYWORD), None)
 
     @functools.wraps(init)
     def wrapper(self: Component, *args: Any, **kwargs: Any) -> None:
@@ -180,7 +210,11 @@ def _capturing_init(cls: type, init: Callable[..., None]) -> Callable[..., None]
             check_parameter_names(type(self), kwargs)
             raise ComponentConfigError(Problem(f"{label}: {exc}")) from None
         bound.apply_defaults()
-        arguments = {k: v for k, v in bound.arguments.items() if k != "self"}
+        arguments = {k: v for k, v in bound.arguments.items() if k not in ("self", forward)}
+        if forward is not None:  # the parent's parameters, passed on through **kwargs
+            inherited = bound.arguments.get(forward, {})
+            check_parameter_names(type(self), inherited)
+            arguments |= inherited
         validated = _validate(cls, arguments, label)
         init(self, **validated)
         self._init_parameters = to_jsonable_python(validated)
@@ -188,22 +222,28 @@ def _capturing_init(cls: type, init: Callable[..., None]) -> Callable[..., None]
     return wrapper
 
 
+def _problems(exc: pydantic.ValidationError, label: str, field: str = "") -> list[Problem]:
+    """One one-line Problem per pydantic error, naming the component, the field and the value."""
+    problems = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else field
+        problems.append(
+            Problem(
+                f"{label}: parameter {name!r}: {err['msg']} (got {err.get('input')!r})",
+                field=name,
+            )
+        )
+    return problems
+
+
 def _validate(cls: type, arguments: dict[str, Any], label: str) -> dict[str, Any]:
+    """Every parameter of `cls`, validated (defaults filled in), in declaration order."""
     model = _init_model(cls)
     try:
         validated = model.model_validate(arguments)
     except pydantic.ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            name = str(err["loc"][0]) if err["loc"] else ""
-            problems.append(
-                Problem(
-                    f"{label}: parameter {name!r}: {err['msg']} (got {err.get('input')!r})",
-                    field=name,
-                )
-            )
-        raise ComponentConfigError(problems) from None
-    return {name: getattr(validated, name) for name in arguments}
+        raise ComponentConfigError(_problems(exc, label)) from None
+    return {name: getattr(validated, name) for name in _init_fields(cls)}
 
 
 def _per_class(compute: Callable[[Any], R]) -> Callable[[Any], R]:
@@ -221,14 +261,27 @@ def _per_class(compute: Callable[[Any], R]) -> Callable[[Any], R]:
 
 @_per_class
 def _init_fields(cls: Any) -> dict[str, tuple[Any, Any]]:
-    init = getattr(cls.__init__, "__wrapped__", cls.__init__)
+    """`__init__`'s parameters; with `**kwargs`, the parent's first (a redeclared one keeps
+    its place and takes the subclass's type and default), then the subclass's new ones."""
+    owner = next(c for c in cls.__mro__ if "__init__" in c.__dict__)
+    init = getattr(owner.__init__, "__wrapped__", owner.__init__)
     hints = typing.get_type_hints(init, include_extras=True)
-    fields = {}
+    fields: dict[str, tuple[Any, Any]] = {}
+    forwards = False
     for name, param in inspect.signature(init).parameters.items():
-        if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
-        fields[name] = (hints.get(name, Any), param.default)
-    return fields
+        if param.kind is param.VAR_KEYWORD:
+            forwards = True
+        elif name != "self" and param.kind is not param.VAR_POSITIONAL:
+            fields[name] = (hints.get(name, Any), param.default)
+    return {**_parent_fields(owner), **fields} if forwards else fields
+
+
+def _parent_fields(owner: type) -> dict[str, tuple[Any, Any]]:
+    """The parameters `owner`'s `super().__init__` takes (none above the first component)."""
+    parent = next((c for c in owner.__mro__[1:] if "__init__" in c.__dict__), object)
+    if parent is object or not issubclass(parent, Component):
+        return {}
+    return _init_fields(parent)
 
 
 @_per_class

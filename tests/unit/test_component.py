@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Literal
 
 import pytest
+from pydantic import PositiveInt
 
 from ragloom.component import Component, InputSocket, OutputSocket, output_types
 from ragloom.errors import ComponentConfigError, ConfigError
@@ -31,6 +32,14 @@ class RegisteredSub(Base):
 
 class UnregisteredSub(Base):
     """Inherits `__init__` and, today, Base's `type_name` too."""
+
+
+class Extended(Base):
+    """Declares only what it adds (`times`) or narrows (`label`); inherits `size`."""
+
+    def __init__(self, times: PositiveInt = 2, label: Literal["x", "y"] = "y", **inherited: Any):
+        super().__init__(label=label, **inherited)
+        self.times = times
 
 
 class NoOutputs(Component):
@@ -187,6 +196,27 @@ def test_subclass_inheriting_init_gets_its_own_label() -> None:
 def test_unregistered_subclass_is_labelled_with_its_own_name() -> None:
     assert UnregisteredSub.label() == "UnregisteredSub"
     assert UnregisteredSub(size=1).to_dict()["type"] == "UnregisteredSub"
+
+
+def test_subclass_with_kwargs_inherits_parameters_and_their_validation() -> None:
+    assert list(Extended.init_parameter_specs()) == ["size", "label", "times"]
+    ext = Extended(size=3, times=4)
+    assert (ext.size, ext.label_text, ext.times) == (3, "y", 4)
+    assert ext.init_parameters == {"size": 3, "label": "y", "times": 4}
+    assert Extended.from_dict(ext.to_dict()).init_parameters == ext.init_parameters
+    with pytest.raises(ComponentConfigError) as info:
+        Extended(size="3", label="z", times=0)
+    assert [str(p) for p in info.value.problems] == [
+        "Extended: parameter 'size': Input should be a valid integer (got '3')",
+        "Extended: parameter 'label': Input should be 'x' or 'y' (got 'z')",
+        "Extended: parameter 'times': Input should be greater than 0 (got 0)",
+    ]
+    with pytest.raises(ComponentConfigError, match=r"^Extended: parameter 'size': Field required"):
+        Extended()
+    with pytest.raises(
+        ComponentConfigError, match=r"unknown parameter 'sise'; did you mean 'size'"
+    ):
+        Extended(sise=1)
 
 
 # -- sockets ----------------------------------------------------------------------------------

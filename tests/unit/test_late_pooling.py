@@ -9,10 +9,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ragloom.chunking.encoders import EncoderStage
 from ragloom.chunking.late import LateChunkingEncoder, reassemble
 from ragloom.chunking.pooling import Window, add_span_sums, plan_windows, token_span
 from ragloom.config import ENCODER_KEYS
-from ragloom.errors import ComponentConfigError
+from ragloom.errors import ComponentConfigError, PipelineValidationError
+from ragloom.pipeline.graph import Pipeline
 from ragloom.types import Chunk, Document
 
 
@@ -64,7 +66,7 @@ def test_reassembly_rebuilds_covered_text_and_fills_gaps_with_spaces() -> None:
 
 
 def test_late_encoder_settings_are_checked_before_any_model_loads() -> None:
-    with pytest.raises(ComponentConfigError, match="pooling must be 'mean'"):
+    with pytest.raises(ComponentConfigError, match="parameter 'pooling': must be 'mean'"):
         LateChunkingEncoder(pooling="cls")
     with pytest.raises(ComponentConfigError, match="window_overlap"):
         LateChunkingEncoder(window_size=64, window_overlap=64)
@@ -75,3 +77,29 @@ def test_late_encoder_settings_are_checked_before_any_model_loads() -> None:
     assert set(ENCODER_KEYS) <= set(encoder.init_parameters)
     assert "documents" in LateChunkingEncoder.input_sockets()
     assert not LateChunkingEncoder.input_sockets()["documents"].required
+
+
+def test_late_encoder_inherits_the_encoder_parameters_and_their_checks() -> None:
+    """Declared once in EncoderStage: the late encoder takes them, checked the same way."""
+    own = {"pooling", "window_size", "window_overlap", "late_weight", "batch_tokens"}
+    inherited = set(EncoderStage.init_parameter_specs())
+    assert set(LateChunkingEncoder.init_parameter_specs()) == inherited | own
+    yaml = (
+        "components:\n"
+        "  encoder:\n"
+        "    type: late_chunking_encoder\n"
+        "    init_parameters: {model: minilm, batch_size: 0, truncate_dim: '8'}\n"
+        "inputs: {chunks: [encoder.chunks]}\n"
+    )
+    with pytest.raises(PipelineValidationError) as info:
+        Pipeline.from_yaml_text(yaml)
+    messages = sorted(p.message for p in info.value.problems)
+    assert messages == [
+        "component 'encoder' (late_chunking_encoder): parameter 'batch_size': "
+        "Input should be greater than 0 (got 0)",
+        "component 'encoder' (late_chunking_encoder): parameter 'truncate_dim': "
+        "Input should be a valid integer (got '8')",
+    ]
+    assert {p.field for p in info.value.problems} == {"batch_size", "truncate_dim"}
+    encoder = LateChunkingEncoder(model="minilm", batch_size=4, late_weight=0.5)
+    assert (encoder.model, encoder.batch_size, encoder.late_weight) == ("minilm", 4, 0.5)
