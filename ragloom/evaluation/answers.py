@@ -8,7 +8,6 @@ contain a reference answer (normalised), over the questions whose answer cites a
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
 import string
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ragloom.errors import ConfigError
+from ragloom.jsonl import get_field, read_jsonl
 from ragloom.progress import progress_bar
 from ragloom.rag import RAG
 from ragloom.types import Answer
@@ -76,23 +76,12 @@ def citation_precision(answer: Answer, answers: tuple[str, ...]) -> float | None
 def read_qa(path: str | Path) -> list[QAItem]:
     """Read a QA JSONL file; a bad line is an error naming the file, line and field."""
     items = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{where}: not valid JSON ({exc.msg})") from None
-            question, answers = record.get("question"), record.get("answers")
-            if not isinstance(question, str) or not question.strip():
-                raise ConfigError(f"{where}: `question` must be a non-empty string")
-            if isinstance(answers, str):
-                answers = [answers]
-            if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
-                raise ConfigError(f"{where}: `answers` must be a list of strings")
-            items.append(QAItem(str(record.get("id", number)), question, tuple(answers)))
+    for number, where, record in read_jsonl(path):
+        question = get_field(record, "question", "text", where)
+        if isinstance(record.get("answers"), str):  # one answer may be a plain string
+            record["answers"] = [record["answers"]]
+        answers = get_field(record, "answers", "strings", where)
+        items.append(QAItem(str(record.get("id", number)), question, tuple(answers)))
     if not items:
         raise ConfigError(f"{path}: no questions")
     return items

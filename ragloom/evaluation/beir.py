@@ -10,9 +10,9 @@ Example::
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from ragloom.jsonl import JsonlError, get_field, read_jsonl
 from ragloom.loaders.files import LoaderError
 
 Qrels = dict[str, dict[str, int]]
@@ -35,18 +35,14 @@ def splits(path: str | Path) -> list[str]:
 
 
 def load_queries(path: str | Path) -> dict[str, str]:
-    """Query id -> text from `queries.jsonl`."""
-    file = Path(path) / "queries.jsonl"
-    queries = {}
-    for line_no, line in enumerate(file.read_text(encoding="utf-8").split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            queries[str(record["_id"])] = str(record["text"])
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise LoaderError(f"{file}:{line_no}: not a BEIR query record ({exc})") from None
-    return queries
+    """Query id -> text from `queries.jsonl`; a LoaderError names the line of a bad record."""
+    try:
+        return {
+            str(get_field(record, "_id", "id", where)): get_field(record, "text", "string", where)
+            for _, where, record in read_jsonl(Path(path) / "queries.jsonl")
+        }
+    except JsonlError as exc:
+        raise LoaderError(str(exc)) from None
 
 
 def load_qrels(path: str | Path, split: str = "test") -> Qrels:

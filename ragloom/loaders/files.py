@@ -13,23 +13,18 @@ files and folders and skips what it cannot read (binary, undecodable, empty), re
 from __future__ import annotations
 
 import codecs
-import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from ragloom.errors import RagloomError
+from ragloom.jsonl import JsonlError, get_field, parse_object
 from ragloom.loaders.record_keys import record_key_of, record_seed
 from ragloom.progress import progress_bar
 from ragloom.types import Document
-
-_orjson: Any
-try:  # a dependency of chromadb, so normally present
-    import orjson as _orjson
-except ImportError:  # pragma: no cover
-    _orjson = None
 
 StrPath = str | os.PathLike[str]
 Format = Literal["text", "markdown", "jsonl", "beir"]
@@ -198,34 +193,40 @@ def load_markdown(path: StrPath, encoding: str = "utf-8") -> Document:
     return Document(text=text, id=source, metadata=metadata)
 
 
-def _parse_json(line: str | bytes) -> Any:
-    """One JSON value: orjson (4x faster here) when it is installed, else or when it refuses
-    the line (NaN, integers past 64 bits), the standard library, whose messages are used."""
-    if _orjson is not None:
-        try:
-            return _orjson.loads(line)
-        except _orjson.JSONDecodeError:
-            pass
-    return json.loads(line)
+@dataclass
+class _Reading:
+    """What reading one JSONL file needs and fills besides the documents it yields: the
+    encoding, the `known` record keys, the (line, id) of records recognised by them, and the
+    malformed records (`bad`; None: the first one raises RecordError)."""
+
+    encoding: str = "utf-8"
+    known: dict[bytes, str] | None = None
+    recognised: Recognised = field(default_factory=list)
+    bad: list[Skipped] | None = None
+
+    def failed(self, error: JsonlError) -> None:
+        """List a malformed record as failed, or raise it as a RecordError."""
+        if self.bad is None:
+            raise RecordError(error.where, error.reason) from None
+        self.bad.append(Skipped(error.where, error.reason))
 
 
-def _json_lines(
-    path: StrPath,
-    encoding: str,
-    seed: int | None = None,
-    known: dict[bytes, str] | None = None,
-    recognised: Recognised | None = None,
-    bad: list[Skipped] | None = None,
-) -> Iterator[tuple[int, dict[str, Any], bytes | None]]:
-    """(line number, record, record key) for each non-blank line; bad JSON raises LoaderError.
+#: Makes a parsed record a Document: (record, line number, record key) -> Record.
+Build = Callable[[dict[str, Any], int, bytes | None], Record]
 
-    With a `seed`, each line's record key is computed; a line whose key is in `known` is not
-    parsed: (its line number, the id `known` gives) goes to `recognised` instead (see
-    `ragloom.loaders.record_keys`). That path is the bulk of a re-index, so it is kept tight.
-    A malformed line goes to `bad` when given, else raises RecordError.
+
+def _records(
+    path: StrPath, source: str, reading: _Reading, seed: int | None, build: Build
+) -> Iterator[Record]:
+    """`build`'s Record for each non-blank line of a JSONL file; a malformed line goes to
+    `reading.failed`.
+
+    With a `seed`, each line's record key is computed; a line whose key is in `reading.known`
+    is not parsed: (its line number, the id `known` gives) goes to `reading.recognised`
+    instead (see `ragloom.loaders.record_keys`). That path is the bulk of a re-index, so it is
+    kept tight.
     """
-    source = path_id(path)
-    data, text, used = _read_checked(path, encoding)
+    data, text, used = _read_checked(path, reading.encoding)
     # Split on "\n" only: JSON strings may legally hold U+2028, which splitlines() breaks on.
     # Keyed, a file whose encoding keeps b"\n" a line break is split as bytes: the keys are
     # hashed and the unchanged lines skipped without decoding them one by one.
@@ -233,60 +234,42 @@ def _json_lines(
     lines: Sequence[str | bytes] = data.split(b"\n") if raw else text.split("\n")
     del data, text
     utf8 = codecs.lookup(used).name == "utf-8"
+    known, recognised = reading.known, reading.recognised
     for line_no, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         key = None
         if seed is not None:
             key = record_key_of(seed, line)
-            if known and recognised is not None and (doc_id := known.get(key)) is not None:
+            if known and (doc_id := known.get(key)) is not None:
                 recognised.append((line_no, doc_id))
                 continue
         if isinstance(line, bytes) and not utf8:
             line = line.decode(used)
         try:
-            record = _parse_json(line)
-        except json.JSONDecodeError as exc:
-            error = RecordError(f"{source}:{line_no}", f"invalid JSON: {exc.msg}")
-        else:
-            if isinstance(record, dict):
-                yield line_no, record, key
-                continue
-            got = type(record).__name__
-            error = RecordError(f"{source}:{line_no}", f"expected a JSON object, got {got}")
-        if bad is None:
-            raise error
-        bad.append(Skipped(error.where, error.reason))
-
-
-def _string_field(record: dict[str, Any], name: str, where: str) -> str:
-    if name not in record:
-        raise RecordError(where, f"missing field {name!r} (fields: {', '.join(record)})")
-    value = record[name]
-    if not isinstance(value, str):
-        raise RecordError(where, f"field {name!r} must be a string, got {type(value).__name__}")
-    return value
+            record = build(parse_object(line, source, line_no), line_no, key)
+        except JsonlError as error:
+            reading.failed(error)
+            continue
+        yield record
 
 
 def _record_id(record: dict[str, Any], id_field: str, where: str) -> str | None:
+    """The record's id from `id_field`, else `_id`; None when both are absent or empty."""
     for name in (id_field, "_id"):
         value = record.get(name)
         if value is None or value == "":
             continue
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise RecordError(
-                where, f"id field {name!r} must be a string or integer, got {type(value).__name__}"
-            )
-        return str(value)
+        return str(get_field(record, name, "id", where))
     return None
 
 
 def _check_unicode(where: str, **fields: str) -> None:
-    """RecordError for a field holding a lone surrogate (a JSON escape such as \\ud800 alone):
+    """JsonlError for a field holding a lone surrogate (a JSON escape such as \\ud800 alone):
     not text, and no file, hash or database can store it."""
     for name, value in fields.items():
         if not value.isascii() and _SURROGATE.search(value):
-            raise RecordError(where, f"field {name!r} holds a lone surrogate: not valid Unicode")
+            raise JsonlError(where, f"field {name!r} holds a lone surrogate: not valid Unicode")
 
 
 def _is_scalar(value: Any) -> bool:
@@ -294,25 +277,23 @@ def _is_scalar(value: Any) -> bool:
 
 
 def _jsonl_records(
-    path: StrPath,
-    text_field: str,
-    id_field: str,
-    encoding: str,
-    known: dict[bytes, str] | None = None,
-    recognised: Recognised | None = None,
-    bad: list[Skipped] | None = None,
+    path: StrPath, reading: _Reading, text_field: str = "text", id_field: str = "id"
 ) -> Iterator[Record]:
-    """(line number, document, record key) per parsed record (see `_json_lines` for `known`,
-    `recognised` and `bad`); a document whose id is its position gets no key."""
+    """(line number, document, record key) per parsed record (see `_records`); a document
+    whose id is its position gets no key."""
     source = path_id(path)
-    seed = None if known is None else record_seed(source, "jsonl", text_field, id_field, encoding)
-    for line_no, record, key in _json_lines(path, encoding, seed, known, recognised, bad):
-        try:
-            yield _jsonl_document(record, source, line_no, key, text_field, id_field)
-        except RecordError as error:
-            if bad is None:
-                raise
-            bad.append(Skipped(error.where, error.reason))
+    seed = None
+    if reading.known is not None:
+        seed = record_seed(source, "jsonl", text_field, id_field, reading.encoding)
+    return _records(
+        path,
+        source,
+        reading,
+        seed,
+        lambda record, line_no, key: _jsonl_document(
+            record, source, line_no, key, text_field, id_field
+        ),
+    )
 
 
 def _jsonl_document(
@@ -323,10 +304,10 @@ def _jsonl_document(
     text_field: str,
     id_field: str,
 ) -> Record:
-    """One parsed JSONL record as a Document (RecordError if a field is missing or wrong)."""
+    """One parsed JSONL record as a Document (JsonlError if a field is missing or wrong)."""
     text = record.get(text_field)
     if not isinstance(text, str):  # the usual case skips building the location string
-        text = _string_field(record, text_field, f"{source}:{line_no}")
+        text = get_field(record, text_field, "string", f"{source}:{line_no}")
     doc_id = record.get(id_field)
     if not isinstance(doc_id, str) or not doc_id:
         where = f"{source}:{line_no}"
@@ -349,43 +330,39 @@ def load_jsonl(
     """One Document per JSON line; other scalar fields become metadata.
 
     The id comes from `id_field`, else `_id`, else `"<file>:<line>"`. Blank lines are ignored;
-    a line that is not a JSON object or lacks a string `text_field` raises LoaderError.
+    a line that is not a JSON object or lacks a string `text_field` raises RecordError.
     """
-    return [doc for _, doc, _ in _jsonl_records(path, text_field, id_field, encoding)]
+    return [doc for _, doc, _ in _jsonl_records(path, _Reading(encoding), text_field, id_field)]
 
 
-def _beir_records(
-    path: StrPath,
-    encoding: str,
-    known: dict[bytes, str] | None = None,
-    recognised: Recognised | None = None,
-    bad: list[Skipped] | None = None,
-) -> Iterator[Record]:
+def _beir_records(path: StrPath, reading: _Reading) -> Iterator[Record]:
     """Like `_jsonl_records`, for a BEIR corpus (every record has an `_id`)."""
     corpus = Path(path)
     if corpus.is_dir():
         corpus = corpus / BEIR_CORPUS
     source = path_id(corpus)
-    seed = None if known is None else record_seed(source, "beir", "text", "_id", encoding)
-    for line_no, record, key in _json_lines(corpus, encoding, seed, known, recognised, bad):
-        try:
-            yield _beir_document(record, source, line_no, key)
-        except RecordError as error:
-            if bad is None:
-                raise
-            bad.append(Skipped(error.where, error.reason))
+    seed = None
+    if reading.known is not None:
+        seed = record_seed(source, "beir", "text", "_id", reading.encoding)
+    return _records(
+        corpus,
+        source,
+        reading,
+        seed,
+        lambda record, line_no, key: _beir_document(record, source, line_no, key),
+    )
 
 
 def _beir_document(record: dict[str, Any], source: str, line_no: int, key: bytes | None) -> Record:
-    """One parsed BEIR record as a Document: title and text (RecordError if malformed)."""
+    """One parsed BEIR record as a Document: title and text (JsonlError if malformed)."""
     where = f"{source}:{line_no}"
     doc_id = _record_id(record, "_id", where)
     if doc_id is None:
-        raise RecordError(where, f"missing field '_id' (fields: {', '.join(record)})")
-    text = _string_field(record, "text", where)
+        raise JsonlError(where, f"missing field '_id' (fields: {', '.join(record)})")
+    text = get_field(record, "text", "string", where)
     title = record.get("title") or ""
     if not isinstance(title, str):
-        raise RecordError(where, f"field 'title' must be a string, got {type(title).__name__}")
+        get_field(record, "title", "string", where)  # raises: present but not a string
     _check_unicode(where, text=text, title=title, id=doc_id)
     full_text = f"{title}\n\n{text}" if title.strip() else text
     metadata = {"title": title, "source": source, "format": "beir"}
@@ -394,7 +371,7 @@ def _beir_document(record: dict[str, Any], source: str, line_no: int, key: bytes
 
 def load_beir_corpus(path: StrPath, encoding: str = "utf-8") -> list[Document]:
     """A BEIR `corpus.jsonl` (or a BEIR dataset folder holding one): id `_id`, title + text."""
-    return [doc for _, doc, _ in _beir_records(path, encoding)]
+    return [doc for _, doc, _ in _beir_records(path, _Reading(encoding))]
 
 
 def check_extensions(extensions: Iterable[str]) -> list[str]:
@@ -545,18 +522,11 @@ class DocumentStream(Iterator[Document]):
             doc = load_markdown(path, self.encoding)
             yield doc.id, doc, None
         else:
+            reading = _Reading(self.encoding, self.known, recognised, self.skipped)
             records = (
-                _beir_records(path, self.encoding, self.known, recognised, self.skipped)
+                _beir_records(path, reading)
                 if fmt == "beir"
-                else _jsonl_records(
-                    path,
-                    self.text_field,
-                    self.id_field,
-                    self.encoding,
-                    self.known,
-                    recognised,
-                    self.skipped,
-                )
+                else _jsonl_records(path, reading, self.text_field, self.id_field)
             )
             name = path_id(path, self._cwd)
             for line_no, record, key in records:

@@ -53,7 +53,7 @@ def test_read_qa_accepts_a_single_answer_string(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "needle"),
     [
-        ("{not json", "not valid JSON"),
+        ("{not json", "invalid JSON"),
         ('{"answers": ["a"]}', "question"),
         ('{"question": "q", "answers": 3}', "answers"),
     ],

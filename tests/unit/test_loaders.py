@@ -424,7 +424,7 @@ def test_a_malformed_jsonl_record_is_listed_failed_and_the_rest_load(in_tmp: Pat
         "f/a.jsonl:2: invalid JSON: Expecting value",
         "f/a.jsonl:3: expected a JSON object, got list",
         "f/a.jsonl:4: missing field 'text' (fields: id, body)",
-        "f/a.jsonl:5: id field 'id' must be a string or integer, got dict",
+        "f/a.jsonl:5: field 'id' must be a string or integer, got dict",
     ]
     with pytest.raises(LoaderError, match=r"a\.jsonl:2: invalid JSON"):
         load_jsonl("f/a.jsonl")  # the one-file API still refuses the file
