@@ -1,4 +1,4 @@
-"""The `ragloom` command line: index, query, validate, components.
+"""The `ragloom` command line: index, query, serve, validate, components.
 
 stdout carries results only (with `--json`, exactly one JSON object); progress bars, logs and
 errors go to stderr. Errors are printed as messages, never as tracebacks (RAGLOOM_DEBUG=1 shows
@@ -208,6 +208,65 @@ def components(as_json: JsonOption = False) -> None:
             for pname, p in info["parameters"].items():
                 default = "required" if p["required"] else f"default {p['default']!r}"
                 typer.echo(f"  - {pname}: {p['type']} ({default})")
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    index_dir: IndexDirOption = None,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="Address to bind (default 127.0.0.1: this machine only)."),
+    ] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default 8000).")] = None,
+    executor: ExecutorOption = None,
+    api_keys_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--api-keys-file",
+            help="Accept only bearer tokens listed in this file (one a line); keys in "
+            "$RAGLOOM_API_KEYS (comma-separated) are accepted too. Neither: no key needed.",
+        ),
+    ] = None,
+    model_name: Annotated[
+        str | None,
+        typer.Option("--model-name", help="Model id clients send (default ragloom)."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Threads running pipelines (default 4)."),
+    ] = None,
+    max_in_flight: Annotated[
+        int | None,
+        typer.Option("--max-in-flight", min=1, help="Requests at once; beyond, 429 (default 64)."),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0.001, help="Seconds per request before 504 (default 60)."),
+    ] = None,
+) -> None:
+    """Serve the RAG pipelines over HTTP: OpenAI-compatible /v1/chat/completions (answers
+    with citations), /v1/query, /v1/retrieve, /v1/documents, /healthz, /readyz, /metrics and
+    the API docs at /docs. Settings may also sit in the config's `serve:` block; flags win.
+    SIGTERM lets requests in flight finish."""
+    from ragloom.rag import RAG
+    from ragloom.server.run import serve as run_server
+    from ragloom.server.run import settings_for
+
+    quiet_libraries()
+    with friendly_errors():
+        overrides = {
+            "host": host,
+            "port": port,
+            "api_keys_file": api_keys_file,
+            "model_name": model_name,
+            "workers": workers,
+            "max_in_flight": max_in_flight,
+            "request_timeout_s": timeout,
+        }
+        settings = settings_for(config, overrides)
+        rag = RAG.from_file(config, index_dir, executor)
+        run_server(rag, settings)
 
 
 from ragloom.evaluation.command import eval_command  # noqa: E402

@@ -6,6 +6,7 @@ Shape (each section is a pipeline in the Haystack shape)::
     index_dir: .ragloom        # optional; `--index-dir` overrides, default ./.ragloom
     indexing: {components: ..., connections: ..., inputs: {paths: [...]}, outputs: ...}
     query:    {components: ..., connections: ..., inputs: {query: [...]}, outputs: {hits: ...}}
+    serve:    {port: 8000, ...}  # optional: `ragloom serve` settings (ragloom.server.settings)
 
 The CLI relies on this contract: the indexing pipeline takes `paths`; the query pipeline takes
 `query` (and optionally `top_k`) and exposes `hits` (and optionally `answer`).
@@ -24,7 +25,7 @@ from ragloom.pipeline.graph import Pipeline
 from ragloom.pipeline.serde import PIPELINE_KEYS
 from ragloom.pipeline.spec import Source, load_yaml_file, parse_yaml
 
-CONFIG_KEYS = ("version", "index_dir", "executor", "indexing", "query")
+CONFIG_KEYS = ("version", "index_dir", "executor", "indexing", "query", "serve")
 SUPPORTED_VERSIONS = (1,)
 #: Settings that must agree between the chunk encoder and the query encoder.
 ENCODER_KEYS = (

@@ -209,12 +209,28 @@ def index_paths(
         return _index_locked(config, paths, prune, batch_size, chunk_counts)
 
 
+def index_documents(
+    config: RagConfig,
+    documents: list[Document],
+    delete: list[str] | None = None,
+    chunk_counts: Callable[[], dict[str, int]] | None = None,
+    wait: bool = False,
+) -> IndexReport:
+    """Add or replace `documents` and delete the ids in `delete`, given as objects instead of
+    read by the loader (`ragloom serve`'s documents endpoint); the same plan, batches, commits
+    and writer lock as `index_paths`. A document keeps its id whichever file it came from."""
+    given = {"documents": list(documents), "empty": list(delete or []), "skipped": []}
+    with index_lock(config.indexing.resolved_index_dir(), wait=wait):
+        return _index_locked(config, [], False, None, chunk_counts, given)
+
+
 def _index_locked(
     config: RagConfig,
     paths: list[str],
     prune: bool,
     batch_size: int | None,
     chunk_counts: Callable[[], dict[str, int]] | None,
+    given: dict[str, Any] | None = None,
 ) -> IndexReport:
     pipeline = config.indexing
     index_dir = pipeline.resolved_index_dir()
@@ -241,7 +257,7 @@ def _index_locked(
         )
     journal = Journal(index_dir, manifest, {"encoder": encoder, "pipeline": current})
     try:
-        loaded = _load(config, shape, paths, journal, recognise=not changes)
+        loaded = given if given is not None else _load(config, shape, paths, journal, not changes)
     except BaseException:
         journal.close()
         raise

@@ -1,0 +1,43 @@
+"""Running the app with uvicorn: `ragloom serve` calls `serve(rag, settings)`.
+
+SIGTERM (or Ctrl-C) stops accepting connections and lets requests in flight finish, for up to
+`shutdown_timeout_s`; then the pipelines are closed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from ragloom.pipeline.spec import load_yaml_file
+from ragloom.rag import RAG
+from ragloom.server.app import create_app
+from ragloom.server.settings import ServerSettings, settings_from
+
+
+def settings_for(config: str | Path | None, overrides: dict[str, Any]) -> ServerSettings:
+    """The `serve:` block of a configuration file (if any) under the command-line flags."""
+    block = None
+    if config is not None:
+        data, _ = load_yaml_file(config)
+        block = data.get("serve") if isinstance(data, dict) else None
+    return settings_from(block, overrides, f"{config}: serve" if config else "serve")
+
+
+def serve(rag: RAG, settings: ServerSettings, log_level: str = "info") -> None:
+    """Serve `rag` on `settings.host:settings.port` until SIGTERM or Ctrl-C."""
+    app = create_app(rag, settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        # The app bounds requests itself (429 with Retry-After); uvicorn's own bound answers
+        # 503 without a body.
+        limit_concurrency=None,
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
