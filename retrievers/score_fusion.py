@@ -22,12 +22,15 @@ left) makes that source neutral. A source that returned nothing contributes noth
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TypeVar
 
 from ragloom.types import Chunk, Hit
 
 #: Normalises one source's raw scores: (normalised scores in the same order, floor).
 Normaliser = Callable[[Sequence[float]], tuple[list[float], float]]
+#: What reciprocal rank fusion ranks: chunk ids, or corpus positions (reranker data mining).
+K = TypeVar("K", str, int)
 
 
 def hit_sources(hit: Hit, list_index: int, position: int) -> list[tuple[str, int, float | None]]:
@@ -100,7 +103,7 @@ def reciprocal_rank_fusion(
     """
     weights = weights or {}
     chunks: dict[str, Chunk] = {}
-    terms: dict[str, list[float]] = {}
+    entries: list[tuple[str, int, float]] = []
     ranks: dict[str, dict[str, int]] = {}
     scores: dict[str, dict[str, float]] = {}
     for list_index, hits in enumerate(lists):
@@ -114,18 +117,39 @@ def reciprocal_rank_fusion(
             chunk_ranks = ranks.setdefault(cid, {})
             chunk_scores = scores.setdefault(cid, {})
             for source, rank, score in hit_sources(hit, list_index, position):
-                terms.setdefault(cid, []).append(weights.get(source, 1.0) / (k + rank))
+                entries.append((cid, rank, weights.get(source, 1.0)))
                 if source not in chunk_ranks or rank < chunk_ranks[source]:
                     chunk_ranks[source] = rank
                     if score is not None:
                         chunk_scores[source] = float(score)
-    # fsum is exactly rounded, so equal sets of terms give equal scores whatever their order.
-    fused = {cid: math.fsum(terms.get(cid, [])) for cid in chunks}
-    order = sorted(chunks, key=lambda cid: (-fused[cid], cid))
+    fused = reciprocal_rank_scores(entries, k)
     return [
         Hit(chunks[cid], fused[cid], source_scores=scores[cid], source_ranks=ranks[cid])
-        for cid in order
+        for cid in best_first(fused)
     ]
+
+
+def reciprocal_rank_scores(entries: Iterable[tuple[K, int, float]], k: int = 60) -> dict[K, float]:
+    """Each key's RRF score: the sum of weight / (k + rank) over its (key, rank, weight) entries.
+
+    `math.fsum` is exactly rounded, so equal sets of terms give equal scores whatever their order.
+    """
+    terms: dict[K, list[float]] = {}
+    for key, rank, weight in entries:
+        terms.setdefault(key, []).append(weight / (k + rank))
+    return {key: math.fsum(values) for key, values in terms.items()}
+
+
+def best_first(scores: Mapping[K, float]) -> list[K]:
+    """The keys of `scores`, highest score first, ties by key (so the order is reproducible)."""
+    return sorted(scores, key=lambda key: (-scores[key], key))
+
+
+def fuse_rankings(rankings: Iterable[Sequence[K]], k: int = 60) -> list[K]:
+    """Plain rankings (best first, no repeats) fused by reciprocal rank, equal weights: the RRF
+    of `reciprocal_rank_fusion` for keys that are not hits (corpus positions, ids)."""
+    entries = ((key, rank, 1.0) for keys in rankings for rank, key in enumerate(keys, 1))
+    return best_first(reciprocal_rank_scores(entries, k))
 
 
 def _mean_std(scores: Sequence[float], ddof: int) -> tuple[float, float]:
@@ -243,7 +267,6 @@ def score_fusion(
         cid: math.fsum(weight[s] * normalised[s].get(cid, floors[s]) for s in sources)
         for cid in chunks
     }
-    order = sorted(chunks, key=lambda cid: (-fused[cid], cid))
     return [
         Hit(
             chunks[cid],
@@ -251,5 +274,5 @@ def score_fusion(
             source_scores={s: best[s][cid][0] for s in sources if cid in best[s]},
             source_ranks={s: best[s][cid][1] for s in sources if cid in best[s]},
         )
-        for cid in order
+        for cid in best_first(fused)
     ]

@@ -12,29 +12,42 @@ Example YAML::
 
 from __future__ import annotations
 
-import re
+from functools import cache
 from typing import Annotated, Any
 
 from pydantic import Field
 
+from ragloom.chunking.sentences import split_sentences
 from ragloom.component import Component, output_types
 from ragloom.registry import register
+from ragloom.retrievers.bm25_scoring import Tokenizer
 from ragloom.types import Answer, Hit
 
-_WORD = re.compile(r"\w+")
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
-STOPWORDS = frozenset(
-    (
-        "a an and are as at be by did do does for from has have how i in is it of on or that "
-        "the this to was were what when where which who why will with you your"
-    ).split()
+#: Words that phrase a question without naming what it asks about, ignored beside BM25's
+#: English stopwords so that "What" or "does" in a question never matches a sentence.
+QUESTION_WORDS = frozenset(
+    "did do does from has have how i were what when where which who why you your".split()
 )
 NO_ANSWER = "I don't know: no passage matched the question."
 
 
+@cache
+def _english() -> Tokenizer:
+    """BM25's tokenizer with its English stopwords (built on first use: it imports bm25s)."""
+    return Tokenizer(stopwords="en")
+
+
 def content_words(text: str) -> set[str]:
-    """Lower-cased words of `text` without stopwords: what overlap measures compare."""
-    return {w for w in _WORD.findall(text.lower()) if w not in STOPWORDS}
+    """Lower-cased words of `text` without BM25's English stopwords and `QUESTION_WORDS`: what
+    overlap measures compare."""
+    return set(_english()(text)) - QUESTION_WORDS
+
+
+def _sentences(text: str) -> list[str]:
+    """The sentences of `text` (the sentence chunker's), one line at most: a quote never holds a
+    line break, so a heading or list item above a sentence is not quoted with it."""
+    pieces = (text[start:end].split("\n") for start, end in split_sentences(text))
+    return [line.strip() for lines in pieces for line in lines if line.strip()]
 
 
 def best_sentence(question: str, hits: list[Hit]) -> tuple[int, str] | None:
@@ -42,10 +55,7 @@ def best_sentence(question: str, hits: list[Hit]) -> tuple[int, str] | None:
     wanted = content_words(question)
     best: tuple[float, int, str] | None = None
     for number, hit in enumerate(hits, start=1):
-        for match in _SENTENCE.finditer(hit.chunk.text):
-            sentence = match.group().strip()
-            if not sentence:
-                continue
+        for sentence in _sentences(hit.chunk.text):
             overlap = len(wanted & content_words(sentence))
             score = overlap + 1.0 / (number + 1)  # prefer the higher-ranked passage on ties
             if overlap and (best is None or score > best[0]):

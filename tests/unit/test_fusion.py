@@ -29,6 +29,7 @@ from ragloom.retrievers.score_fusion import (
     Normaliser,
     by_document,
     dbsf,
+    fuse_rankings,
     minmax,
     zscore,
 )
@@ -123,6 +124,31 @@ def test_hits_without_ranks_are_ranked_by_position() -> None:
     assert fused[0].score == pytest.approx(1 / 12 + 1 / 11)
     assert fused[0].source_ranks == {"list_0": 2, "kw": 1}
     assert fused[0].source_scores == {"list_0": 0.8, "kw": 5.0}
+
+
+def test_plain_rankings_fuse_like_hit_lists() -> None:
+    rankings = [[3, 1, 2], [2, 3], [0]]
+    assert fuse_rankings(rankings[:2]) == [3, 2, 1]  # 1/61 + 1/62 > 1/63 + 1/61 > 1/62
+    assert fuse_rankings([[1, 0], [0, 1]]) == [0, 1]  # ties by key
+    as_hits = [_ranked(f"s{n}", *map(str, keys)) for n, keys in enumerate(rankings)]
+    assert list(map(str, fuse_rankings(rankings, k=1))) == _ids(
+        reciprocal_rank_fusion(as_hits, k=1)
+    )
+
+
+@given(
+    st.lists(st.lists(st.integers(0, 30), unique=True, max_size=15), max_size=2),
+    st.integers(1, 100),
+)
+def test_two_rankings_fuse_as_the_hybrid_miner_summed_them(
+    rankings: list[list[int]], k: int
+) -> None:
+    """The reranker's hybrid miner summed 1 / (k + rank) itself; two terms fsum the same."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for position, i in enumerate(ranking, 1):
+            fused[i] = fused.get(i, 0.0) + 1.0 / (k + position)
+    assert fuse_rankings(rankings, k) == sorted(fused, key=lambda i: (-fused[i], i))
 
 
 def test_a_chunk_repeated_within_one_list_counts_once() -> None:
