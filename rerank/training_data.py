@@ -27,6 +27,7 @@ import numpy as np
 from ragloom.errors import ConfigError
 from ragloom.evaluation.beir import load_split
 from ragloom.loaders.files import load_beir_corpus
+from ragloom.retrievers.score_fusion import fuse_rankings
 
 Miner = Literal["bm25", "dense", "hybrid"]
 #: Ranks a query against the corpus: the corpus indices of the best `depth` entries, best first.
@@ -197,11 +198,7 @@ def hybrid_ranker(corpus: Sequence[str], model: str = "minilm") -> Ranker:
     sparse, dense = bm25_ranker(corpus), dense_ranker(corpus, model)
 
     def rank(query: str, depth: int) -> list[int]:
-        fused: dict[int, float] = {}
-        for ranking in (sparse(query, depth), dense(query, depth)):
-            for position, i in enumerate(ranking, 1):
-                fused[i] = fused.get(i, 0.0) + 1.0 / (60 + position)
-        return sorted(fused, key=lambda i: (-fused[i], i))[:depth]
+        return fuse_rankings([sparse(query, depth), dense(query, depth)], k=60)[:depth]
 
     return rank
 
