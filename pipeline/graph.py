@@ -19,9 +19,9 @@ then skipped and recorded as well, so marking a whole branch optional drops that
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from ragloom.component import Component, InputSocket, OutputSocket
 from ragloom.errors import PipelineValidationError, Problem
@@ -33,6 +33,23 @@ from ragloom.pipeline.sockets import is_compatible, type_repr
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 DEFAULT_INDEX_DIR = ".ragloom"
+Socket = TypeVar("Socket", InputSocket, OutputSocket)
+
+
+def _socket(
+    addr: Address, sockets: Mapping[str, Socket], kind: Literal["input", "output"]
+) -> Socket:
+    """The socket `addr` names among a component's inputs or outputs; the error lists them all."""
+    if addr.socket not in sockets:
+        valid = ", ".join(f"{s.name} ({type_repr(s.type)})" for s in sockets.values())
+        raise PipelineValidationError(
+            Problem(
+                f"{addr.component} has no {kind} {addr.socket!r}; {kind}s are: {valid}",
+                component=addr.component,
+                field=addr.socket,
+            )
+        )
+    return sockets[addr.socket]
 
 
 class Pipeline:
@@ -156,30 +173,10 @@ class Pipeline:
         return self.components[name]
 
     def _output_socket(self, addr: Address) -> OutputSocket:
-        sockets = type(self._component(addr.component)).output_sockets()
-        if addr.socket not in sockets:
-            valid = ", ".join(f"{s.name} ({type_repr(s.type)})" for s in sockets.values())
-            raise PipelineValidationError(
-                Problem(
-                    f"{addr.component} has no output {addr.socket!r}; outputs are: {valid}",
-                    component=addr.component,
-                    field=addr.socket,
-                )
-            )
-        return sockets[addr.socket]
+        return _socket(addr, type(self._component(addr.component)).output_sockets(), "output")
 
     def _input_socket(self, addr: Address) -> InputSocket:
-        sockets = type(self._component(addr.component)).input_sockets()
-        if addr.socket not in sockets:
-            valid = ", ".join(f"{s.name} ({type_repr(s.type)})" for s in sockets.values())
-            raise PipelineValidationError(
-                Problem(
-                    f"{addr.component} has no input {addr.socket!r}; inputs are: {valid}",
-                    component=addr.component,
-                    field=addr.socket,
-                )
-            )
-        return sockets[addr.socket]
+        return _socket(addr, type(self._component(addr.component)).input_sockets(), "input")
 
     def _senders_of(self, addr: Address) -> list[Address]:
         return [c.sender for c in self.connections if c.receiver == addr]
