@@ -137,3 +137,113 @@ def scifact_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rows = [f"{q}\t{d}\t{s}\n" for q, docs in qrels.items() for d, s in docs.items()]
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(rows))
     return folder
+
+
+# -- `ragloom serve` (tests/integration/test_server_*.py) ----------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def server_config(folder: Path) -> dict:
+    """BM25 + hashing-encoder Chroma (no model to load), fused; extractive answers; a gate
+    (tests/integration/server_gate.py) in front of retrieval holds questions starting "hold"."""
+    indexing = {
+        "components": {
+            "loader": {"type": "file_loader"},
+            "chunker": {"type": "sentence_chunker", "init_parameters": {"sentences_per_chunk": 3}},
+            "encoder": {"type": "hashing_encoder", "init_parameters": {"dimension": 64}},
+            "dense_writer": {"type": "chroma_writer"},
+            "bm25_writer": {"type": "bm25_writer"},
+        },
+        "connections": [
+            {"sender": "loader.documents", "receiver": "chunker.documents"},
+            {"sender": "chunker.chunks", "receiver": "encoder.chunks"},
+            {"sender": "encoder.chunks", "receiver": "dense_writer.chunks"},
+            {"sender": "chunker.chunks", "receiver": "bm25_writer.chunks"},
+            {"sender": "loader.empty", "receiver": "dense_writer.delete_documents"},
+            {"sender": "loader.empty", "receiver": "bm25_writer.delete_documents"},
+        ],
+        "inputs": {"paths": ["loader.paths"]},
+    }
+    query = {
+        "components": {
+            "gate": {"type": "server_test_gate", "init_parameters": {"folder": str(folder)}},
+            "query_encoder": {
+                "type": "hashing_query_encoder",
+                "init_parameters": {"dimension": 64},
+            },
+            "dense": {"type": "chroma_retriever", "init_parameters": {"top_k": 10}},
+            "bm25": {"type": "bm25_retriever", "init_parameters": {"top_k": 10}},
+            "fusion": {"type": "rrf_fusion", "init_parameters": {"top_k": 5}},
+            "answerer": {"type": "extractive_answerer", "init_parameters": {"max_passages": 3}},
+        },
+        "connections": [
+            {"sender": "gate.query", "receiver": "query_encoder.query"},
+            {"sender": "gate.query", "receiver": "bm25.query"},
+            {"sender": "query_encoder.embedding", "receiver": "dense.query_embedding"},
+            {"sender": "dense.hits", "receiver": "fusion.hits"},
+            {"sender": "bm25.hits", "receiver": "fusion.hits"},
+            {"sender": "fusion.hits", "receiver": "answerer.hits"},
+        ],
+        "inputs": {"query": ["gate.query", "answerer.question"], "top_k": ["fusion.top_k"]},
+        "outputs": {"hits": "fusion.hits", "answer": "answerer.answer"},
+    }
+    return {"version": 1, "indexing": indexing, "query": query}
+
+
+class RunningServer:
+    """A real uvicorn serving `create_app` on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app: object):
+        import threading
+
+        import uvicorn
+
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> RunningServer:
+        import time
+
+        import httpx
+
+        self.thread.start()
+        for _ in range(3000):  # until it answers /readyz 200 (or the thread dies)
+            if not self.thread.is_alive():
+                raise AssertionError("the server thread stopped before it was ready")
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=5).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.02)
+        raise AssertionError("the server was not ready within a minute")
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def served_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    """The example corpus indexed with `server_config` (folder for the gate, index, config)."""
+    import tests.integration.server_gate  # noqa: F401  (registers server_test_gate)
+    from ragloom.config import config_from_dict
+    from ragloom.rag import RAG
+
+    folder = tmp_path_factory.mktemp("served")
+    data = server_config(folder / "gate")
+    (folder / "gate").mkdir()
+    index_dir = folder / "index"
+    RAG(config_from_dict(data), index_dir=index_dir).index([CORPUS])
+    return folder / "gate", index_dir, data
