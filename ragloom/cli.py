@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ragloom.cli_support import err, friendly_errors, quiet_libraries
+from ragloom.cli_support import ConfigOption, err, friendly_errors, quiet_libraries
 from ragloom.errors import RagloomError
 
 app = typer.Typer(
@@ -26,10 +26,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="RAG configuration YAML (default: the built-in pipeline)."),
-]
 IndexDirOption = Annotated[
     Path | None,
     typer.Option("--index-dir", help="Index directory (default: the config's, else ./.ragloom)."),

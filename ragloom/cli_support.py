@@ -1,4 +1,4 @@
-"""What every `ragloom` command shares: errors as one-line messages, quiet libraries.
+"""What every `ragloom` command shares: the --config option, one-line errors, quiet libraries.
 
 Its own module so that the commands defined beside their stage family (`ragloom eval` in
 evaluation/, `ragloom train-reranker` in rerank/) import it without importing ragloom.cli,
@@ -12,10 +12,18 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from ragloom.errors import RagloomError
+
+#: `--config/-c`: the RAG configuration a command runs (index, query, eval, ...).
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="RAG configuration YAML (default: the built-in pipeline)."),
+]
 
 
 def err(message: str) -> None:

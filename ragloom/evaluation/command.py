@@ -12,15 +12,11 @@ from typing import Annotated
 
 import typer
 
-from ragloom.cli_support import friendly_errors, quiet_libraries
+from ragloom.cli_support import ConfigOption, friendly_errors, quiet_libraries
 from ragloom.config import RagConfig
 from ragloom.evaluation.metrics import METRICS
 from ragloom.evaluation.runner import EvalReport
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="RAG configuration YAML (default: the built-in pipeline)."),
-]
 BeirOption = Annotated[
     Path | None,
     typer.Option(
