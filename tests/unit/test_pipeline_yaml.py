@@ -176,6 +176,70 @@ def test_to_yaml_handles_path_and_tuple_parameters(tmp_path: Path) -> None:
 # -- component errors -------------------------------------------------------------------------
 
 
+#: One mistake in GOOD: (the edited file, text on the line the problem names, what it says).
+ONE_MISTAKE = [
+    pytest.param(
+        GOOD.replace('suffix: "!"', "mode: loud"),
+        "mode: loud",
+        ["'plain'", "'title'"],
+        id="literal-parameter-lists-allowed-values",
+    ),
+    pytest.param(
+        GOOD.replace(
+            "    type: test_length\n", "    type: test_length\n    init_parameters: [1]\n"
+        ),
+        "init_parameters: [1]",
+        [],
+        id="init-parameters-not-a-mapping",
+    ),
+    pytest.param(
+        GOOD.replace("    type: test_length\n", "    init_parameters: {}\n"),
+        "  length:",
+        ["needs a `type:`"],
+        id="component-without-type",
+    ),
+    pytest.param(
+        GOOD.replace("    type: test_length\n", "    type: test_length\n    params: {}\n"),
+        "  length:",
+        ["'params'"],
+        id="unknown-key-in-a-component",
+    ),
+    pytest.param(
+        GOOD + "inputs:\n  extra: [upper.txt]\n",
+        "extra:",
+        ["upper has no input 'txt'"],
+        id="input-to-a-missing-socket",
+    ),
+    pytest.param(
+        GOOD.replace("size: length.length", "size: length.size"),
+        "size: length.size",
+        ["outputs are: length (int)"],
+        id="output-from-a-missing-socket",
+    ),
+    pytest.param(
+        GOOD + "conections: []\n",
+        "conections:",
+        ["unknown key 'conections'", "connections"],
+        id="unknown-top-level-key",
+    ),
+    pytest.param(
+        GOOD + "executor:\n  type: spark\n", "executor:", ["local"], id="unknown-executor"
+    ),
+    pytest.param(GOOD + "index_dir: 5\n", "index_dir:", [], id="index-dir-not-a-string"),
+]
+
+
+@pytest.mark.parametrize(("text", "needle", "says"), ONE_MISTAKE)
+def test_one_mistake_is_one_problem_on_its_line(
+    tmp_path: Path, text: str, needle: str, says: list[str]
+) -> None:
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    assert problem.line == line_of(path, needle)
+    for words in says:
+        assert words in problem.message
+
+
 def test_unknown_type_suggests_and_lists_types(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("type: test_upper", "type: test_uper"))
     problem = only_problem(path)
@@ -229,42 +293,6 @@ def test_wrong_typed_parameter_is_located_on_its_line(tmp_path: Path) -> None:
     assert problem.line == line_of(path, "repeat: lots")
     assert (problem.component, problem.field) == ("upper", "repeat")
     assert "'lots'" in problem.message
-
-
-def test_literal_parameter_lists_allowed_values(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD.replace('suffix: "!"', "mode: loud"))
-    problem = only_problem(path)
-    assert problem.line == line_of(path, "mode: loud")
-    assert "'plain'" in problem.message
-    assert "'title'" in problem.message
-
-
-def test_init_parameters_must_be_a_mapping(tmp_path: Path) -> None:
-    path = write(
-        tmp_path,
-        GOOD.replace(
-            "  length:\n    type: test_length",
-            "  length:\n    type: test_length\n    init_parameters: [1]",
-        ),
-    )
-    problem = only_problem(path)
-    assert problem.line == line_of(path, "init_parameters: [1]")
-
-
-def test_component_without_type(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD.replace("    type: test_length\n", "    init_parameters: {}\n"))
-    problem = only_problem(path)
-    assert problem.line == line_of(path, "  length:")
-    assert "needs a `type:`" in problem.message
-
-
-def test_unknown_key_in_a_component(tmp_path: Path) -> None:
-    path = write(
-        tmp_path, GOOD.replace("    type: test_length\n", "    type: test_length\n    params: {}\n")
-    )
-    problem = only_problem(path)
-    assert problem.line == line_of(path, "  length:")
-    assert "'params'" in problem.message
 
 
 def test_invalid_component_name_is_located(tmp_path: Path) -> None:
@@ -357,46 +385,12 @@ def test_missing_required_input_is_located_on_the_component(tmp_path: Path) -> N
     assert "inputs:" in problem.message
 
 
-def test_input_to_a_missing_socket_is_located(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD + "inputs:\n  extra: [upper.txt]\n")
-    problem = only_problem(path)
-    assert problem.line == line_of(path, "extra:")
-    assert "upper has no input 'txt'" in problem.message
-
-
-def test_output_from_a_missing_socket_is_located(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD.replace("size: length.length", "size: length.size"))
-    problem = only_problem(path)
-    assert problem.line == line_of(path, "size: length.size")
-    assert "outputs are: length (int)" in problem.message
-
-
 def test_malformed_input_targets_are_reported(tmp_path: Path) -> None:
     path = write(tmp_path, "components:\n  s: {type: test_scale}\ninputs:\n  value: 5\n")
     assert any(p.line == 4 for p in problems_in(path))
 
 
 # -- file-level errors ------------------------------------------------------------------------
-
-
-def test_unknown_top_level_key(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD + "conections: []\n")
-    problem = only_problem(path)
-    assert problem.line == line_of(path, "conections:")
-    assert "unknown key 'conections'" in problem.message
-    assert "connections" in problem.message
-
-
-def test_unknown_executor_type(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD + "executor:\n  type: spark\n")
-    problem = only_problem(path)
-    assert problem.line == line_of(path, "executor:")
-    assert "local" in problem.message
-
-
-def test_non_string_index_dir_is_a_config_error(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD + "index_dir: 5\n")
-    assert only_problem(path).line == line_of(path, "index_dir:")
 
 
 @pytest.mark.parametrize(
