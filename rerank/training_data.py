@@ -15,7 +15,6 @@ unjudged positives only.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import numpy as np
 
 from ragloom.errors import ConfigError
 from ragloom.evaluation.beir import load_split
+from ragloom.jsonl import get_field, read_jsonl
 from ragloom.loaders.files import load_beir_corpus
 from ragloom.retrievers.score_fusion import fuse_rankings
 
@@ -72,46 +72,21 @@ def beir_training_set(folder: str | Path, split: str = "train") -> TrainingSet:
 
 def jsonl_training_set(path: str | Path) -> TrainingSet:
     """Groups from a JSONL of {query, positive, negatives?}; errors name the line and field."""
-    file = Path(path)
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: cannot read training pairs ({exc})") from None
     groups: list[TrainingGroup] = []
     passages: dict[str, int] = {}
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{file}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{where}: not JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise ConfigError(f"{where}: expected an object with query and positive")
-        query = _text_field(record, "query", where)
-        positive = _text_field(record, "positive", where)
-        negatives = record.get("negatives", [])
-        if not isinstance(negatives, list) or not all(
-            isinstance(n, str) and n.strip() for n in negatives
-        ):
-            raise ConfigError(f"{where}: field 'negatives' must be a list of non-empty strings")
+    for _, where, record in read_jsonl(path):
+        query = get_field(record, "query", "text", where)
+        positive = get_field(record, "positive", "text", where)
+        negatives = get_field(record, "negatives", "texts", where, default=[])
         groups.append(TrainingGroup(query, positive, list(negatives)))
         for text in (positive, *negatives):
             passages.setdefault(text, len(passages))
     if not groups:
-        raise ConfigError(f"{file}: no training pairs")
+        raise ConfigError(f"{path}: no training pairs")
     relevant: dict[str, set[int]] = {}
     for group in groups:
         relevant.setdefault(group.query, set()).add(passages[group.positive])
     return TrainingSet(groups, list(passages), relevant)
-
-
-def _text_field(record: dict[str, object], name: str, where: str) -> str:
-    value = record.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}: field {name!r} must be a non-empty string, got {value!r}")
-    return value
 
 
 def mine_negatives(

@@ -45,8 +45,8 @@ def test_jsonl_groups_and_corpus(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("not json", "not JSON"),
-        ('["a list"]', "expected an object"),
+        ("not json", "invalid JSON"),
+        ('["a list"]', "expected a JSON object"),
         ('{"positive": "p"}', "field 'query'"),
         ('{"query": "q", "positive": "  "}', "field 'positive'"),
         ('{"query": "q", "positive": "p", "negatives": "n"}', "field 'negatives'"),
