@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,9 @@ Metadata = dict[str, Any]
 SPAN_KEYS = ("ragloom_doc_id", "ragloom_start", "ragloom_end", "ragloom_position")
 #: Metadata a hit adds to its LangChain Document (and that converting back drops).
 HIT_KEYS = ("score", "source_scores", "source_ranks")
+#: A chunk record's fields that place the chunk in its document (stores that keep the text
+#: and id apart, such as Chroma, keep these as they are).
+RECORD_SPAN = ("doc_id", "start", "end", "position")
 
 
 def content_hash(text: str, metadata: Metadata | None = None) -> str:
@@ -125,6 +130,52 @@ class Chunk:
             id=doc.id or "",
             metadata=meta,
         )
+
+
+def json_default(value: Any) -> Any:
+    """`json.dumps`'s `default` for metadata: numpy scalars and arrays as numbers and lists,
+    anything else JSON cannot hold as its `str`."""
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def metadata_json(metadata: Metadata) -> str:
+    """Metadata as JSON text (Unicode kept, odd values as `json_default` says), for stores and
+    rows that hold it as one string (Chroma, Ray Data); `json.loads` reads it back."""
+    return json.dumps(metadata, ensure_ascii=False, default=json_default)
+
+
+def chunk_to_record(chunk: Chunk, embedding: bool = False) -> dict[str, Any]:
+    """A chunk as a JSON-able record (id, text, span, position, metadata; with `embedding`,
+    its vector as a list of floats when it has one). `chunk_from_record` inverts it."""
+    record: dict[str, Any] = {
+        "id": chunk.id,
+        "doc_id": chunk.doc_id,
+        "text": chunk.text,
+        "start": chunk.start,
+        "end": chunk.end,
+        "position": chunk.position,
+        "metadata": chunk.metadata,
+    }
+    if embedding and chunk.embedding is not None:
+        record["embedding"] = np.asarray(chunk.embedding).tolist()
+    return record
+
+
+def chunk_from_record(record: Mapping[str, Any]) -> Chunk:
+    """The chunk a `chunk_to_record` record describes (an embedding comes back as float32)."""
+    vector = record.get("embedding")
+    return Chunk(
+        doc_id=str(record["doc_id"]),
+        text=record["text"],
+        start=int(record["start"]),
+        end=int(record["end"]),
+        position=int(record.get("position", 0)),
+        id=str(record["id"]),
+        metadata=dict(record.get("metadata") or {}),
+        embedding=None if vector is None else np.asarray(vector, dtype=np.float32),
+    )
 
 
 @dataclass

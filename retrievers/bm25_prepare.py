@@ -26,48 +26,15 @@ import numpy as np
 
 from ragloom.retrievers.bm25_scoring import BM25Settings
 from ragloom.retrievers.bm25_segments import save_segment, segment_from_ids
-from ragloom.types import Chunk
+from ragloom.types import Chunk, chunk_to_record, json_default
 
 #: Where prepared segments wait for the writer to register them (inside the store folder).
 INCOMING = "incoming"
 
 
-def _json_default(value: Any) -> Any:
-    """Make numpy scalars/arrays and other odd metadata values JSON-serialisable."""
-    if isinstance(value, np.generic | np.ndarray):
-        return value.tolist()
-    return str(value)
-
-
-def chunk_to_record(chunk: Chunk) -> dict[str, Any]:
-    """The JSON record of a chunk (without its embedding)."""
-    return {
-        "id": chunk.id,
-        "doc_id": chunk.doc_id,
-        "text": chunk.text,
-        "start": chunk.start,
-        "end": chunk.end,
-        "position": chunk.position,
-        "metadata": chunk.metadata,
-    }
-
-
-def chunk_from_record(record: dict[str, Any]) -> Chunk:
-    """The chunk a JSON record describes."""
-    return Chunk(
-        doc_id=str(record["doc_id"]),
-        text=record["text"],
-        start=int(record["start"]),
-        end=int(record["end"]),
-        position=int(record.get("position", 0)),
-        id=str(record["id"]),
-        metadata=dict(record.get("metadata") or {}),
-    )
-
-
 def dumps(record: dict[str, Any]) -> str:
     """A record as the catalogue stores it (sorted keys: equal chunks give equal text)."""
-    return json.dumps(record, ensure_ascii=False, sort_keys=True, default=_json_default)
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, default=json_default)
 
 
 @dataclass(frozen=True)

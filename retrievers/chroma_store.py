@@ -19,9 +19,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ragloom.errors import RagloomError
-from ragloom.types import Chunk, Hit
+from ragloom.types import (
+    RECORD_SPAN,
+    Chunk,
+    Hit,
+    chunk_from_record,
+    chunk_to_record,
+    metadata_json,
+)
 
-RESERVED_KEYS = ("doc_id", "start", "end", "position", "metadata_json")
+RESERVED_KEYS = (*RECORD_SPAN, "metadata_json")
 #: The file a PersistentClient keeps its collections in: no file, no collection to read.
 SQLITE_FILE = "chroma.sqlite3"
 _clients: dict[str, Any] = {}
@@ -85,26 +92,17 @@ def _chunk_metadata(chunk: Chunk) -> dict[str, Any]:
         for k, v in chunk.metadata.items()
         if isinstance(v, str | int | float | bool) and k not in RESERVED_KEYS
     }
-    meta.update(
-        doc_id=chunk.doc_id,
-        start=chunk.start,
-        end=chunk.end,
-        position=chunk.position,
-        metadata_json=json.dumps(chunk.metadata, ensure_ascii=False, default=str),
-    )
+    record = chunk_to_record(chunk)
+    meta.update({key: record[key] for key in RECORD_SPAN})
+    meta["metadata_json"] = metadata_json(record["metadata"])
     return meta
 
 
 def _chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
-    return Chunk(
-        doc_id=str(meta["doc_id"]),
-        text=text,
-        start=int(meta["start"]),
-        end=int(meta["end"]),
-        position=int(meta.get("position", 0)),
-        id=chunk_id,
-        metadata=json.loads(meta.get("metadata_json") or "{}"),
-    )
+    """The chunk a Chroma row holds: its id, its text and the metadata `_chunk_metadata` wrote."""
+    record = {key: meta[key] for key in RECORD_SPAN if key in meta}
+    metadata = json.loads(meta.get("metadata_json") or "{}")
+    return chunk_from_record({**record, "id": chunk_id, "text": text, "metadata": metadata})
 
 
 class ChromaStore:

@@ -46,7 +46,7 @@ from ragloom.pipeline.plan import ExecutionPlan, Step, gather, run_step
 from ragloom.progress import progress_enabled
 from ragloom.retrievers.bm25_prepare import PreparedSegment
 from ragloom.roles import WRITTEN
-from ragloom.types import Chunk, Document
+from ragloom.types import Chunk, Document, metadata_json
 
 if TYPE_CHECKING:
     from ragloom.pipeline.graph import Pipeline
@@ -265,8 +265,7 @@ class RayDataWriter(BatchWriter):
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = progress_enabled()
         rows = [
-            {"id": d.id, "text": d.text, "metadata": json.dumps(d.metadata, default=str)}
-            for d in documents
+            {"id": d.id, "text": d.text, "metadata": metadata_json(d.metadata)} for d in documents
         ]
         blocks = max(1, -(-len(rows) // batch_size))
         dataset = ray.data.from_items(rows, override_num_blocks=blocks)

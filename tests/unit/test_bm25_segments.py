@@ -17,11 +17,11 @@ from rank_bm25 import BM25Okapi
 from ragloom.errors import ConfigError
 from ragloom.retrievers import bm25_catalog, bm25_manifest, bm25_merge, bm25_store
 from ragloom.retrievers.bm25_merge import pick_merge, tier
-from ragloom.retrievers.bm25_prepare import chunk_to_record, dumps, prepare_segment
+from ragloom.retrievers.bm25_prepare import dumps, prepare_segment
 from ragloom.retrievers.bm25_scoring import BM25Settings
 from ragloom.retrievers.bm25_segments import build_segment, merge_segments, open_segment
 from ragloom.retrievers.bm25_store import BM25Store
-from ragloom.types import Chunk, Document
+from ragloom.types import Chunk, Document, chunk_to_record
 
 
 def _chunk(doc_id: str, text: str) -> Chunk:

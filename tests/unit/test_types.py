@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from langchain_core.documents import Document as LCDocument
 
-from ragloom.types import Answer, Chunk, Document, Hit, content_hash
+from ragloom.types import (
+    Answer,
+    Chunk,
+    Document,
+    Hit,
+    chunk_from_record,
+    chunk_to_record,
+    content_hash,
+    metadata_json,
+)
 
 TEXT = "Hello wide world. Ünïcode ✓ spans stay exact."
 
@@ -166,3 +178,45 @@ def test_answer_to_dict() -> None:
         "citations_inferred": False,
         "timings": {"total": 0.1},
     }
+
+
+def _unicode_chunk() -> Chunk:
+    meta = {"lang": "de", "tags": ["a", "ß"]}
+    doc = Document("Zürich — 東京 \u2028 café", id="doc/ü", metadata=meta)
+    chunk = Chunk.from_span(doc, 9, 11, position=3)
+    chunk.metadata["nested"] = {"score": 0.5, "none": None}
+    return chunk
+
+
+def test_a_chunk_record_round_trips_metadata_unicode_span_and_embedding() -> None:
+    chunk = _unicode_chunk()
+    chunk.embedding = np.array([0.1, -2.5, 3e-8], dtype=np.float32)
+    record = json.loads(json.dumps(chunk_to_record(chunk, embedding=True), ensure_ascii=False))
+    back = chunk_from_record(record)
+    assert back == chunk  # id, doc_id, text, span, position, metadata
+    assert (back.text, back.start, back.end, back.position) == ("東京", 9, 11, 3)
+    assert back.embedding is not None and back.embedding.dtype == np.float32
+    assert np.array_equal(back.embedding, chunk.embedding)  # float32 -> JSON -> float32 exact
+    plain = chunk_to_record(chunk)  # without asking, no vector: the BM25 catalogue's record
+    assert "embedding" not in plain and chunk_from_record(plain).embedding is None
+
+
+def test_the_chunk_record_format_is_unchanged() -> None:
+    """Existing indexes hold these records: the keys and their meaning must not move."""
+    chunk = Chunk("d", "xy", 4, 6, position=1, metadata={"k": "v"})
+    assert chunk_to_record(chunk) == {
+        "id": "d#4-6",
+        "doc_id": "d",
+        "text": "xy",
+        "start": 4,
+        "end": 6,
+        "position": 1,
+        "metadata": {"k": "v"},
+    }
+    old = {"id": "d#4-6", "doc_id": "d", "text": "xy", "start": "4", "end": 6, "metadata": None}
+    assert chunk_from_record(old) == Chunk("d", "xy", 4, 6, position=0)  # older, looser records
+
+
+def test_metadata_json_keeps_unicode_and_makes_numpy_values_plain() -> None:
+    text = metadata_json({"name": "東京", "n": np.int64(3), "v": np.arange(2), "p": Path("a")})
+    assert text == '{"name": "東京", "n": 3, "v": [0, 1], "p": "a"}'
