@@ -105,7 +105,7 @@ def query(
     config: ConfigOption = None,
     index_dir: IndexDirOption = None,
     top_k: Annotated[
-        int | None, typer.Option("--top-k", min=1, help="Number of passages to return.")
+        int | None, typer.Option("--top-k", help="Number of passages to return.")
     ] = None,
     executor: ExecutorOption = None,
     as_json: JsonOption = False,

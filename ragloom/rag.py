@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ragloom.component import check_top_k
 from ragloom.config import RagConfig, default_config, load_config
 from ragloom.errors import ConfigError
 from ragloom.generation.streaming import stream_to
@@ -132,13 +133,14 @@ class RAG:
 
     def stream(self, question: str, top_k: int | None = None) -> Iterator[str | QueryResult]:
         """Yield the answer's text pieces as they are generated, then the QueryResult."""
+        inputs = self._query_inputs(question, top_k)
         prepare_executor(self.config.query)  # Ray wants to start on the main thread
         pieces: queue.Queue[tuple[str, Any]] = queue.Queue()
 
         def work() -> None:
             try:
                 with stream_to(lambda piece: pieces.put(("piece", piece))):
-                    pieces.put(("done", self.query(question, top_k)))
+                    pieces.put(("done", self._run_query(inputs)))
             except BaseException as exc:
                 pieces.put(("error", exc))
 
@@ -156,8 +158,21 @@ class RAG:
 
     def query(self, question: str, top_k: int | None = None) -> QueryResult:
         """Run the query pipeline; `top_k` needs the pipeline to declare a `top_k` input."""
+        return self._run_query(self._query_inputs(question, top_k))
+
+    def _query_inputs(self, question: str, top_k: int | None) -> dict[str, Any]:
+        """The query pipeline's inputs, checked before anything starts (`top_k` as the CLI's
+        --top-k and every stage's `top_k` parameter are: a positive integer)."""
         if not question or not question.strip():
             raise ConfigError("the question is empty")
+        inputs: dict[str, Any] = {"query": question}
+        if top_k is not None:
+            inputs["top_k"] = check_top_k(top_k, "query")
+            if "top_k" not in self.config.query.inputs:
+                raise ConfigError("--top-k needs the query pipeline to declare a `top_k` input")
+        return inputs
+
+    def _run_query(self, inputs: dict[str, Any]) -> QueryResult:
         manifest = read_manifest(self.index_dir)
         if manifest is None:
             raise ConfigError(
@@ -165,11 +180,6 @@ class RAG:
                 f"(or pass --index-dir where the index lives)"
             )
         check_encoder(self.index_dir, manifest, self.config.encoder_settings())
-        inputs: dict[str, Any] = {"query": question}
-        if top_k is not None:
-            if "top_k" not in self.config.query.inputs:
-                raise ConfigError("--top-k needs the query pipeline to declare a `top_k` input")
-            inputs["top_k"] = top_k
         start = time.perf_counter()
         result = self.config.query.run(inputs)
         timings = dict(result.timings)

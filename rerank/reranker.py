@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from ragloom.component import Component, output_types
 from ragloom.devices import DType
@@ -34,7 +34,6 @@ from ragloom.rerank.cross_encoder import CrossEncoder, load_cross_encoder
 from ragloom.retrievers.score_fusion import minmax
 from ragloom.types import Hit
 
-Positive = Annotated[int, Field(gt=0)]
 Weight = Annotated[float, Field(ge=0.0, le=1.0)]
 SOURCE = "rerank"
 
@@ -124,10 +123,10 @@ class CrossEncoderReranker(Component):
     def __init__(
         self,
         model: Annotated[str, Field(min_length=1)],
-        top_k: Positive = 10,
-        depth: Positive = 100,
-        batch_size: Positive = 16,
-        max_length: Positive | None = None,
+        top_k: PositiveInt = 10,
+        depth: PositiveInt = 100,
+        batch_size: PositiveInt = 16,
+        max_length: PositiveInt | None = None,
         threshold: float | None = None,
         device: str = "auto",
         dtype: DType = "auto",
@@ -150,9 +149,6 @@ class CrossEncoderReranker(Component):
 
     @output_types(hits=list[Hit])
     def run(self, query: str, hits: list[Hit], top_k: int | None = None) -> dict[str, Any]:
-        limit = self.top_k if top_k is None else top_k
-        if limit <= 0:
-            raise ValueError(f"{self.label()}: top_k must be greater than 0, got {limit}")
         self.warm_up()
         assert self._encoder is not None
         ranked = rerank_hits(
@@ -160,7 +156,7 @@ class CrossEncoderReranker(Component):
             query,
             hits,
             depth=self.depth,
-            top_k=limit,
+            top_k=self.top_k if top_k is None else top_k,  # a per-call value is checked on entry
             threshold=self.threshold,
             batch_size=self.batch_size,
             max_length=self.max_length,

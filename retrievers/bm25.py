@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from ragloom.component import Component, output_types
 from ragloom.errors import ComponentConfigError, ConfigError, Problem
@@ -31,7 +31,6 @@ from ragloom.retrievers.bm25_scoring import BM25Settings
 from ragloom.retrievers.bm25_store import BM25Store
 from ragloom.types import Chunk, Hit
 
-Positive = Annotated[int, Field(gt=0)]
 #: "bm25s": the segmented sparse index (memory-mapped postings, fast); "rank_bm25": the
 #: reference, rebuilt in memory from the stored chunks.
 Backend = Literal["bm25s", "rank_bm25"]
@@ -45,13 +44,24 @@ Stemmer = Literal["english"] | None
 
 
 class _BM25Stage(Component):
-    """Where the BM25 index lives: `<index_dir>/<subdir>`, opened lazily."""
+    """Where the BM25 index lives (`<index_dir>/<subdir>`, opened lazily) and its settings."""
 
-    def _configure(self, subdir: str, settings: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        subdir: str = "bm25",
+        backend: Backend = "bm25s",
+        k1: K1 = 1.5,
+        b: B = 0.75,
+        epsilon: Epsilon = 0.25,
+        stopwords: Stopwords = None,
+        stemmer: Stemmer = None,
+    ):
         """Set the folder and the index settings (validated here, before anything loads)."""
         self._locate(subdir)
         try:
-            self.settings = BM25Settings(**settings)
+            self.settings = BM25Settings(
+                backend=backend, k1=k1, b=b, epsilon=epsilon, stopwords=stopwords, stemmer=stemmer
+            )
         except ConfigError as exc:
             label = self.label()
             raise ComponentConfigError(
@@ -102,22 +112,6 @@ class BM25Writer(_BM25Stage):
     Example: ``BM25Writer(subdir="bm25", stopwords="en").run(chunks=chunks)``.
     """
 
-    def __init__(
-        self,
-        subdir: str = "bm25",
-        backend: Backend = "bm25s",
-        k1: K1 = 1.5,
-        b: B = 0.75,
-        epsilon: Epsilon = 0.25,
-        stopwords: Stopwords = None,
-        stemmer: Stemmer = None,
-    ):
-        self._configure(
-            subdir,
-            {"backend": backend, "k1": k1, "b": b, "epsilon": epsilon}
-            | {"stopwords": stopwords, "stemmer": stemmer},
-        )
-
     @output_types(written=int)
     def run(self, chunks: list[Chunk], delete_documents: list[str] | None = None) -> dict[str, Any]:
         # One commit replaces the documents' chunks: deleting first would be a second one.
@@ -149,35 +143,24 @@ class BM25Retriever(_BM25Stage):
 
     def __init__(
         self,
-        subdir: str = "bm25",
-        top_k: Positive = 10,
+        top_k: PositiveInt = 10,
         source: Annotated[str, Field(min_length=1)] = "bm25",
-        backend: Backend = "bm25s",
-        k1: K1 = 1.5,
-        b: B = 0.75,
-        epsilon: Epsilon = 0.25,
-        stopwords: Stopwords = None,
-        stemmer: Stemmer = None,
+        **inherited: Any,
     ):
-        self._configure(
-            subdir,
-            {"backend": backend, "k1": k1, "b": b, "epsilon": epsilon}
-            | {"stopwords": stopwords, "stemmer": stemmer},
-        )
+        """Takes the index settings of `bm25_writer` too (they must match the index's)."""
+        super().__init__(**inherited)
         self.top_k = top_k
         self.source = source
 
     @output_types(hits=list[Hit])
     def run(self, query: str, top_k: int | None = None) -> dict[str, Any]:
-        limit = self.top_k if top_k is None else top_k
-        if limit <= 0:
-            raise ValueError(f"{self.label()}: top_k must be greater than 0, got {limit}")
         if not self.store.manifest_path.exists():  # never indexed here: refuse, create nothing
             raise ConfigError(
                 f"the index at {self.directory.parent} has no BM25 data in {self.directory.name}/ "
                 f"(it was built without a BM25 writer, or into another subdir): query with the "
                 f"configuration it was indexed with (-c FILE), or index with this one first"
             )
+        limit = self.top_k if top_k is None else top_k  # a per-call value is checked on entry
         hits = self.store.search(query, limit)
         return {
             "hits": [

@@ -37,9 +37,8 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from ragloom.atomic import fsync_dir, write_json_atomic
+from ragloom.atomic import write_json_atomic
 from ragloom.errors import ConfigError
-from ragloom.jsonl import read_jsonl
 from ragloom.retrievers import bm25_catalog as catalog
 from ragloom.retrievers.bm25_manifest import (
     FORMAT_VERSION,
@@ -52,6 +51,8 @@ from ragloom.retrievers.bm25_merge import pick_merge
 from ragloom.retrievers.bm25_prepare import (
     INCOMING,
     PreparedSegment,
+    chunk_from_record,
+    chunk_to_record,
     prepare_segment,
 )
 from ragloom.retrievers.bm25_scoring import (
@@ -70,7 +71,7 @@ from ragloom.retrievers.bm25_segments import (
     open_segment,
     save_segment,
 )
-from ragloom.types import Chunk, Hit, chunk_from_record, chunk_to_record
+from ragloom.types import Chunk, Hit
 
 __all__ = [
     "TOKENIZER_SETTINGS",
@@ -385,8 +386,6 @@ class BM25Store:
 
     def search(self, query: str, top_k: int = 10) -> list[Hit]:
         """The `top_k` chunks holding a query token, best BM25 score first, ties by chunk id."""
-        if top_k <= 0:
-            raise ValueError(f"top_k must be greater than 0, got {top_k}")
         tokens = self.settings.tokenizer(query)
         if not tokens:
             return []
@@ -495,14 +494,12 @@ class BM25Store:
             doomed = [rowid for rowid, _, _, _ in old] + moved
             catalog.delete_rows(db, doomed)
             base = catalog.meta(db, "next_rowid")
-            moved_in = False
             for part in prepared:
                 if not part.chunk_ids:
                     continue
                 os.replace(
                     self.directory / INCOMING / part.file_name, self.directory / part.file_name
                 )
-                moved_in = True
                 rows = range(base, base + len(part.chunk_ids))
                 catalog.insert_rows(
                     db, zip(rows, part.chunk_ids, part.doc_ids, part.records, strict=True)
@@ -511,8 +508,6 @@ class BM25Store:
                     "INSERT INTO segments VALUES (?, ?, ?)", (part.name, len(part.chunk_ids), base)
                 )
                 base += len(part.chunk_ids)
-            if moved_in:  # the renames must outlive a power loss the catalogue survives
-                fsync_dir(self.directory)
             catalog.set_meta(db, "next_rowid", base)
             catalog.set_meta(db, "live", catalog.meta(db, "live") + len(ids) - len(doomed))
             before = catalog.meta(db, "generation")
@@ -618,7 +613,10 @@ class BM25Store:
             catalog.create(db)
             self._clear_debris(db)
             if legacy.exists():
-                chunks = [chunk_from_record(line.record) for line in read_jsonl(legacy)]
+                with open(legacy, encoding="utf-8") as handle:
+                    chunks = [
+                        chunk_from_record(json.loads(line)) for line in handle if line.strip()
+                    ]
                 if chunks:
                     self._register(db, [prepare_segment(self.settings, chunks, self.directory)], ())
             write_json_atomic(self.manifest_path, {**manifest, "format_version": FORMAT_VERSION})

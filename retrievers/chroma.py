@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, PositiveInt
 
 from ragloom.component import Component, output_types
 from ragloom.registry import register
@@ -50,7 +50,6 @@ CollectionName = Annotated[
     Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$"),
     AfterValidator(_chroma_accepts),
 ]
-Positive = Annotated[int, Field(gt=0)]
 
 
 def _server_url(url: str) -> str:
@@ -83,9 +82,9 @@ class _ChromaStage(Component):
         collection: CollectionName = "ragloom",
         subdir: str = "chroma",
         space: Literal["cosine", "ip", "l2"] = "cosine",
-        ef_construction: Positive = 200,
-        ef_search: Positive = 100,
-        max_neighbors: Positive = 16,
+        ef_construction: PositiveInt = 200,
+        ef_search: PositiveInt = 100,
+        max_neighbors: PositiveInt = 16,
         server: ServerUrl | None = None,
     ):
         self.collection = collection
@@ -150,21 +149,9 @@ class ChromaRetriever(_ChromaStage):
 
     read_only = True
 
-    def __init__(
-        self,
-        top_k: Positive = 10,
-        source: str = "dense",
-        collection: CollectionName = "ragloom",
-        subdir: str = "chroma",
-        space: Literal["cosine", "ip", "l2"] = "cosine",
-        ef_construction: Positive = 200,
-        ef_search: Positive = 100,
-        max_neighbors: Positive = 16,
-        server: ServerUrl | None = None,
-    ):
-        super().__init__(
-            collection, subdir, space, ef_construction, ef_search, max_neighbors, server
-        )
+    def __init__(self, top_k: PositiveInt = 10, source: str = "dense", **inherited: Any):
+        """Takes the collection settings of `chroma_writer` too."""
+        super().__init__(**inherited)
         self.top_k = top_k
         self.source = source
 
@@ -175,10 +162,8 @@ class ChromaRetriever(_ChromaStage):
         top_k: int | None = None,
         filters: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        k = self.top_k if top_k is None else top_k
-        if k <= 0:
-            raise ValueError(f"top_k must be greater than 0, got {k}")
         self._check_collection()
+        k = self.top_k if top_k is None else top_k  # a per-call value is checked on entry
         found = self.store.search(query_embedding, k, filters)
         return {"hits": to_hits(found, self.source)}
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from ragloom.component import Component, Variadic, output_types
 from ragloom.registry import register
@@ -31,17 +31,9 @@ from ragloom.types import Hit
 
 __all__ = ["ReciprocalRankFusion", "ScoreFusion", "reciprocal_rank_fusion", "score_fusion"]
 
-Positive = Annotated[int, Field(gt=0)]
 Weights = dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]]
 #: What fusion merges: chunks by id, or documents (each source's best chunk per document).
 GroupBy = Literal["chunk", "document"]
-
-
-def _limit(component: Component, default: int, top_k: int | None) -> int:
-    limit = default if top_k is None else top_k
-    if limit <= 0:
-        raise ValueError(f"{component.label()}: top_k must be greater than 0, got {limit}")
-    return limit
 
 
 def _grouped(lists: list[list[Hit]], group_by: GroupBy) -> list[list[Hit]]:
@@ -57,8 +49,8 @@ class ReciprocalRankFusion(Component):
 
     def __init__(
         self,
-        k: Positive = 60,
-        top_k: Positive = 10,
+        k: PositiveInt = 60,
+        top_k: PositiveInt = 10,
         weights: Weights | None = None,
         group_by: GroupBy = "chunk",
     ):
@@ -69,7 +61,7 @@ class ReciprocalRankFusion(Component):
 
     @output_types(hits=list[Hit])
     def run(self, hits: Variadic[list[Hit]], top_k: int | None = None) -> dict[str, Any]:
-        limit = _limit(self, self.top_k, top_k)
+        limit = self.top_k if top_k is None else top_k  # a per-call value is checked on entry
         lists = _grouped(hits, self.group_by)
         return {"hits": reciprocal_rank_fusion(lists, self.k, self.weights)[:limit]}
 
@@ -95,7 +87,7 @@ class ScoreFusion(Component):
     def __init__(
         self,
         method: Literal["minmax", "zscore", "dbsf"] = "minmax",
-        top_k: Positive = 10,
+        top_k: PositiveInt = 10,
         weights: Weights | None = None,
         group_by: GroupBy = "chunk",
     ):
@@ -106,6 +98,6 @@ class ScoreFusion(Component):
 
     @output_types(hits=list[Hit])
     def run(self, hits: Variadic[list[Hit]], top_k: int | None = None) -> dict[str, Any]:
-        limit = _limit(self, self.top_k, top_k)
+        limit = self.top_k if top_k is None else top_k  # a per-call value is checked on entry
         lists = _grouped(hits, self.group_by)
         return {"hits": score_fusion(lists, self.method, self.weights)[:limit]}

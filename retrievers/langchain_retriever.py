@@ -28,8 +28,9 @@ from langchain_core.callbacks import (
 )
 from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, PositiveInt, model_validator
 
+from ragloom.component import check_top_k
 from ragloom.errors import ConfigError
 from ragloom.pipeline.graph import Pipeline
 from ragloom.types import Hit
@@ -62,13 +63,6 @@ def check_query(query: Any) -> str:
     return query
 
 
-def check_top_k(top_k: Any) -> int:
-    """A per-call `top_k`: a positive int (booleans and strings are refused, not coerced)."""
-    if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k <= 0:
-        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-    return top_k
-
-
 class RagloomRetriever(BaseRetriever):
     """A LangChain retriever backed by a ragloom pipeline with a `query` input and `hits`
     output (BM25, dense, hybrid, reranked: whatever the pipeline does).
@@ -81,7 +75,7 @@ class RagloomRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
     pipeline: Pipeline
-    top_k: int | None = Field(default=None, gt=0, strict=True)
+    top_k: PositiveInt | None = Field(default=None, strict=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -130,7 +124,7 @@ class RagloomRetriever(BaseRetriever):
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
         """The pipeline's ragloom hits for a query; `top_k` overrides the retriever's own."""
         inputs: dict[str, Any] = {"query": check_query(query)}
-        limit = self.top_k if top_k is None else check_top_k(top_k)
+        limit = self.top_k if top_k is None else check_top_k(top_k, "RagloomRetriever")
         if limit is not None:
             self._check_top_k_input()
             inputs["top_k"] = limit

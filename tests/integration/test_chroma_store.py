@@ -274,14 +274,6 @@ def test_a_retriever_finds_a_collection_written_after_it_warmed_up(tmp_path: Pat
     assert retriever.run(query_embedding=chunks[1].embedding.tolist())["hits"][0].chunk == chunks[1]
 
 
-@pytest.mark.parametrize("top_k", [0, -3])
-def test_non_positive_run_time_top_k_is_a_value_error(tmp_path: Path, top_k: int) -> None:
-    writer, retriever = _stages(tmp_path)
-    writer.run(chunks=_chunks("a", 2))
-    with pytest.raises(ValueError, match="top_k"):
-        retriever.run(query_embedding=_vector(1).tolist(), top_k=top_k)
-
-
 @pytest.mark.parametrize("params", [{"top_k": 0}, {"ef_search": 0}, {"space": "dot"}])
 def test_invalid_retriever_settings_are_config_errors(params: dict[str, Any]) -> None:
     with pytest.raises(ComponentConfigError) as info:

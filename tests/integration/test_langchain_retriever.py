@@ -102,7 +102,7 @@ def test_bad_per_call_arguments_are_refused(example_index: Path) -> None:
     with pytest.raises(TypeError, match="unknown argument 'limit'"):
         asyncio.run(retriever.ainvoke(QUESTION, limit=1))
     for bad in (0, -2, True, "3", 1.0):
-        with pytest.raises(ValueError, match="top_k must be a positive integer"):
+        with pytest.raises(ConfigError, match=r"^RagloomRetriever: parameter 'top_k': Input"):
             retriever.invoke(QUESTION, top_k=bad)
     no_top_k = RagloomRetriever(pipeline=Pipeline.from_yaml_text(NO_TOP_K_PIPELINE))
     with pytest.raises(ConfigError, match="declare a `top_k` input"):
