@@ -37,8 +37,9 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from ragloom.atomic import write_json_atomic
+from ragloom.atomic import fsync_dir, write_json_atomic
 from ragloom.errors import ConfigError
+from ragloom.jsonl import read_jsonl
 from ragloom.retrievers import bm25_catalog as catalog
 from ragloom.retrievers.bm25_manifest import (
     FORMAT_VERSION,
@@ -51,8 +52,6 @@ from ragloom.retrievers.bm25_merge import pick_merge
 from ragloom.retrievers.bm25_prepare import (
     INCOMING,
     PreparedSegment,
-    chunk_from_record,
-    chunk_to_record,
     prepare_segment,
 )
 from ragloom.retrievers.bm25_scoring import (
@@ -71,7 +70,7 @@ from ragloom.retrievers.bm25_segments import (
     open_segment,
     save_segment,
 )
-from ragloom.types import Chunk, Hit
+from ragloom.types import Chunk, Hit, chunk_from_record, chunk_to_record
 
 __all__ = [
     "TOKENIZER_SETTINGS",
@@ -494,12 +493,14 @@ class BM25Store:
             doomed = [rowid for rowid, _, _, _ in old] + moved
             catalog.delete_rows(db, doomed)
             base = catalog.meta(db, "next_rowid")
+            moved_in = False
             for part in prepared:
                 if not part.chunk_ids:
                     continue
                 os.replace(
                     self.directory / INCOMING / part.file_name, self.directory / part.file_name
                 )
+                moved_in = True
                 rows = range(base, base + len(part.chunk_ids))
                 catalog.insert_rows(
                     db, zip(rows, part.chunk_ids, part.doc_ids, part.records, strict=True)
@@ -508,6 +509,8 @@ class BM25Store:
                     "INSERT INTO segments VALUES (?, ?, ?)", (part.name, len(part.chunk_ids), base)
                 )
                 base += len(part.chunk_ids)
+            if moved_in:  # the renames must outlive a power loss the catalogue survives
+                fsync_dir(self.directory)
             catalog.set_meta(db, "next_rowid", base)
             catalog.set_meta(db, "live", catalog.meta(db, "live") + len(ids) - len(doomed))
             before = catalog.meta(db, "generation")
@@ -613,10 +616,7 @@ class BM25Store:
             catalog.create(db)
             self._clear_debris(db)
             if legacy.exists():
-                with open(legacy, encoding="utf-8") as handle:
-                    chunks = [
-                        chunk_from_record(json.loads(line)) for line in handle if line.strip()
-                    ]
+                chunks = [chunk_from_record(line.record) for line in read_jsonl(legacy)]
                 if chunks:
                     self._register(db, [prepare_segment(self.settings, chunks, self.directory)], ())
             write_json_atomic(self.manifest_path, {**manifest, "format_version": FORMAT_VERSION})
