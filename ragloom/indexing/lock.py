@@ -2,7 +2,8 @@
 
 Two `ragloom index` runs on one directory would interleave their batches and lose each
 other's journal entries; the second one is refused instead, with a message naming the
-holder (pid, host, command, start time), or, with `wait=True`, waits for the lock. The lock
+holder (pid, host, command, start time), or, with `wait=True`, waits for the lock (and logs a
+warning naming the holder, so a queued run does not look hung). The lock
 is a `filelock` lock (flock on POSIX), so it is released when its holder dies, even by
 `kill -9`; the holder's description is a plain JSON file beside it, informative only.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import sys
@@ -30,6 +32,7 @@ from ragloom.index_dir import prepare_index_dir
 
 LOCK_FILE = ".write.lock"
 HOLDER_FILE = ".write.holder.json"
+logger = logging.getLogger(__name__)
 
 
 def _holder(index_dir: Path) -> str:
@@ -50,12 +53,15 @@ def index_lock(index_dir: Path, wait: bool = False) -> Iterator[None]:
     prepare_index_dir(index_dir)  # a file, or unwritable: say so (filelock would just time out)
     lock = FileLock(index_dir / LOCK_FILE)
     try:
-        lock.acquire(timeout=-1 if wait else 0)
+        lock.acquire(timeout=0)
     except Timeout:
-        raise ConfigError(
-            f"{index_dir} is being written by {_holder(index_dir)}; one writer at a time: "
-            f"wait for it to finish, or pass --wait to queue behind it"
-        ) from None
+        if not wait:
+            raise ConfigError(
+                f"{index_dir} is being written by {_holder(index_dir)}; one writer at a time: "
+                f"wait for it to finish, or pass --wait to queue behind it"
+            ) from None
+        logger.warning("%s is being written by %s; waiting for it", index_dir, _holder(index_dir))
+        lock.acquire()
     try:
         command = " ".join(os.path.basename(a) if n == 0 else a for n, a in enumerate(sys.argv))
         holder = {

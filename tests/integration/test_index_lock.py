@@ -8,16 +8,17 @@ with exactly the documents of both folders, and the journal agrees with the stor
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from ragloom.errors import ConfigError
+from ragloom.indexing import lock
 from ragloom.indexing.journal import read_documents
 from ragloom.indexing.lock import index_lock
 from ragloom.rag import RAG
@@ -111,19 +112,38 @@ def test_with_wait_the_second_writer_queues_and_both_land(tmp_path: Path) -> Non
     assert_holds_exactly(index_dir, a, b)
 
 
+class Waiting(logging.Handler):
+    """Sets `seen` when the index lock says a writer is waiting for it (the lock's own log)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "waiting for it" in record.getMessage():
+            self.seen.set()
+
+
 def test_the_sdk_refuses_or_waits_while_the_lock_is_held(tmp_path: Path) -> None:
     a = folder(tmp_path / "a", "a", count=3)
     index_dir = tmp_path / "idx"
-    with index_lock(index_dir):
-        with pytest.raises(ConfigError, match=rf"{os.getpid()} on .* is being|being written"):
-            RAG.from_file(BM25, index_dir).index([a])
-        done: list[object] = []
-        waiter = threading.Thread(
-            target=lambda: done.append(RAG.from_file(BM25, index_dir).index([a], wait=True))
-        )
-        waiter.start()
-        time.sleep(1.0)
-        assert not done  # still waiting for the lock
-    waiter.join(timeout=60)
+    waiting = Waiting()
+    logging.getLogger(lock.__name__).addHandler(waiting)
+    try:
+        with index_lock(index_dir):
+            with pytest.raises(ConfigError, match=rf"{os.getpid()} on .* is being|being written"):
+                RAG.from_file(BM25, index_dir).index([a])
+            assert not waiting.seen.is_set()  # refused, not queued
+            done: list[object] = []
+            waiter = threading.Thread(
+                target=lambda: done.append(RAG.from_file(BM25, index_dir).index([a], wait=True))
+            )
+            waiter.start()
+            assert waiting.seen.wait(timeout=120), "the waiter never reached the held lock"
+            assert not done and waiter.is_alive()  # queued behind this holder, nothing written
+            assert read_documents(index_dir) == ({}, set())
+    finally:
+        logging.getLogger(lock.__name__).removeHandler(waiting)
+    waiter.join(timeout=120)
     assert done and done[0].added == 3  # type: ignore[attr-defined]
     assert_holds_exactly(index_dir, a)
