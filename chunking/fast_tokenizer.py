@@ -16,9 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ragloom.chunking.text_encoder import load_tokenizer
 from ragloom.model_cache import cached_entry
-from ragloom.models import resolve_model_path
+from ragloom.models import load_tokenizer, resolve_model_path
 
 logger = logging.getLogger(__name__)
 FILE = "tokenizer.json"
@@ -55,4 +54,9 @@ def load_backend_tokenizer(model: str) -> Any:
 
 
 def _built(model: str) -> str:
-    return str(load_tokenizer(model).backend_tokenizer.to_str())
+    """The JSON of `model`'s Rust tokenizer as transformers configures it (exact spans need
+    offsets, so a slow, Python-only tokenizer is refused)."""
+    tokenizer = load_tokenizer(model)
+    if not tokenizer.is_fast:
+        raise ValueError(f"tokenizer of {model!r} is not a fast tokenizer; exact spans need one")
+    return str(tokenizer.backend_tokenizer.to_str())

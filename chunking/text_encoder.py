@@ -4,39 +4,31 @@ Also: an optional text prefix (E5 "passage: ", nomic "search_query: "), Matryosh
 of the embedding (`truncate_dim`, applied before normalising), and `token_states` for stages
 that pool token embeddings themselves (late chunking).
 
-Loaded models are cached per process (keyed by path, device and dtype) so the chunk encoder and
-the query encoder of one pipeline share one copy of the weights.
+Loading, the per-process cache (keyed by model, device and dtype, so the chunk encoder and the
+query encoder of one pipeline share one copy of the weights) and the length-sorted batches come
+from `ragloom.pretrained`, shared with the cross-encoder.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
-from functools import cache
 from typing import Any, Literal
 
 import numpy as np
 
-from ragloom.devices import DType, pick_device, pick_dtype
-from ragloom.models import load_failure, load_pretrained, resolve_model_path
+from ragloom.devices import DType
+from ragloom.pretrained import BatchEncoder, length_batches
 
 Pooling = Literal["mean", "cls"]
-_lock = threading.Lock()
 
 
-class TextEncoder:
+class TextEncoder(BatchEncoder):
     """Tokenizer + AutoModel, with the pooling and batching every encoder stage shares."""
 
-    def __init__(self, model: str, device: str = "auto", dtype: DType = "auto"):
-        from transformers import AutoModel
+    auto_class = "AutoModel"
 
-        self.model_name = model
-        self.device = pick_device(device)
-        self.tokenizer, self.model = load_pretrained(
-            model, AutoModel, pick_dtype(dtype, self.device)
-        )
-        self.model.to(self.device).eval()
-        self.max_length = min(int(getattr(self.model.config, "max_position_embeddings", 512)), 512)
+    def __init__(self, model: str, device: str = "auto", dtype: DType = "auto"):
+        super().__init__(model, device, dtype)
         self.dimension = int(self.model.config.hidden_size)
 
     def encode(
@@ -57,23 +49,14 @@ class TextEncoder:
         if prefix:
             texts = [prefix + text for text in texts]
         out = np.zeros((len(texts), self.output_dimension(truncate_dim)), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        limit = min(max_length or self.max_length, self.max_length)
+        batches = self.batches(
+            texts, batch_size=batch_size, max_length=max_length, progress=progress
+        )
         with torch.inference_mode():
-            for begin in range(0, len(order), batch_size):
-                idx = order[begin : begin + batch_size]
-                batch = self.tokenizer(
-                    [texts[i] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=limit,
-                    return_tensors="pt",
-                ).to(self.device)
+            for rows, batch in batches:
                 hidden = self.model(**batch).last_hidden_state
                 pooled = pool(hidden, batch["attention_mask"], pooling)
-                out[idx] = finish(pooled.float(), normalize, truncate_dim).cpu().numpy()
-                if progress is not None:
-                    progress.update(len(idx))
+                out[rows] = finish(pooled.float(), normalize, truncate_dim).cpu().numpy()
         return out
 
     def output_dimension(self, truncate_dim: int | None = None) -> int:
@@ -98,10 +81,9 @@ class TextEncoder:
         """
         import torch
 
-        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]), reverse=True)
         pad = self.tokenizer.pad_token_id or 0
         with torch.inference_mode():
-            for idx in _batches(order, [len(s) for s in sequences], batch_size, batch_tokens):
+            for idx in length_batches([len(s) for s in sequences], batch_size, batch_tokens):
                 width = len(sequences[idx[0]])
                 ids = torch.full((len(idx), width), pad, dtype=torch.long)
                 mask = torch.zeros((len(idx), width), dtype=torch.long)
@@ -113,21 +95,6 @@ class TextEncoder:
                 ).last_hidden_state.float()
                 for row, i in enumerate(idx):
                     yield i, hidden[row, : len(sequences[i])]
-
-
-def _batches(
-    order: list[int], lengths: list[int], batch_size: int, batch_tokens: int
-) -> Iterator[list[int]]:
-    """Consecutive groups of `order` (longest first) within both batch limits."""
-    batch: list[int] = []
-    for i in order:
-        width = lengths[batch[0]] if batch else lengths[i]
-        if batch and (len(batch) >= batch_size or (len(batch) + 1) * width > batch_tokens):
-            yield batch
-            batch = []
-        batch.append(i)
-    if batch:
-        yield batch
 
 
 def finish(pooled: Any, normalize: bool, truncate_dim: int | None) -> Any:
@@ -151,26 +118,4 @@ def pool(hidden: Any, mask: Any, pooling: Pooling) -> Any:
 
 def load_encoder(model: str, device: str = "auto", dtype: DType = "auto") -> TextEncoder:
     """A process-wide shared encoder for these settings (loaded once, thread-safe)."""
-    device = pick_device(device)
-    concrete = str(pick_dtype(dtype, device)).removeprefix("torch.")  # "auto" shares its match
-    with _lock:
-        return _cached_encoder(model, device, concrete)
-
-
-@cache
-def _cached_encoder(model: str, device: str, dtype: str) -> TextEncoder:
-    return TextEncoder(model, device=device, dtype=dtype)  # type: ignore[arg-type]
-
-
-@cache
-def load_tokenizer(model: str) -> Any:
-    """The fast tokenizer of a model (offsets mapping needs a fast tokenizer)."""
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model))
-    except OSError as exc:
-        raise load_failure(model, exc) from exc
-    if not tokenizer.is_fast:
-        raise ValueError(f"tokenizer of {model!r} is not a fast tokenizer; exact spans need one")
-    return tokenizer
+    return TextEncoder.shared(model, device, dtype)

@@ -1,7 +1,9 @@
-"""Model resolution: a bundled alias, a local directory, or a hub id, in that order.
+"""Model resolution and loading: a bundled alias, a local directory, or a hub id, in that order.
 
 Offline (no network, or `HF_HUB_OFFLINE=1`), a hub id fails at once with a message that lists the
 bundled aliases and says how to point at a local copy, instead of hanging on a download.
+`load_pretrained` and `load_tokenizer` are the only places that call `from_pretrained` on a
+model setting; `load_once` is the one per-process cache of what they load.
 """
 
 from __future__ import annotations
@@ -11,16 +13,18 @@ import importlib.util
 import logging
 import os
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ragloom.errors import ModelNotFoundError
 from ragloom.model_cache import cached_entry
 
 logger = logging.getLogger(__name__)
 _OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+T = TypeVar("T")
 
 
 def _package_path(module: str, attribute: str = "get_model_path") -> Callable[[], str]:
@@ -179,13 +183,49 @@ def load_failure(model: str, exc: BaseException) -> ModelNotFoundError:
 
 def load_pretrained(model: str, auto_class: Any, dtype: Any, **kwargs: Any) -> tuple[Any, Any]:
     """(tokenizer, model) of a model setting through a transformers Auto class, with the clear
-    `load_failure` error when neither a bundled alias, a folder nor the hub provides it."""
-    from transformers import AutoTokenizer
+    `load_failure` error when neither a bundled alias, a folder nor the hub provides it.
 
+    The tokenizer is the model's own, not `load_tokenizer`'s shared one: each batch call sets
+    its padding and truncation, which must not race a counter using it on another thread.
+    """
     path = resolve_model_path(model)
+    tokenizer = _read_tokenizer(model, path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
         loaded = auto_class.from_pretrained(path, dtype=dtype, **kwargs)
     except OSError as exc:
         raise load_failure(model, exc) from exc
     return tokenizer, loaded
+
+
+def load_tokenizer(model: str) -> Any:
+    """The tokenizer of a model setting, loaded once per process and shared by every caller
+    (chunkers, token counters, prompt budgets): use it as it is, never reconfigure it."""
+    return load_once(("tokenizer", model), lambda: _read_tokenizer(model, None))
+
+
+def _read_tokenizer(model: str, path: str | None) -> Any:
+    """A fresh tokenizer of `model` (from its resolved `path` when already known)."""
+    from transformers import AutoTokenizer
+
+    folder = resolve_model_path(model) if path is None else path
+    try:
+        return AutoTokenizer.from_pretrained(folder)
+    except OSError as exc:
+        raise load_failure(model, exc) from exc
+
+
+_guard = threading.Lock()
+_key_locks: dict[Hashable, threading.Lock] = {}
+_loaded: dict[Hashable, Any] = {}
+
+
+def load_once(key: Hashable, build: Callable[[], T]) -> T:
+    """What `build()` made for `key` the first time, shared by every later caller in this
+    process; threads asking for one key wait for a single build (other keys load meanwhile),
+    and a failed build is not remembered, so the next caller tries again."""
+    with _guard:
+        lock = _key_locks.setdefault(key, threading.Lock())
+    with lock:
+        if key not in _loaded:
+            _loaded[key] = build()
+        return _loaded[key]  # type: ignore[no-any-return]

@@ -5,39 +5,29 @@ written by `ragloom train-reranker`), a bundled alias, or a hub id such as
 `cross-encoder/ms-marco-MiniLM-L6-v2` for users with a network. A one-label model's logit is the
 score; a two-label model scores by its "relevant" (last) logit minus the first.
 
-Loaded models are cached per process (keyed by path, device and dtype), like the encoders.
+Loading, the per-process cache (keyed by model, device and dtype) and the length-sorted batches
+come from `ragloom.pretrained`, shared with the text encoders.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-from functools import cache
 from typing import Any
 
 import numpy as np
 
-from ragloom.devices import DType, pick_device, pick_dtype
-from ragloom.models import load_pretrained
-
-_lock = threading.Lock()
+from ragloom.devices import DType
+from ragloom.pretrained import BatchEncoder
 
 
-class CrossEncoder:
+class CrossEncoder(BatchEncoder):
     """Tokenizer + sequence-classification head; `score` returns one relevance per pair."""
 
-    def __init__(self, model: str, device: str = "auto", dtype: DType = "auto"):
-        from transformers import AutoModelForSequenceClassification
+    auto_class = "AutoModelForSequenceClassification"
 
-        self.model_name = model
-        self.device = pick_device(device)
-        self.tokenizer, self.model = load_pretrained(
-            model, AutoModelForSequenceClassification, pick_dtype(dtype, self.device)
-        )
-        self.model.to(self.device).eval()
+    def __init__(self, model: str, device: str = "auto", dtype: DType = "auto"):
+        super().__init__(model, device, dtype)
         self.num_labels = int(self.model.config.num_labels)
-        positions = int(getattr(self.model.config, "max_position_embeddings", 512))
-        self.max_length = min(positions, 512)
 
     def score(
         self,
@@ -57,23 +47,12 @@ class CrossEncoder:
         import torch
 
         out = np.zeros(len(passages), dtype=np.float32)
-        limit = min(max_length or self.max_length, self.max_length)
-        order = sorted(range(len(passages)), key=lambda i: len(passages[i]), reverse=True)
+        batches = self.batches(
+            passages, batch_size=batch_size, max_length=max_length, query=query, progress=progress
+        )
         with torch.inference_mode():
-            for begin in range(0, len(order), batch_size):
-                idx = order[begin : begin + batch_size]
-                batch = self.tokenizer(
-                    [query] * len(idx),
-                    [passages[i] for i in idx],
-                    padding=True,
-                    truncation="longest_first",
-                    max_length=limit,
-                    return_tensors="pt",
-                ).to(self.device)
-                logits = self.model(**batch).logits.float()
-                out[idx] = relevance(logits).cpu().numpy()
-                if progress is not None:
-                    progress.update(len(idx))
+            for rows, batch in batches:
+                out[rows] = relevance(self.model(**batch).logits.float()).cpu().numpy()
         return out
 
 
@@ -86,12 +65,4 @@ def relevance(logits: Any) -> Any:
 
 def load_cross_encoder(model: str, device: str = "auto", dtype: DType = "auto") -> CrossEncoder:
     """A process-wide shared cross-encoder for these settings (loaded once, thread-safe)."""
-    device = pick_device(device)
-    concrete = str(pick_dtype(dtype, device)).removeprefix("torch.")
-    with _lock:
-        return _cached(model, device, concrete)
-
-
-@cache
-def _cached(model: str, device: str, dtype: str) -> CrossEncoder:
-    return CrossEncoder(model, device=device, dtype=dtype)  # type: ignore[arg-type]
+    return CrossEncoder.shared(model, device, dtype)

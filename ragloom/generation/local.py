@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from functools import cache
 from typing import Any
 
-from ragloom.devices import pick_device, pick_dtype
+from ragloom.devices import DType, pick_device
 from ragloom.generation.base import Message, TextGenerator
-from ragloom.models import DEFAULT_GENERATOR, load_failure, resolve_model_path
+from ragloom.models import DEFAULT_GENERATOR, load_failure
+from ragloom.pretrained import Pretrained
 
 
 class StopStrings:
@@ -49,23 +49,15 @@ class StopStrings:
         return out
 
 
-@cache
-def _load(model: str, device: str, dtype: str) -> tuple[Any, Any]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+class ChatLM(Pretrained):
+    """A causal LM with a chat template, loaded through `ragloom.models.load_pretrained`."""
 
-    path = resolve_model_path(model)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        lm = AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(dtype, device))
-    except OSError as exc:
-        raise load_failure(model, exc) from exc
-    lm.to(device).eval()  # type: ignore[arg-type]
-    if tokenizer.chat_template is None:
-        raise load_failure(model, ValueError("the model has no chat template"))
-    return tokenizer, lm
+    auto_class = "AutoModelForCausalLM"
 
-
-_load_lock = threading.Lock()
+    def __init__(self, model: str, device: str = "auto", dtype: DType = "auto"):
+        super().__init__(model, device, dtype)
+        if self.tokenizer.chat_template is None:
+            raise load_failure(model, ValueError("the model has no chat template"))
 
 
 class LocalChatModel(TextGenerator):
@@ -108,8 +100,8 @@ class LocalChatModel(TextGenerator):
 
     def load(self) -> tuple[Any, Any]:
         """Tokenizer and model, loaded once per process for these settings."""
-        with _load_lock:
-            return _load(self.model, self.device, self.dtype)
+        lm = ChatLM.shared(self.model, self.device, self.dtype)  # type: ignore[arg-type]
+        return lm.tokenizer, lm.model
 
     def count_tokens(self, text: str) -> int:
         """Tokens `text` takes in this model's vocabulary (for context budgets)."""

@@ -15,7 +15,6 @@ Example YAML::
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -23,6 +22,7 @@ from pydantic import Field
 from ragloom.component import Component, output_types
 from ragloom.errors import ComponentConfigError, Problem
 from ragloom.generation.context import fit_budget, lost_in_the_middle, merge_overlapping
+from ragloom.models import load_tokenizer
 from ragloom.registry import register
 from ragloom.types import Hit
 
@@ -45,15 +45,6 @@ TEMPLATE_VARIABLES = {"context", "question"}
 def format_passages(hits: list[Hit]) -> str:
     """`[n] text` blocks, numbered from 1 in the order given."""
     return "\n\n".join(f"[{n}] {hit.chunk.text.strip()}" for n, hit in enumerate(hits, start=1))
-
-
-@cache
-def _tokenizer(model: str) -> Any:
-    from transformers import AutoTokenizer
-
-    from ragloom.models import resolve_model_path
-
-    return AutoTokenizer.from_pretrained(resolve_model_path(model))
 
 
 @register("prompt_builder")
@@ -110,13 +101,13 @@ class PromptBuilder(Component):
 
     def warm_up(self) -> None:
         if self.tokenizer is not None:
-            _tokenizer(self.tokenizer)
+            load_tokenizer(self.tokenizer)
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` in the configured tokenizer (whitespace words without one)."""
         if self.tokenizer is None:
             return len(text.split())
-        return len(_tokenizer(self.tokenizer)(text, add_special_tokens=False)["input_ids"])
+        return len(load_tokenizer(self.tokenizer)(text, add_special_tokens=False)["input_ids"])
 
     def check_question(self, question: str) -> None:
         """Refuse a question longer than `max_question_tokens`, naming both lengths."""

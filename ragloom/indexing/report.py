@@ -87,7 +87,7 @@ class TokenCounter:
             return 0
         if not self._failed and self._tokenizer is None:
             try:
-                from ragloom.chunking.text_encoder import load_tokenizer
+                from ragloom.models import load_tokenizer
 
                 self._tokenizer = load_tokenizer(str(self.model))
             except Exception as exc:  # counting tokens must never fail a run

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from ragloom.chunking.recursive import RecursiveChunker, recursive_spans
 from ragloom.chunking.sentences import SentenceChunker, group_spans, split_sentences
 from ragloom.chunking.spans import grapheme_starts, tile
-from ragloom.chunking.text_encoder import load_tokenizer
 from ragloom.chunking.token_window import TokenWindowChunker
 from ragloom.component import Component
 from ragloom.errors import ComponentConfigError
+from ragloom.models import load_tokenizer
 from ragloom.types import Chunk, Document
 
 #: Chunkers whose chunks tile the document (each chunk starts where the previous one ends).

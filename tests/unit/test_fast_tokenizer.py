@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from ragloom.chunking.fast_tokenizer import _entry_name, load_backend_tokenizer
-from ragloom.chunking.text_encoder import load_tokenizer
-from ragloom.models import resolve_model_path
+from ragloom.models import load_tokenizer, resolve_model_path
 
 
 @pytest.fixture

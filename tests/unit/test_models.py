@@ -5,31 +5,23 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import huggingface_hub.constants as hub_constants
 import pytest
 
-from ragloom.chunking.text_encoder import TextEncoder, load_tokenizer
+from ragloom.chunking.text_encoder import TextEncoder
 from ragloom.errors import ModelNotFoundError
 from ragloom.models import (
     BUNDLED_GGUF,
     BUNDLED_MODELS,
     DEFAULT_ENCODER,
     load_failure,
+    load_tokenizer,
     resolve_model_path,
 )
 
 UNKNOWN_HUB_ID = "someone/not-a-model"
-
-
-@pytest.fixture
-def fresh_tokenizer_cache() -> Iterator[None]:
-    """`load_tokenizer` caches per name; make sure a failure is really attempted."""
-    load_tokenizer.cache_clear()
-    yield
-    load_tokenizer.cache_clear()
 
 
 def _assert_lists_aliases(message: str) -> None:
@@ -92,7 +84,7 @@ def test_hub_like_id_passes_resolution_unchanged() -> None:
     assert resolve_model_path(UNKNOWN_HUB_ID) == UNKNOWN_HUB_ID
 
 
-def test_unknown_hub_id_tokenizer_fails_fast_offline(fresh_tokenizer_cache: None) -> None:
+def test_unknown_hub_id_tokenizer_fails_fast_offline() -> None:
     start = time.perf_counter()
     with pytest.raises(ModelNotFoundError) as info:
         load_tokenizer(UNKNOWN_HUB_ID)
@@ -111,9 +103,7 @@ def test_unknown_hub_id_encoder_fails_fast_offline() -> None:
     _assert_lists_aliases(str(info.value))
 
 
-def test_unknown_hub_id_fails_at_once_without_a_network(
-    fresh_tokenizer_cache: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unknown_hub_id_fails_at_once_without_a_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)

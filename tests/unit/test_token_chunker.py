@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ragloom.chunking.text_encoder import load_tokenizer
 from ragloom.chunking.token_window import TokenWindowChunker, token_windows
 from ragloom.errors import ComponentConfigError
+from ragloom.models import load_tokenizer
 from ragloom.types import Chunk, Document
 
 TEXT = (
