@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ragloom.atomic import publish_dir
+
 COMPLETE_MARKER = "ragloom-cache.json"
 
 
@@ -61,7 +63,7 @@ def cached_entry(name: str, build: Callable[[Path], object]) -> Path:
         if entry.exists() and not is_complete(entry):
             shutil.rmtree(entry, ignore_errors=True)
         try:
-            os.rename(tmp, entry)
+            publish_dir(tmp, entry)
         except OSError:
             if not is_complete(entry):  # lost a race to a broken writer: surface it
                 raise

@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import tempfile
@@ -25,6 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, get_args
 
+from ragloom.atomic import publish_dir
 from ragloom.errors import ConfigError
 from ragloom.models import DEFAULT_ENCODER, load_pretrained
 from ragloom.progress import progress_bar
@@ -288,6 +288,6 @@ def _save(model: Any, tokenizer: Any, out: Path, report: TrainingReport) -> None
         (tmp / CARD_FILE).write_text(json.dumps(asdict(report), indent=2), encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)
-        os.rename(tmp, out)
+        publish_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
