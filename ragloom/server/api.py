@@ -9,6 +9,7 @@ one, through the indexing pipeline with the same batches, commits and writer loc
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -47,8 +48,8 @@ def ragloom_router(service: RagService, auth: Any) -> APIRouter:
                 "too_many_documents",
                 "documents",
             )
-        ids = [doc.id for doc in request.documents]
-        twice = sorted({i for i in ids if ids.count(i) > 1})
+        counts = Counter(doc.id for doc in request.documents)
+        twice = sorted(doc_id for doc_id, n in counts.items() if n > 1)
         if twice:
             raise ApiError(
                 422, f"documents: id {twice[0]!r} is given twice", "invalid_request", "documents"

@@ -118,5 +118,5 @@ def create_app(
     app.add_middleware(
         InFlightLimit, limit=settings.max_in_flight, retry_after_s=settings.retry_after_s
     )
-    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.router.routes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, templates=lambda: app.openapi()["paths"])
     return app

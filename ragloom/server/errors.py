@@ -100,6 +100,8 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     if first.get("type") == "missing":
         return f"{field or 'body'}: required field missing{more}", field or None
     if not field:
+        if first.get("type") in ("model_attributes_type", "dict_type"):
+            return "the request body must be a JSON object (Content-Type: application/json)", None
         return f"the request body is not valid: {message}{more}", None
     return f"{field}: {message}{more}", field
 

@@ -13,9 +13,9 @@ number of series stays bounded.
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -77,26 +77,41 @@ class ServerMetrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-def endpoint_label(scope: Scope, routes: Iterable[Any]) -> str:
+def template_pattern(template: str) -> re.Pattern[str]:
+    """A regex matching the paths of a route template (`/v1/documents/{doc_id}`)."""
+    parts = re.split(r"(\{[^}]+\})", template)
+    return re.compile("".join(".+" if p.startswith("{") else re.escape(p) for p in parts) + "$")
+
+
+def endpoint_label(scope: Scope, templates: Sequence[tuple[str, re.Pattern[str]]]) -> str:
     """The route template that matched (or would have: a 429 is answered before routing)."""
     route = scope.get("route")
     if route is not None and hasattr(route, "path"):
         return str(route.path)
     path = scope.get("path", "")
-    for candidate in routes:
-        regex = getattr(candidate, "path_regex", None)
-        if regex is not None and regex.match(path):
-            return str(candidate.path)
+    for template, pattern in templates:
+        if pattern.match(path):
+            return template
     return OTHER
 
 
 class MetricsMiddleware:
     """Counts and times every HTTP request, whoever answers it (a limit, auth, a route)."""
 
-    def __init__(self, app: ASGIApp, metrics: ServerMetrics, routes: Iterable[Any]):
+    def __init__(
+        self, app: ASGIApp, metrics: ServerMetrics, templates: Callable[[], Iterable[str]]
+    ):
         self.app = app
         self.metrics = metrics
-        self.routes = routes
+        self.list_templates = templates
+        self._templates: list[tuple[str, re.Pattern[str]]] | None = None
+
+    @property
+    def templates(self) -> list[tuple[str, re.Pattern[str]]]:
+        """The app's route templates (read once, when the first request has been answered)."""
+        if self._templates is None:
+            self._templates = [(t, template_pattern(t)) for t in self.list_templates()]
+        return self._templates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,7 +131,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, watched)
         finally:
             self.metrics.in_flight.dec()
-            endpoint = endpoint_label(scope, self.routes)
+            endpoint = endpoint_label(scope, self.templates)
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
             self.metrics.requests.labels(endpoint, scope.get("method", ""), str(status)).inc()
             if status >= 400:

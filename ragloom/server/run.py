@@ -1,11 +1,13 @@
 """Running the app with uvicorn: `ragloom serve` calls `serve(rag, settings)`.
 
 SIGTERM (or Ctrl-C) stops accepting connections and lets requests in flight finish, for up to
-`shutdown_timeout_s`; then the pipelines are closed.
+`shutdown_timeout_s`; then the pipelines are closed and the process exits 0 (uvicorn would
+raise the signal again once done, so the exit status would say "killed" after a clean stop).
 """
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -40,4 +42,16 @@ def serve(rag: RAG, settings: ServerSettings, log_level: str = "info") -> None:
         limit_concurrency=None,
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    # uvicorn handles SIGTERM/SIGINT while it runs, then raises the signal again with the
+    # handler it found: a no-op one here makes a graceful stop a normal return.
+    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stopped(signum: int, frame: object) -> None:
+    """The signal uvicorn raises again after its graceful shutdown: nothing left to do."""

@@ -1,0 +1,72 @@
+"""`ragloom serve` as a real subprocess: SIGTERM lets the request in flight finish, then exits.
+
+The request is held inside the query pipeline by the gate stage (tests/integration/
+server_gate.py), SIGTERM is sent while it is held, then the gate opens: the answer must
+arrive whole and the server must exit 0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+from tests.integration.conftest import ROOT, free_port
+from tests.integration.test_server_protection import held, wait_entered
+
+#: `ragloom serve`, with the gate stage registered first (its module is imported by name).
+SERVE = "import tests.integration.server_gate; from ragloom.cli import main; main()"
+
+
+def test_sigterm_lets_the_request_in_flight_finish(
+    served_index: tuple[Path, Path, dict], tmp_path: Path
+) -> None:
+    gate, index_dir, data = served_index
+    config = tmp_path / "serve.yaml"
+    config.write_text(yaml.safe_dump({**data, "serve": {"model_name": "corpus-rag"}}))
+    port = free_port()
+    env = {**os.environ, "RAGLOOM_PROGRESS": "0", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-c", SERVE, "serve", "-c", str(config)]
+    command += ["--index-dir", str(index_dir), "--port", str(port)]
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(3000):
+            assert proc.poll() is None, proc.communicate()[1]
+            try:
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.02)
+        models = httpx.get(f"{url}/v1/models").json()["data"]
+        assert [m["id"] for m in models] == ["corpus-rag"]  # the config's serve: block
+        answers: list[httpx.Response] = []
+        chat = {"model": "corpus-rag", "messages": [{"role": "user", "content": "hold: k1?"}]}
+        with held(gate):
+            request = threading.Thread(
+                target=lambda: answers.append(
+                    httpx.post(f"{url}/v1/chat/completions", json=chat, timeout=120)
+                )
+            )
+            request.start()
+            wait_entered(gate)
+            proc.send_signal(signal.SIGTERM)
+        request.join(timeout=120)
+        assert answers and answers[0].status_code == 200, answers
+        assert answers[0].json()["ragloom"]["citations"]
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, stderr
+        assert "Traceback" not in stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
