@@ -8,6 +8,7 @@ run, no duplicates, and agree with each other.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from ragloom.indexing.journal import read_documents
@@ -138,6 +140,26 @@ def kill_in_write(cwd: Path, index_dir: Path, config: Path, call: int) -> int:
             proc.kill()
 
 
+def index_users(index_dir: Path) -> list[str]:
+    """This test's child processes (the local Ray's workers among them) that have a file
+    under `index_dir` open."""
+    root = str(index_dir.resolve()) + os.sep
+    users = []
+    for proc in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if any(f.path.startswith(root) for f in proc.open_files()):
+                users.append(f"{proc.pid} {proc.name()}")
+    return users
+
+
+def wait_until_closed(index_dir: Path, timeout: float = 120.0) -> None:
+    """Return once no child process holds a file of the index open (a generous deadline)."""
+    deadline = time.monotonic() + timeout
+    while users := index_users(index_dir):
+        assert time.monotonic() < deadline, f"still open in {users} after {timeout:g} s"
+        time.sleep(0.1)
+
+
 def test_a_killed_run_resumes_to_exactly_the_clean_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -191,7 +213,9 @@ def test_a_killed_ray_data_run_resumes_to_exactly_the_clean_result(
     assert code == -signal.SIGKILL
     killed_at, _ = committed(index_dir)
     assert 8 <= killed_at < 96
-    time.sleep(1.0)  # let Ray reap the dead driver's actors
+    # The dead driver's actors die when Ray notices (fate sharing), not with the driver: wait
+    # until none of this session's Ray processes has a file of the index open any more.
+    wait_until_closed(index_dir)
     report = index_again(tmp_path, index_dir, config)
     assert report["executor"] == "ray-data" and report["unchanged"] == killed_at
     assert committed(index_dir) == (96, False)
