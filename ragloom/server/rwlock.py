@@ -21,6 +21,12 @@ class ReadWriteLock:
         self._writing = False
         self._writers_waiting = 0
 
+    @property
+    def writers_waiting(self) -> int:
+        """Writers queued for the lock (what an operator or a test may want to see)."""
+        with self._cond:
+            return self._writers_waiting
+
     @contextmanager
     def read(self) -> Iterator[None]:
         """Hold the lock shared with other readers."""

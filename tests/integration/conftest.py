@@ -151,6 +151,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _links(*links: str) -> list[dict[str, str]]:
+    """Connections written as "sender -> receiver"."""
+    return [dict(zip(("sender", "receiver"), link.split(" -> "), strict=True)) for link in links]
+
+
 def server_config(folder: Path) -> dict:
     """BM25 + hashing-encoder Chroma (no model to load), fused; extractive answers; a gate
     (tests/integration/server_gate.py) in front of retrieval holds questions starting "hold"."""
@@ -162,14 +167,14 @@ def server_config(folder: Path) -> dict:
             "dense_writer": {"type": "chroma_writer"},
             "bm25_writer": {"type": "bm25_writer"},
         },
-        "connections": [
-            {"sender": "loader.documents", "receiver": "chunker.documents"},
-            {"sender": "chunker.chunks", "receiver": "encoder.chunks"},
-            {"sender": "encoder.chunks", "receiver": "dense_writer.chunks"},
-            {"sender": "chunker.chunks", "receiver": "bm25_writer.chunks"},
-            {"sender": "loader.empty", "receiver": "dense_writer.delete_documents"},
-            {"sender": "loader.empty", "receiver": "bm25_writer.delete_documents"},
-        ],
+        "connections": _links(
+            "loader.documents -> chunker.documents",
+            "chunker.chunks -> encoder.chunks",
+            "encoder.chunks -> dense_writer.chunks",
+            "chunker.chunks -> bm25_writer.chunks",
+            "loader.empty -> dense_writer.delete_documents",
+            "loader.empty -> bm25_writer.delete_documents",
+        ),
         "inputs": {"paths": ["loader.paths"]},
     }
     query = {
@@ -184,14 +189,14 @@ def server_config(folder: Path) -> dict:
             "fusion": {"type": "rrf_fusion", "init_parameters": {"top_k": 5}},
             "answerer": {"type": "extractive_answerer", "init_parameters": {"max_passages": 3}},
         },
-        "connections": [
-            {"sender": "gate.query", "receiver": "query_encoder.query"},
-            {"sender": "gate.query", "receiver": "bm25.query"},
-            {"sender": "query_encoder.embedding", "receiver": "dense.query_embedding"},
-            {"sender": "dense.hits", "receiver": "fusion.hits"},
-            {"sender": "bm25.hits", "receiver": "fusion.hits"},
-            {"sender": "fusion.hits", "receiver": "answerer.hits"},
-        ],
+        "connections": _links(
+            "gate.query -> query_encoder.query",
+            "gate.query -> bm25.query",
+            "query_encoder.embedding -> dense.query_embedding",
+            "dense.hits -> fusion.hits",
+            "bm25.hits -> fusion.hits",
+            "fusion.hits -> answerer.hits",
+        ),
         "inputs": {"query": ["gate.query", "answerer.question"], "top_k": ["fusion.top_k"]},
         "outputs": {"hits": "fusion.hits", "answer": "answerer.answer"},
     }

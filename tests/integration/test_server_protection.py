@@ -113,6 +113,44 @@ def test_requests_beyond_the_in_flight_bound_get_429_with_retry_after(
         assert 'ragloom_request_errors_total{endpoint="/v1/retrieve",status="429"} 1.0' in metrics
 
 
+def test_an_update_waits_for_the_queries_reading_the_index(
+    served_index: tuple[Path, Path, dict],
+) -> None:
+    gate = served_index[0]
+    app = create_app(_rag(served_index), ServerSettings())
+    lock = app.state.service.lock
+    doc = {"id": "rw/axolotl", "text": "Axolotls regrow their limbs and their hearts."}
+    with RunningServer(app) as server:
+        url = server.base_url
+        answers: dict[str, httpx.Response] = {}
+
+        def post(name: str, path: str, body: dict) -> threading.Thread:
+            def send() -> None:
+                answers[name] = httpx.post(f"{url}{path}", json=body, timeout=60)
+
+            thread = threading.Thread(target=send)
+            thread.start()
+            return thread
+
+        with held(gate):
+            query = post("query", "/v1/retrieve", {"query": "hold axolotl limbs"})
+            wait_entered(gate)
+            update = post("update", "/v1/documents", {"documents": [doc]})
+            for _ in range(6000):  # until the update waits for the query's read lock
+                if lock.writers_waiting:
+                    break
+                time.sleep(0.01)
+            assert lock.writers_waiting == 1
+        query.join(timeout=60)
+        update.join(timeout=60)
+        assert answers["update"].status_code == 200, answers["update"].text
+        # The query that held the index saw it whole as it was, without the new document ...
+        assert all(h["doc_id"] != doc["id"] for h in answers["query"].json()["hits"])
+        # ... and the next one sees it whole with it.
+        hits = httpx.post(f"{url}/v1/retrieve", json={"query": "axolotl limbs"}).json()["hits"]
+        assert hits[0]["doc_id"] == doc["id"]
+
+
 def test_a_request_past_its_timeout_gets_504(served_index: tuple[Path, Path, dict]) -> None:
     gate = served_index[0]
     settings = ServerSettings(request_timeout_s=0.2)
