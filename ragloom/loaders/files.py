@@ -61,14 +61,9 @@ class LoaderError(RagloomError):
     """A document source is missing or malformed (bad JSON line, missing field, duplicate id)."""
 
 
-class RecordError(LoaderError):
+class RecordError(LoaderError, JsonlError):
     """One JSONL record is malformed (bad JSON, a missing or mistyped field): a stream lists
     it as failed and goes on with the other records; `load_jsonl` raises it."""
-
-    def __init__(self, where: str, reason: str):
-        self.where = where
-        self.reason = reason
-        super().__init__(f"{where}: {reason}")
 
 
 class UnreadableFileError(LoaderError):
