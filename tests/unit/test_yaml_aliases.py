@@ -6,7 +6,6 @@ from __future__ import annotations
 import resource
 import subprocess
 import sys
-import time
 from itertools import pairwise
 from pathlib import Path
 
@@ -28,21 +27,20 @@ RECURSIVE = "version: 1\nx: &s [x, *s]\n"
 RECURSIVE_MAPPING = "version: 1\nx: &m {a: 1, b: *m}\n"
 
 
-def _validate_limited(path: Path) -> tuple[subprocess.CompletedProcess[str], float]:
-    """Run the real CLI in a child with at most MEMORY_LIMIT of address space."""
+def _validate_limited(path: Path) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a child with at most MEMORY_LIMIT of address space (the timeout only
+    guards against a hang; what proves the refusal came first is the message, not a clock)."""
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
-    start = time.perf_counter()
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", "from ragloom.cli import main; main()", "validate", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
         preexec_fn=limit,
     )
-    return proc, time.perf_counter() - start
 
 
 @pytest.mark.parametrize(
@@ -54,19 +52,18 @@ def _validate_limited(path: Path) -> tuple[subprocess.CompletedProcess[str], flo
     ],
     ids=["bomb", "recursive-sequence", "recursive-mapping"],
 )
-def test_alias_abuse_is_refused_fast_with_file_and_line(
+def test_alias_abuse_is_refused_in_bounded_memory_with_file_and_line(
     tmp_path: Path, text: str, line: int, needle: str
 ) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
-    proc, seconds = _validate_limited(path)
+    proc = _validate_limited(path)
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, output
     assert "Traceback" not in output and "RecursionError" not in output
     assert "MemoryError" not in output
     problems = [ln.strip() for ln in output.splitlines() if needle in ln]
     assert problems == [problems[0]] and problems[0].startswith(f"{path}:{line}: "), output
-    assert seconds < 10, f"took {seconds:.1f} s"
 
 
 def test_ordinary_anchors_still_load_and_locate_lines() -> None:
