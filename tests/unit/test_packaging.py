@@ -56,5 +56,6 @@ def test_wheel_contains_every_package_and_no_top_level_stage_module(tmp_path: Pa
         assert f"{package.replace('.', '/')}/__init__.py" in names, package
     assert "ragloom/defaults/default.yaml" in names
     assert "ragloom/py.typed" in names  # PEP 561: users' type checkers read our hints
+    assert "ragloom/server/playground.html" in names  # the page `ragloom serve` shows at /
     top_level = {name.split("/")[0] for name in names}
     assert not top_level & set(STAGE_FOLDERS)
