@@ -17,16 +17,15 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ragloom.errors import ConfigError, Problem
-from ragloom.pipeline.ray_config import restrict_stages, stage_name_problems
+from ragloom.errors import ConfigError
+from ragloom.pipeline.executor_config import check_executor, executor_kind, type_problem
+from ragloom.pipeline.ray_config import restrict_stages
 
 if TYPE_CHECKING:
     from ragloom.config import RagConfig
     from ragloom.pipeline.graph import Pipeline
     from ragloom.pipeline.ray_executor import RayExecutor
     from ragloom.pipeline.result import PipelineResult
-
-EXECUTORS = ("local", "ray")
 
 
 class Executor(Protocol):
@@ -40,22 +39,20 @@ _lock = threading.Lock()
 
 
 def executor_for(pipeline: Pipeline) -> Executor:
-    """The executor named by `pipeline.executor` (a cached one for Ray)."""
+    """The executor named by `pipeline.executor` (a cached one for Ray); a block set in Python
+    is checked here as a YAML one is when it loads."""
     block = pipeline.executor
-    kind = block.get("type", "local")
-    if kind == "local":
+    if executor_kind(block) != "ray":
+        check_executor(block)
         from ragloom.pipeline.local import LocalExecutor
 
         return LocalExecutor.from_config(block)
-    if kind != "ray":
-        raise ConfigError(
-            Problem(f"executor: type must be one of {', '.join(EXECUTORS)}, got {kind!r}")
-        )
     key = json.dumps(block, sort_keys=True, default=str)
     with _lock:
         cached = _ray_executors.get(pipeline)
         if cached is not None and cached[0] == key:
             return cached[1]
+        check_executor(block, pipeline.components)
         from ragloom.pipeline.ray_executor import RayExecutor
 
         executor = RayExecutor.from_config(block)
@@ -75,9 +72,10 @@ def close_executor(pipeline: Pipeline) -> None:
 
 def override_executor(block: dict[str, Any], kind: str) -> dict[str, Any]:
     """The block with its type replaced (`--executor`); keeps the settings when it is the same."""
-    if kind not in EXECUTORS:
-        raise ConfigError(f"--executor must be one of {', '.join(EXECUTORS)}, got {kind!r}")
-    return dict(block) if block.get("type", "local") == kind else {"type": kind}
+    problem = type_problem(kind, "--executor")
+    if problem is not None:
+        raise ConfigError(problem)
+    return dict(block) if executor_kind(block) == kind else {"type": kind}
 
 
 def apply_executor(config: RagConfig, kind: str | None = None) -> None:
@@ -92,22 +90,16 @@ def apply_executor(config: RagConfig, kind: str | None = None) -> None:
         for pipeline in pipelines:
             pipeline.executor = override_executor(pipeline.executor, kind)
     names = {name for pipeline in pipelines for name in pipeline.components}
-    problems: list[Problem] = []
     for pipeline in pipelines:
-        if pipeline.executor.get("type") == "ray":
-            for problem in stage_name_problems(pipeline.executor, names):
-                if problem.message not in {p.message for p in problems}:
-                    problems.append(problem)
-    if problems:
-        raise ConfigError(problems)
+        check_executor(pipeline.executor, names)  # a RagConfig built in Python, not loaded
     for pipeline in pipelines:
-        if pipeline.executor.get("type") == "ray":
+        if executor_kind(pipeline.executor) == "ray":
             pipeline.executor = restrict_stages(pipeline.executor, pipeline.components)
 
 
 def prepare_executor(pipeline: Pipeline) -> None:
     """Start what the executor needs (Ray and the actors) now, on the calling thread."""
-    if pipeline.executor.get("type") == "ray":
+    if executor_kind(pipeline.executor) == "ray":
         from ragloom.pipeline.ray_executor import RayExecutor
 
         executor = executor_for(pipeline)

@@ -1,4 +1,5 @@
-"""The `executor: {type: ray, ...}` block: declared once as pydantic models, checked without Ray.
+"""The `executor: {type: ray, ...}` block: declared once as pydantic models, checked without Ray
+(by `ragloom.pipeline.executor_config`, which checks every executor block).
 
 Example::
 
@@ -168,12 +169,14 @@ def _field_names(model: type[BaseModel]) -> list[str]:
     return list(model.model_fields)
 
 
-def _describe(error: Any) -> tuple[tuple[str | int, ...], tuple[str | int, ...], str]:
-    """One pydantic error -> (key path, the path to name in the message, message)."""
+def _describe(
+    error: Any, root: type[BaseModel]
+) -> tuple[tuple[str | int, ...], tuple[str | int, ...], str]:
+    """One pydantic error of a `root` block -> (key path, the path to name, message)."""
     loc = tuple(error["loc"])
     if error["type"] == "extra_forbidden":
         parent, key = loc[:-1], loc[-1]
-        model: type[BaseModel] = RayExecutorConfig
+        model: type[BaseModel] = root  # a local block has no nested settings
         if len(parent) == 2 and parent[0] == "stages":
             model = StageOptions
         elif parent == ("indexing",):
@@ -187,19 +190,20 @@ def _describe(error: Any) -> tuple[tuple[str | int, ...], tuple[str | int, ...],
     return loc, loc, f"{error['msg']} (got {error.get('input')!r})"
 
 
-def executor_problems(block: Any) -> list[tuple[tuple[str | int, ...], Problem]]:
-    """Every problem in a ray executor block, each with its key path (for the YAML line)."""
-    if not isinstance(block, dict):
-        return [((), Problem(f"executor: must be a mapping, got {block!r}"))]
-    if not isinstance(block.get("stages", {}), dict):
+def settings_problems(
+    block: dict[str, Any], model: type[BaseModel] = RayExecutorConfig
+) -> list[tuple[tuple[str | int, ...], Problem]]:
+    """Every problem in the settings of an executor block declared by `model`, each with its
+    key path (for the YAML line)."""
+    if model is RayExecutorConfig and not isinstance(block.get("stages", {}), dict):
         message = "executor: stages: must map stage names to {replicas, num_cpus, ...}"
         return [(("stages",), Problem(f"{message}, got {block['stages']!r}", field="stages"))]
     try:
-        RayExecutorConfig.model_validate(block)
+        model.model_validate(block)
     except pydantic.ValidationError as exc:
         found = []
         for error in exc.errors():
-            loc, shown, message = _describe(error)
+            loc, shown, message = _describe(error, model)
             field = str(loc[2]) if len(loc) > 2 and loc[0] == "stages" else str(loc[0])
             if len(loc) >= 2 and loc[0] == "stages":
                 stage, rest = str(loc[1]), [str(part) for part in shown[2:]]
@@ -216,7 +220,9 @@ def executor_problems(block: Any) -> list[tuple[tuple[str | int, ...], Problem]]
 
 def parse_ray_executor(block: Any) -> RayExecutorConfig:
     """Validate a ray executor block; ConfigError lists every problem with stage and field."""
-    problems = [problem for _, problem in executor_problems(block)]
+    if not isinstance(block, dict):
+        raise ConfigError(f"executor: must be a mapping, got {block!r}")
+    problems = [problem for _, problem in settings_problems(block)]
     if problems:
         raise ConfigError(problems)
     return RayExecutorConfig.model_validate(block)

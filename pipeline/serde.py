@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragloom.errors import ConfigError, PipelineValidationError, Problem
 from ragloom.pipeline.address import Address
+from ragloom.pipeline.executor_config import DEFAULT_EXECUTOR, executor_problems
 from ragloom.pipeline.spec import Source
 from ragloom.registry import get_component_class
 
@@ -13,14 +14,13 @@ if TYPE_CHECKING:
     from ragloom.pipeline.graph import Pipeline
 
 PIPELINE_KEYS = ("components", "connections", "inputs", "outputs", "index_dir", "executor")
-EXECUTOR_TYPES = ("local", "ray")
 
 
 def pipeline_to_dict(pipeline: Pipeline) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if pipeline.index_dir is not None:
         data["index_dir"] = str(pipeline.index_dir)
-    if pipeline.executor != {"type": "local"}:
+    if pipeline.executor != {"type": DEFAULT_EXECUTOR}:
         data["executor"] = dict(pipeline.executor)
     data["components"] = {
         name: {**c.to_dict(), **({"optional": True} if name in pipeline.optional else {})}
@@ -34,6 +34,14 @@ def pipeline_to_dict(pipeline: Pipeline) -> dict[str, Any]:
     if pipeline.outputs:
         data["outputs"] = {name: str(addr) for name, addr in pipeline.outputs.items()}
     return data
+
+
+def located_executor_problems(block: Any, stages: list[str] | None, src: Source) -> list[Problem]:
+    """`executor_problems` of a block at `executor:` in `src`, each with its file and line."""
+    return [
+        src.problem(p.message, "executor", *path, component=p.component, field=p.field)
+        for path, p in executor_problems(block, stages)
+    ]
 
 
 def _relocate(
@@ -65,15 +73,13 @@ def pipeline_from_dict(data: Any, source: Source | None, factory: type[Pipeline]
         for key in data
         if key not in PIPELINE_KEYS
     ]
-    executor = data.get("executor") or {"type": "local"}
-    if not isinstance(executor, dict) or executor.get("type", "local") not in EXECUTOR_TYPES:
-        problems.append(
-            src.problem(
-                f"executor: type must be one of {', '.join(EXECUTOR_TYPES)}, got {executor!r}",
-                "executor",
-            )
-        )
-        executor = {"type": "local"}
+    executor = data.get("executor") or {"type": DEFAULT_EXECUTOR}
+    declared = data.get("components")
+    names = [str(name) for name in declared] if isinstance(declared, dict) else None
+    found = located_executor_problems(executor, names, src)
+    problems.extend(found)
+    if found:
+        executor = {"type": DEFAULT_EXECUTOR}
     index_dir = data.get("index_dir")
     if index_dir is not None and not isinstance(index_dir, str):
         problems.append(
@@ -94,7 +100,6 @@ def pipeline_from_dict(data: Any, source: Source | None, factory: type[Pipeline]
     for name, spec in components.items():
         problems.extend(_add_component(pipeline, str(name), spec, src))
     unknown = {str(name) for name in components if str(name) not in pipeline.components}
-    problems.extend(_executor_problems(executor, [str(name) for name in components], src))
 
     failed: set[tuple[str | None, str | None]] = set()
     problems.extend(_add_connections(pipeline, data.get("connections"), src, unknown, failed))
@@ -257,21 +262,3 @@ def _add_component(pipeline: Pipeline, name: str, spec: Any, src: Source) -> lis
     except PipelineValidationError as exc:
         problems.extend(src.problem(p.message, *path, component=name) for p in exc.problems)
     return problems
-
-
-def _executor_problems(executor: dict[str, Any], names: list[str], src: Source) -> list[Problem]:
-    """A ray block's keys and values; its stage names too unless a RagConfig shares the block."""
-    if executor.get("type") != "ray":
-        return []
-    from ragloom.pipeline.ray_config import executor_problems, stage_name_problems
-
-    found = [
-        src.problem(p.message, "executor", *path, component=p.component, field=p.field)
-        for path, p in executor_problems(executor)
-    ]
-    if not src.prefix:  # a section of a RagConfig: ragloom.rag checks names against both
-        found.extend(
-            src.problem(p.message, "executor", "stages", str(p.component), component=p.component)
-            for p in stage_name_problems(executor, names)
-        )
-    return found

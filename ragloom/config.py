@@ -22,7 +22,7 @@ from typing import Any
 from ragloom.component import Component
 from ragloom.errors import ConfigError, PipelineValidationError, Problem
 from ragloom.pipeline.graph import Pipeline
-from ragloom.pipeline.serde import PIPELINE_KEYS
+from ragloom.pipeline.serde import PIPELINE_KEYS, located_executor_problems
 from ragloom.pipeline.spec import Source, load_yaml_file, parse_yaml
 
 CONFIG_KEYS = ("version", "index_dir", "executor", "indexing", "query", "serve")
@@ -107,15 +107,13 @@ def config_from_dict(data: Any, source: Source | None = None) -> RagConfig:
             problems.append(src.problem(f"missing `{section}:` pipeline"))
             continue
         section_data = data[section]
-        if isinstance(section_data, dict):
-            section_data = {**section_data}
-            for shared in ("index_dir", "executor"):
-                if shared in data and shared not in section_data:
-                    section_data[shared] = data[shared]
+        if isinstance(section_data, dict) and "index_dir" in data:
+            section_data = {"index_dir": data["index_dir"], **section_data}
         try:
             pipelines[section] = Pipeline.from_dict(section_data, src.sub(section))
         except ConfigError as exc:
             problems.extend(exc.problems)
+    problems.extend(_shared_executor_problems(data, pipelines, src))
     if problems:
         raise PipelineValidationError(problems)
     config = RagConfig(pipelines["indexing"], pipelines["query"], file=src.file)
@@ -124,6 +122,22 @@ def config_from_dict(data: Any, source: Source | None = None) -> RagConfig:
         raise PipelineValidationError(problems)
     config.set_index_dir(data.get("index_dir"))
     return config
+
+
+def _shared_executor_problems(
+    data: dict[str, Any], pipelines: dict[str, Pipeline], src: Source
+) -> list[Problem]:
+    """Check the top-level `executor:` once (its `stages:` may name a stage of either
+    pipeline) and give it to each pipeline that has no `executor:` of its own."""
+    block = data.get("executor")
+    if not block:  # absent or empty: every pipeline runs on the default executor
+        return []
+    names = [name for pipeline in pipelines.values() for name in pipeline.components]
+    found = located_executor_problems(block, names if len(pipelines) == 2 else None, src)
+    for section, pipeline in pipelines.items():
+        if not found and "executor" not in data[section]:
+            pipeline.executor = dict(block)
+    return found
 
 
 def _contract_problems(config: RagConfig, src: Source) -> list[Problem]:

@@ -223,7 +223,10 @@ ONE_MISTAKE = [
         id="unknown-top-level-key",
     ),
     pytest.param(
-        GOOD + "executor:\n  type: spark\n", "executor:", ["local"], id="unknown-executor"
+        GOOD + "executor:\n  type: spark\n",
+        "type: spark",
+        ["executor: type must be one of local, ray, got 'spark'"],
+        id="unknown-executor",
     ),
     pytest.param(GOOD + "index_dir: 5\n", "index_dir:", [], id="index-dir-not-a-string"),
 ]

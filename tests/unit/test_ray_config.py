@@ -1,4 +1,4 @@
-"""The `executor: {type: ray}` block: validation, stage settings, resource checks; no Ray."""
+"""The `executor:` block (local or ray): validation, stage settings, resource checks; no Ray."""
 
 from __future__ import annotations
 
@@ -136,6 +136,43 @@ def test_shared_block_may_name_stages_of_either_pipeline() -> None:
     assert set(config.query.executor["stages"]) == {"query_encoder"}
     with pytest.raises(ConfigError, match=r"unknown stage 'encodr'.*encoder, query_encoder"):
         RAG(config_from_dict(rag_config({"encodr": {}})))
+
+
+def test_shared_block_is_checked_once_when_the_configuration_loads() -> None:
+    """One message per mistake (not one per pipeline sharing the block), before any RAG."""
+    cases = {
+        "spark": "executor: type must be one of local, ray, got 'spark'",
+        "ray-typo": "executor: stages: unknown stage 'encodr' (did you mean 'encoder'?); "
+        "the stages are: encoder, query_encoder (and 'default' for all of them)",
+        "local-key": "executor: unknown key 'max_worker' (did you mean 'max_workers'?); "
+        "valid keys: type, max_workers",
+    }
+    blocks = {
+        "spark": {"type": "spark"},
+        "ray-typo": {"type": "ray", "stages": {"encodr": {}}},
+        "local-key": {"type": "local", "max_worker": 2},
+    }
+    for case, message in cases.items():
+        with pytest.raises(PipelineValidationError) as info:
+            config_from_dict({**rag_config({}), "executor": blocks[case]})
+        assert [p.message for p in info.value.problems] == [message], case
+
+
+def test_an_executor_block_set_in_python_is_checked_by_the_same_rules() -> None:
+    pipe = Pipeline.from_yaml_text(PIPELINE + "    {}\n")
+    pipe.executor = {"type": "dask"}
+    with pytest.raises(
+        ConfigError, match=r"^executor: type must be one of local, ray, got 'dask'$"
+    ):
+        pipe.run({"text": "x"})
+    pipe.executor = {"type": "local", "max_workers": 0}
+    with pytest.raises(ConfigError, match=r"^executor: max_workers: Input should be greater"):
+        pipe.run({"text": "x"})
+    pipe.executor = {"type": "ray", "stages": {"uper": {}}}
+    with pytest.raises(ConfigError, match=r"^executor: stages: unknown stage 'uper'"):
+        pipe.run({"text": "x"})
+    pipe.executor = {"type": "local", "max_workers": 2}
+    assert pipe.run({"text": "x"}).outputs
 
 
 def test_executor_override() -> None:
