@@ -7,7 +7,10 @@ corpus with extractive answers; the clients are used exactly as against OpenAI, 
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from ragloom.config import config_from_dict
 from ragloom.rag import RAG
 from ragloom.server.app import create_app
 from ragloom.server.settings import ServerSettings
-from tests.integration.conftest import RunningServer
+from tests.integration.conftest import ROOT, RunningServer
 
 QUESTION = "What do k1 and b control?"
 
@@ -107,3 +110,21 @@ def test_langchain_chat_openai_invoke_and_stream(server: RunningServer) -> None:
     assert re.search(r"\[\d\]$", message.text)  # the citation marker: passage [n]
     pieces = list(model.stream(QUESTION))
     assert "".join(piece.text for piece in pieces) == message.text
+
+
+def test_the_serve_client_example_runs(server: RunningServer) -> None:
+    """examples/serve_client.py, run as the README shows, against the test server."""
+    env = {**os.environ, "RAGLOOM_API_KEY": "unused"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "serve_client.py"), server.base_url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("Answer: ") and "k1" in lines[0]
+    assert re.match(r"  \[\d\] .*bm25\.md \[\d+:\d+\]$", lines[1])
+    assert any(line.startswith("Streamed: ") and "k1" in line for line in lines)
+    assert lines[-1] == "Added notes/quokka; retrieving it finds notes/quokka"
