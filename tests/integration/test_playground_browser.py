@@ -100,6 +100,22 @@ def _cell(text: str) -> tuple[int, str]:
     return int(rank.strip().lstrip("#")), score.strip()
 
 
+def _without_gate(data: dict) -> dict:
+    """The server tests' configuration without their gate stage (the page shows every stage)."""
+    query = data["query"]
+    fed = [c["receiver"] for c in query["connections"] if c["sender"] == "gate.query"]
+    asked = [t for t in query["inputs"]["query"] if t != "gate.query"]
+    return {
+        **data,
+        "query": {
+            **query,
+            "components": {k: v for k, v in query["components"].items() if k != "gate"},
+            "connections": [c for c in query["connections"] if c["sender"] != "gate.query"],
+            "inputs": {**query["inputs"], "query": fed + asked},
+        },
+    }
+
+
 def _app(rag: RAG, **settings: Any) -> Any:
     """The real `ragloom serve` app, with a generous deadline (speed is not checked here)."""
     return create_app(rag, ServerSettings(request_timeout_s=SERVER_TIMEOUT_S, **settings))
@@ -109,7 +125,7 @@ def _app(rag: RAG, **settings: Any) -> Any:
 def server(served_index: tuple[Path, Path, dict]) -> Iterator[RunningServer]:
     """BM25 + dense (hashing encoder) over the example corpus, extractive answers."""
     _, index_dir, data = served_index
-    rag = RAG(config_from_dict(data), index_dir=index_dir)
+    rag = RAG(config_from_dict(_without_gate(data)), index_dir=index_dir)
     with RunningServer(_app(rag)) as running:
         yield running
 
@@ -193,7 +209,7 @@ def test_playground_shows_server_errors_and_sends_the_api_key(
 ) -> None:
     _, index_dir, data = served_index
     monkeypatch.setenv(KEYS_ENV, "playground-secret")
-    rag = RAG(config_from_dict(data), index_dir=index_dir)
+    rag = RAG(config_from_dict(_without_gate(data)), index_dir=index_dir)
     with RunningServer(_app(rag, api_keys_env=KEYS_ENV)) as running:
         page, requested, _ = _page(browser)
         page.goto(f"{running.base_url}/")  # the page itself needs no key
@@ -237,7 +253,7 @@ def _llm_config(data: dict) -> dict:
         "init_parameters": {
             "backend": "local",
             "model": "smollm2-135m-instruct",
-            "max_new_tokens": 40,
+            "max_new_tokens": 24,
         },
     }
     connections = [c for c in query["connections"] if not c["receiver"].startswith("answerer.")]
@@ -260,7 +276,7 @@ def test_playground_shows_a_generated_answer_as_it_streams(
     browser: Any, served_index: tuple[Path, Path, dict]
 ) -> None:
     _, index_dir, data = served_index
-    rag = RAG(config_from_dict(_llm_config(data)), index_dir=index_dir)
+    rag = RAG(config_from_dict(_llm_config(_without_gate(data))), index_dir=index_dir)
     with RunningServer(_app(rag)) as running:
         page, requested, errors = _page(browser)
         page.goto(f"{running.base_url}/")
