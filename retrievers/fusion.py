@@ -36,68 +36,74 @@ Weights = dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]]
 GroupBy = Literal["chunk", "document"]
 
 
-def _grouped(lists: list[list[Hit]], group_by: GroupBy) -> list[list[Hit]]:
-    return by_document(lists) if group_by == "document" else lists
+class FusionStage(Component):
+    """What both fusion stages share: `top_k` fused hits of every connected retriever's list.
 
-
-@register("rrf_fusion")
-class ReciprocalRankFusion(Component):
-    """Fuses the hit lists of every connected retriever by reciprocal rank (RRF).
-
-    `group_by: document` fuses documents instead of chunks (see `ScoreFusion`).
+    `weights`: source name -> weight. `group_by`: `chunk` (default) fuses chunks by id;
+    `document` first keeps each source's best chunk per document and fuses documents, so
+    sources that chunk differently (BM25 over whole documents, dense over sentences) still
+    agree on candidates; a fused hit carries the longest chunk any source returned for its
+    document. A subclass says how lists fuse (`fuse`) and declares its own parameters.
     """
 
     def __init__(
         self,
-        k: PositiveInt = 60,
         top_k: PositiveInt = 10,
         weights: Weights | None = None,
         group_by: GroupBy = "chunk",
     ):
-        self.k = k
         self.top_k = top_k
         self.weights = dict(weights or {})
         self.group_by = group_by
 
+    def fuse(self, lists: list[list[Hit]]) -> list[Hit]:
+        """Every candidate of `lists`, fused and best first."""
+        raise NotImplementedError
+
     @output_types(hits=list[Hit])
     def run(self, hits: Variadic[list[Hit]], top_k: int | None = None) -> dict[str, Any]:
         limit = self.top_k if top_k is None else top_k  # a per-call value is checked on entry
-        lists = _grouped(hits, self.group_by)
-        return {"hits": reciprocal_rank_fusion(lists, self.k, self.weights)[:limit]}
+        lists = by_document(hits) if self.group_by == "document" else hits
+        return {"hits": self.fuse(lists)[:limit]}
+
+
+@register("rrf_fusion")
+class ReciprocalRankFusion(FusionStage):
+    """Fuses the hit lists of every connected retriever by reciprocal rank (RRF), `k` = 60.
+
+    Takes `top_k`, `weights` (default 1.0 a source) and `group_by` too (see `FusionStage`).
+
+    Example::
+
+        ReciprocalRankFusion(k=60, top_k=10, weights={"bm25": 1.0, "dense": 2.0})
+    """
+
+    def __init__(self, k: PositiveInt = 60, **inherited: Any):
+        super().__init__(**inherited)
+        self.k = k
+
+    def fuse(self, lists: list[list[Hit]]) -> list[Hit]:
+        return reciprocal_rank_fusion(lists, self.k, self.weights)
 
 
 @register("score_fusion")
-class ScoreFusion(Component):
+class ScoreFusion(FusionStage):
     """Fuses retrievers' hit lists by a weighted sum of their per-query normalised scores.
 
     `method`: `minmax`, `zscore` or `dbsf` (mean ± 3 std clipped to [0, 1], as Qdrant's DBSF).
-    `weights`: source name -> weight (default: 1.0 each; when given, every source must be
-    named). For two sources `weights: {bm25: 0.3, dense: 0.7}` is alpha = 0.7 on dense. A
-    candidate one source missed gets that source's floor (its worst candidate's value).
-    `group_by`: `chunk` (default) fuses chunks by id; `document` first keeps each source's best
-    chunk per document and fuses documents, so sources that chunk differently (BM25 over whole
-    documents, dense over sentences) still agree on candidates; a fused hit carries the longest
-    chunk any source returned for its document.
+    Takes `top_k`, `weights` and `group_by` too (see `FusionStage`). `weights` default to 1.0
+    each; when given, every source must be named. For two sources
+    `weights: {bm25: 0.3, dense: 0.7}` is alpha = 0.7 on dense. A candidate one source missed
+    gets that source's floor (its worst candidate's value).
 
     Example::
 
         ScoreFusion(method="dbsf", top_k=5, weights={"bm25": 0.3, "dense": 0.7})
     """
 
-    def __init__(
-        self,
-        method: Literal["minmax", "zscore", "dbsf"] = "minmax",
-        top_k: PositiveInt = 10,
-        weights: Weights | None = None,
-        group_by: GroupBy = "chunk",
-    ):
+    def __init__(self, method: Literal["minmax", "zscore", "dbsf"] = "minmax", **inherited: Any):
+        super().__init__(**inherited)
         self.method = method
-        self.top_k = top_k
-        self.weights = dict(weights or {})
-        self.group_by = group_by
 
-    @output_types(hits=list[Hit])
-    def run(self, hits: Variadic[list[Hit]], top_k: int | None = None) -> dict[str, Any]:
-        limit = self.top_k if top_k is None else top_k  # a per-call value is checked on entry
-        lists = _grouped(hits, self.group_by)
-        return {"hits": score_fusion(lists, self.method, self.weights)[:limit]}
+    def fuse(self, lists: list[list[Hit]]) -> list[Hit]:
+        return score_fusion(lists, self.method, self.weights)

@@ -19,6 +19,7 @@ from ragloom.pipeline import Pipeline
 from ragloom.retrievers.bm25 import BM25Retriever, BM25Writer
 from ragloom.retrievers.bm25_store import BM25Store
 from ragloom.retrievers.fusion import (
+    FusionStage,
     ReciprocalRankFusion,
     ScoreFusion,
     reciprocal_rank_fusion,
@@ -157,18 +158,39 @@ def test_a_chunk_repeated_within_one_list_counts_once() -> None:
     assert fused[0].score == pytest.approx(1 / 61)
 
 
-def test_component_top_k_and_serialisation() -> None:
-    fusion = ReciprocalRankFusion(k=5, top_k=2, weights={"bm25": 2})
+@pytest.mark.parametrize(
+    ("fusion", "init_parameters"),
+    [
+        (
+            ReciprocalRankFusion(k=5, top_k=2, weights={"bm25": 2}),
+            {"k": 5, "top_k": 2, "weights": {"bm25": 2.0}},
+        ),
+        (
+            ScoreFusion(method="zscore", top_k=2, weights={"bm25": 0.3, "dense": 0.7}),
+            {"method": "zscore", "top_k": 2, "weights": {"bm25": 0.3, "dense": 0.7}},
+        ),
+    ],
+    ids=["rrf_fusion", "score_fusion"],
+)
+def test_fusion_stage_top_k_and_serialisation(
+    fusion: FusionStage, init_parameters: dict[str, object]
+) -> None:
     lists = [_ranked("bm25", "a", "b", "c"), _ranked("dense", "c")]
-    assert _ids(fusion.run(hits=lists)["hits"]) == ["c", "a"]  # 2/8 + 1/6 > 2/6
+    assert fusion.run(hits=lists)["hits"] == fusion.fuse(lists)[:2]
     assert len(fusion.run(hits=lists, top_k=3)["hits"]) == 3
     data = fusion.to_dict()
     assert data == {
-        "type": "rrf_fusion",
-        "init_parameters": {"k": 5, "top_k": 2, "weights": {"bm25": 2.0}, "group_by": "chunk"},
+        "type": fusion.label(),
+        "init_parameters": {**init_parameters, "group_by": "chunk"},
     }
-    assert ReciprocalRankFusion.from_dict(data).to_dict() == data
-    assert ReciprocalRankFusion.input_sockets()["hits"].variadic
+    assert type(fusion).from_dict(data).to_dict() == data
+    assert type(fusion).input_sockets()["hits"].variadic
+
+
+def test_rrf_stage_keeps_the_top_k_of_its_weighted_fusion() -> None:
+    fusion = ReciprocalRankFusion(k=5, top_k=2, weights={"bm25": 2})
+    lists = [_ranked("bm25", "a", "b", "c"), _ranked("dense", "c")]
+    assert _ids(fusion.run(hits=lists)["hits"]) == ["c", "a"]  # 2/8 + 1/6 > 2/6
 
 
 @pytest.mark.parametrize("params", [{"k": 0}, {"top_k": 0}, {"weights": {"a": -1.0}}])
@@ -457,26 +479,11 @@ def test_minmax_scores_lie_within_zero_and_the_sum_of_weights(
 # -- the score_fusion stage ---------------------------------------------------------------
 
 
-def test_score_fusion_component_top_k_and_serialisation() -> None:
+def test_score_fusion_stage_keeps_the_top_k_of_its_fusion_and_says_its_defaults() -> None:
     fusion = ScoreFusion(method="zscore", top_k=2, weights={"bm25": 0.3, "dense": 0.7})
     lists = [_scored("bm25", ("a", 3.0), ("b", 2.0), ("c", 1.0)), _scored("dense", ("c", 0.9))]
-    assert (
-        _ids(fusion.run(hits=lists)["hits"])
-        == _ids(score_fusion(lists, "zscore", fusion.weights))[:2]
-    )
-    assert len(fusion.run(hits=lists, top_k=3)["hits"]) == 3
-    data = fusion.to_dict()
-    assert data == {
-        "type": "score_fusion",
-        "init_parameters": {
-            "method": "zscore",
-            "top_k": 2,
-            "weights": {"bm25": 0.3, "dense": 0.7},
-            "group_by": "chunk",
-        },
-    }
-    assert ScoreFusion.from_dict(data).to_dict() == data
-    assert ScoreFusion.input_sockets()["hits"].variadic
+    expected = _ids(score_fusion(lists, "zscore", fusion.weights))[:2]
+    assert _ids(fusion.run(hits=lists)["hits"]) == expected
     assert ScoreFusion().to_dict()["init_parameters"] == {
         "method": "minmax",
         "top_k": 10,
