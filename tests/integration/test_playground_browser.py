@@ -75,7 +75,7 @@ def _page(browser: Any) -> tuple[Any, list[str], list[str]]:
     return page, requested, errors
 
 
-def _only_loopback(requested: list[str], base_url: str) -> None:
+def _only_this_server(requested: list[str], base_url: str) -> None:
     """Every request went to the server under test: nothing from another host."""
     assert requested, "the page made no request at all"
     others = [url for url in requested if urlsplit(url).netloc != urlsplit(base_url).netloc]
@@ -194,7 +194,7 @@ def test_playground_streams_an_answer_with_citations_hits_and_timings(
     assert set(stages) == set(result["timings"]) and stages[-1] == "total"
     assert page.locator('#timings tr[data-stage="total"] td.n').inner_text().endswith(" ms")
 
-    _only_loopback(requested, server.base_url)
+    _only_this_server(requested, server.base_url)
     assert errors == []
     shot = page.screenshot(path=str(tmp_path / "playground.png"))
     assert shot[:8] == b"\x89PNG\r\n\x1a\n"
@@ -227,7 +227,7 @@ def test_playground_shows_server_errors_and_sends_the_api_key(
         _ask(page, QUESTION)
         assert not page.is_visible("#error"), page.inner_text("#error")
         assert page.locator("#citations mark.cited-span").count() >= 1
-        _only_loopback(requested, running.base_url)
+        _only_this_server(requested, running.base_url)
         page.close()
 
 
@@ -309,6 +309,6 @@ def test_playground_shows_a_generated_answer_as_it_streams(
             mark = page.locator(f"#cite-{citation['passage']} mark.cited-span")
             assert mark.text_content() == passage["text"]
         assert page.locator("#timings tr[data-stage='generator']").count() == 1
-        _only_loopback(requested, running.base_url)
+        _only_this_server(requested, running.base_url)
         assert errors == []
         page.close()
