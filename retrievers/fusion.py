@@ -69,7 +69,7 @@ class FusionStage(Component):
 
 @register("rrf_fusion")
 class ReciprocalRankFusion(FusionStage):
-    """Fuses the hit lists of every connected retriever by reciprocal rank (RRF), `k` = 60.
+    """Fuses the hit lists of every connected retriever by reciprocal rank: sum of w / (k + rank).
 
     Takes `top_k`, `weights` (default 1.0 a source) and `group_by` too (see `FusionStage`).
 
