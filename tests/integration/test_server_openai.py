@@ -12,10 +12,12 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ragloom.config import config_from_dict
 from ragloom.rag import RAG
@@ -128,3 +130,28 @@ def test_the_serve_client_example_runs(server: RunningServer) -> None:
     assert re.match(r"  \[\d\] .*bm25\.md \[\d+:\d+\]$", lines[1])
     assert any(line.startswith("Streamed: ") and "k1" in line for line in lines)
     assert lines[-1] == "Added notes/quokka; retrieving it finds notes/quokka"
+
+
+def test_the_default_pipeline_streams_generated_tokens(example_index: Path) -> None:
+    """The built-in pipeline (hybrid retrieval, the bundled SmolLM2): the answer arrives in many
+    pieces as the model writes it, and the last chunk cites passages of the index."""
+    from openai import OpenAI
+
+    text = resources.files("ragloom.defaults").joinpath("default.yaml").read_text("utf-8")
+    data = yaml.safe_load(text)
+    data["query"]["components"]["generator"]["init_parameters"]["max_new_tokens"] = 24
+    rag = RAG(config_from_dict(data), index_dir=example_index)
+    with RunningServer(create_app(rag, ServerSettings())) as server:
+        client = OpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0)
+        chunks = list(
+            client.chat.completions.create(
+                model="ragloom",
+                messages=[{"role": "user", "content": "How does late chunking embed a chunk?"}],
+                stream=True,
+            )
+        )
+    pieces = [c.choices[0].delta.content for c in chunks[:-1] if c.choices[0].delta.content]
+    assert len(pieces) > 3  # token by token, not one block at the end
+    final = chunks[-1].model_extra
+    assert final is not None and final["ragloom"]["generator"].startswith("local:")
+    assert final["ragloom"]["passages"] and "generator" in final["ragloom"]["timings"]
