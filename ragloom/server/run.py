@@ -43,6 +43,11 @@ def serve(rag: RAG, settings: ServerSettings, log_level: str = "info") -> None:
         server_header=False,
     )
     server = uvicorn.Server(config)
+    service = app.state.service
+    if service.on_ray:
+        # Ray starts before the server listens: ray.init installs its own SIGTERM handler
+        # (exit at once), which uvicorn must replace while it runs, not the other way round.
+        service.warm()
     # uvicorn handles SIGTERM/SIGINT while it runs, then raises the signal again with the
     # handler it found: a no-op one here makes a graceful stop a normal return.
     previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
