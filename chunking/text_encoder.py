@@ -27,9 +27,10 @@ class TextEncoder(BatchEncoder):
 
     auto_class = "AutoModel"
 
-    def __init__(self, model: str, device: str = "auto", dtype: DType = "auto"):
-        super().__init__(model, device, dtype)
-        self.dimension = int(self.model.config.hidden_size)
+    @property
+    def dimension(self) -> int:
+        """The model's embedding size (before any Matryoshka truncation)."""
+        return int(self.model.config.hidden_size)
 
     def encode(
         self,

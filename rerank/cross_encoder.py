@@ -25,9 +25,10 @@ class CrossEncoder(BatchEncoder):
 
     auto_class = "AutoModelForSequenceClassification"
 
-    def __init__(self, model: str, device: str = "auto", dtype: DType = "auto"):
-        super().__init__(model, device, dtype)
-        self.num_labels = int(self.model.config.num_labels)
+    @property
+    def num_labels(self) -> int:
+        """Logits per pair: one (the score), or several (the last is "relevant")."""
+        return int(self.model.config.num_labels)
 
     def score(
         self,
