@@ -105,3 +105,9 @@ class QueryEncoder(EncoderStage):
     @output_types(embedding=list[float])
     def run(self, query: str) -> dict[str, Any]:
         return {"embedding": self._encode([query], prefix=self.query_prefix)[0].tolist()}
+
+    def run_batch(self, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Many queries in one forward pass per `batch_size` (`ragloom.roles.BatchRunner`;
+        Ray Serve batches concurrent requests with it)."""
+        vectors = self._encode([call["query"] for call in calls], prefix=self.query_prefix)
+        return [{"embedding": vector.tolist()} for vector in vectors]

@@ -162,3 +162,8 @@ class HashingQueryEncoder(_HashingStage):
     @output_types(embedding=list[float])
     def run(self, query: str) -> dict[str, Any]:
         return {"embedding": self.embed([query])[0].tolist()}
+
+    def run_batch(self, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Many queries in one pass (`ragloom.roles.BatchRunner`; Ray Serve batches with it)."""
+        vectors = self.embed([call["query"] for call in calls])
+        return [{"embedding": vector.tolist()} for vector in vectors]

@@ -19,14 +19,14 @@ then skipped and recorded as well, so marking a whole branch optional drops that
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from ragloom.component import Component, InputSocket, OutputSocket
 from ragloom.errors import PipelineValidationError, Problem
 from ragloom.pipeline.address import Address, Connection
-from ragloom.pipeline.executors import close_executor, executor_for
+from ragloom.pipeline.executors import Executor, close_executor, executor_for
 from ragloom.pipeline.result import PipelineResult
 from ragloom.pipeline.serde import pipeline_from_dict, pipeline_to_dict
 from ragloom.pipeline.sockets import is_compatible, type_repr
@@ -62,6 +62,9 @@ class Pipeline:
         self.outputs: dict[str, Address] = {}
         self.executor: dict[str, Any] = dict(executor or {"type": "local"})
         self.optional: set[str] = set()
+        #: Set in Python only: runs this pipeline instead of its `executor:` block (a Ray Serve
+        #: ingress runs it on a LocalExecutor whose heavy stages call deployments).
+        self.runner: Executor | None = None
         self._warm = False
         self.index_dir = Path(index_dir) if index_dir else None
 
@@ -280,19 +283,22 @@ class Pipeline:
     def resolved_index_dir(self) -> Path:
         return self.index_dir if self.index_dir is not None else Path(DEFAULT_INDEX_DIR)
 
-    def warm_up(self) -> None:
-        """Bind stores to the index directory and load every model, once."""
+    def warm_up(self, skip: Collection[str] = ()) -> None:
+        """Bind stores to the index directory and load every model, once; the stages in `skip`
+        run elsewhere (Ray Serve deployments) and stay cold here."""
         if self._warm:
             return
         index_dir = self.resolved_index_dir()
-        for component in self.components.values():
+        for name, component in self.components.items():
+            if name in skip:
+                continue
             component.bind_index(index_dir)
             component.warm_up()
         self._warm = True
 
     def run(self, inputs: dict[str, Any] | None = None) -> PipelineResult:
         """Run the pipeline on named inputs; independent branches run concurrently."""
-        return executor_for(self).run(self, dict(inputs or {}))
+        return (self.runner or executor_for(self)).run(self, dict(inputs or {}))
 
     def close(self) -> None:
         """Release the executor's resources (Ray actors); a later run starts them again."""

@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ragloom.component import Component
 from ragloom.errors import ComponentRunError
-from ragloom.pipeline.plan import ExecutionPlan, gather, run_step
+from ragloom.pipeline.plan import ExecutionPlan, Step, gather, run_step
 from ragloom.pipeline.result import PipelineResult
 
 if TYPE_CHECKING:
@@ -25,11 +27,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+#: Runs one stage elsewhere, as `run_step` would here: (outputs, seconds) or ComponentRunError.
+StageRunner = Callable[[Step, Component, dict[str, Any]], tuple[dict[str, Any], float]]
+
+
 @dataclass
 class LocalExecutor:
     """Runs each stage as soon as all of its senders have finished; branches run in parallel."""
 
     max_workers: int = 4
+    #: Stages that run elsewhere (Ray Serve deployments): name -> what runs it instead of
+    #: `run_step`, on this executor's thread; their components stay cold in this process.
+    remote: Mapping[str, StageRunner] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> LocalExecutor:
@@ -38,7 +47,7 @@ class LocalExecutor:
     def run(self, pipeline: Pipeline, inputs: dict[str, Any]) -> PipelineResult:
         plan = ExecutionPlan.of(pipeline)
         plan.check_inputs(inputs)
-        pipeline.warm_up()
+        pipeline.warm_up(skip=self.remote.keys())
         produced: dict[str, dict[str, Any] | None] = {}  # None: an optional stage failed
         errors: dict[str, ComponentRunError] = {}
         timings: dict[str, float] = {}
@@ -60,7 +69,8 @@ class LocalExecutor:
                         continue
                     context = contextvars.copy_context()  # e.g. the streaming handler
                     component = pipeline.components[name]
-                    future = pool.submit(context.run, run_step, step, component, kwargs)
+                    run = self.remote.get(name, run_step)
+                    future = pool.submit(context.run, run, step, component, kwargs)
                     running[future] = name
                 if not running:
                     continue

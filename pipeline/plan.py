@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragloom.component import Component
 from ragloom.errors import ComponentRunError, PipelineValidationError, Problem
+from ragloom.roles import BatchRunner
 
 if TYPE_CHECKING:
     from ragloom.pipeline.graph import Pipeline
@@ -208,10 +209,52 @@ def run_step(
         outputs = component.run(**kwargs)
     except Exception as exc:
         raise ComponentRunError(step.name, step.label, exc) from exc
-    seconds = time.perf_counter() - start
+    return _check_outputs(step, component, outputs), time.perf_counter() - start
+
+
+def _check_outputs(step: Step, component: Component, outputs: Any) -> dict[str, Any]:
+    """`outputs` if it is a dict holding every declared output socket, else ComponentRunError."""
     declared = type(component).output_sockets()
     if not isinstance(outputs, dict) or not set(declared) <= set(outputs):
         got = sorted(outputs) if isinstance(outputs, dict) else type(outputs).__name__
         error = TypeError(f"run() must return a dict with keys {sorted(declared)}, got {got}")
         raise ComponentRunError(step.name, step.label, error)
-    return outputs, seconds
+    return outputs
+
+
+def run_batch(
+    step: Step, component: Component, calls: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], float] | ComponentRunError]:
+    """Run one stage on many calls' keyword arguments at once, each result (outputs, seconds)
+    or its own ComponentRunError, in call order.
+
+    A component that is a `BatchRunner` (`ragloom.roles`) runs them in one `run_batch` (e.g.
+    one forward pass for many questions; seconds are the batch's, shared) and each output is
+    checked as `run_step` checks it; if that batch call fails, or the component is no
+    BatchRunner, each call runs alone through `run_step`, so a bad call fails only itself.
+    """
+    if isinstance(component, BatchRunner) and len(calls) > 1:
+        start = time.perf_counter()
+        try:
+            batch = component.run_batch(calls)
+        except Exception:  # one call may be at fault: run each alone, so only it fails
+            batch = None
+        seconds = time.perf_counter() - start
+        if batch is not None and len(batch) == len(calls):
+            return [_checked(step, component, outputs, seconds) for outputs in batch]
+    results: list[tuple[dict[str, Any], float] | ComponentRunError] = []
+    for kwargs in calls:
+        try:
+            results.append(run_step(step, component, kwargs))
+        except ComponentRunError as exc:
+            results.append(exc)
+    return results
+
+
+def _checked(
+    step: Step, component: Component, outputs: Any, seconds: float
+) -> tuple[dict[str, Any], float] | ComponentRunError:
+    try:
+        return _check_outputs(step, component, outputs), seconds
+    except ComponentRunError as exc:
+        return exc

@@ -12,8 +12,6 @@ Example::
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +21,7 @@ from typing import Any
 from ragloom.component import check_top_k
 from ragloom.config import RagConfig, default_config, load_config
 from ragloom.errors import ConfigError
-from ragloom.generation.streaming import stream_to
+from ragloom.generation.streaming import stream_pieces
 from ragloom.index_dir import prepare_index_dir
 from ragloom.indexing import IndexReport, index_paths
 from ragloom.manifest import check_encoder, read_manifest
@@ -135,26 +133,10 @@ class RAG:
         """Yield the answer's text pieces as they are generated, then the QueryResult."""
         inputs = self._query_inputs(question, top_k)
         prepare_executor(self.config.query)  # Ray wants to start on the main thread
-        pieces: queue.Queue[tuple[str, Any]] = queue.Queue()
-
-        def work() -> None:
-            try:
-                with stream_to(lambda piece: pieces.put(("piece", piece))):
-                    pieces.put(("done", self._run_query(inputs)))
-            except BaseException as exc:
-                pieces.put(("error", exc))
-
-        worker = threading.Thread(target=work, name="ragloom-query", daemon=True)
-        worker.start()
-        while True:
-            kind, value = pieces.get()
-            if kind == "piece":
-                yield value
-            elif kind == "error":
+        for kind, value in stream_pieces(lambda: self._run_query(inputs)):
+            if kind == "error":
                 raise value
-            else:
-                yield value
-                return
+            yield value
 
     def query(self, question: str, top_k: int | None = None) -> QueryResult:
         """Run the query pipeline; `top_k` needs the pipeline to declare a `top_k` input."""

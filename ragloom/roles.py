@@ -37,3 +37,13 @@ class ChunkWriter(Protocol):
     def stored_chunks(self) -> int:
         """Chunks in the store now (opens the store, loads no model)."""
         ...
+
+
+@runtime_checkable
+class BatchRunner(Protocol):
+    """A stage that runs many calls in one pass (a query encoder: many questions, one forward
+    pass). `run_batch(calls)` takes each call's `run()` keyword arguments and returns each
+    call's `run()` outputs, in order; Ray Serve batches concurrent requests through it
+    (`ragloom.pipeline.plan.run_batch`)."""
+
+    def run_batch(self, calls: list[dict[str, Any]]) -> list[dict[str, Any]]: ...

@@ -102,11 +102,7 @@ class RagService:
                 )
                 return False
             try:
-                if self.on_ray:
-                    prepare_executor(self.rag.config.query)
-                else:
-                    self.rag.config.query.warm_up()
-                    self.retriever.config.query.warm_up()
+                self.start_pipelines()
             except Exception as exc:
                 self.warm_error = f"the query pipeline cannot start: {exc}".splitlines()[0]
                 logger.warning("%s", self.warm_error)
@@ -115,6 +111,14 @@ class RagService:
             return True
         finally:
             self._warm_lock.release()
+
+    def start_pipelines(self) -> None:
+        """Load the query models and open the stores (or start the Ray actors) now."""
+        if self.on_ray:
+            prepare_executor(self.rag.config.query)
+        else:
+            self.rag.config.query.warm_up()
+            self.retriever.config.query.warm_up()
 
     def check_ready(self) -> None:
         """Raise 503 unless the pipelines are warm (trying to warm them first)."""

@@ -13,11 +13,12 @@ Command-line flags override the file; the file overrides the defaults below.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragloom.errors import ConfigError, Problem
+from ragloom.server.serve_settings import RayServeSettings
 
 #: The environment variable read for API keys (comma-separated) unless `api_keys_env` says.
 DEFAULT_KEYS_ENV = "RAGLOOM_API_KEYS"
@@ -57,6 +58,11 @@ class ServerSettings(BaseModel):
     workers: Annotated[int, Field(gt=0)] = 4
     #: Seconds SIGTERM waits for in-flight requests before closing them.
     shutdown_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    #: Where pipelines run: `ray` serves on Ray Serve (an ingress plus a deployment per heavy
+    #: stage); unset: as the configuration's `executor:` says (`--executor` overrides both).
+    executor: Literal["local", "ray"] | None = None
+    #: Ray Serve's layout: batching, autoscaling, the ingress (`ragloom.server.serve_settings`).
+    ray: RayServeSettings = Field(default_factory=RayServeSettings)
 
 
 def settings_from(block: Any, overrides: dict[str, Any], where: str = "serve") -> ServerSettings:

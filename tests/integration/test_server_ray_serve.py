@@ -1,0 +1,140 @@
+"""`ragloom serve` on Ray Serve: one Serve instance for the module, real HTTP on 127.0.0.1.
+
+The app (the FastAPI ingress plus a deployment for the query encoder and one for the generator)
+serves a BM25 + hashing-Chroma index of the example corpus. The generator is the real
+`llm_generator` stage around a backend without a model (tests/integration/serve_components.py)
+that answers word by word, so a streamed answer must arrive as many chunks.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import tests.integration.serve_components  # noqa: F401  (registers server_test_words)
+from ragloom.config import config_from_dict
+from ragloom.rag import RAG
+from ragloom.server.app import create_app
+from ragloom.server.settings import ServerSettings
+from tests.integration.conftest import RunningServer, free_port
+
+QUESTION = "What do k1 and b control?"
+#: Concurrent requests of the batching test; the encoder's batch waits up to BATCH_WAIT_S for
+#: them, far longer than they take to arrive, so they share batches without any timing guess.
+CLIENTS = 8
+BATCH_WAIT_S = 2.0
+
+
+def generating_config(data: dict) -> dict:
+    """`server_config`'s pipelines with a prompt builder and the word-by-word generator in
+    place of the extractive answerer."""
+    data = copy.deepcopy(data)
+    query = data["query"]
+    del query["components"]["answerer"]
+    query["components"]["prompt"] = {
+        "type": "prompt_builder",
+        "init_parameters": {"max_passages": 3},
+    }
+    query["components"]["generator"] = {"type": "server_test_words"}
+    query["connections"] = [c for c in query["connections"] if c["receiver"] != "answerer.hits"]
+    query["connections"] += [
+        {"sender": "fusion.hits", "receiver": "prompt.hits"},
+        {"sender": "prompt.messages", "receiver": "generator.messages"},
+        {"sender": "prompt.hits", "receiver": "generator.hits"},
+    ]
+    query["inputs"]["query"] = ["gate.query", "prompt.question"]
+    query["outputs"]["answer"] = "generator.answer"
+    return data
+
+
+@pytest.fixture(scope="module")
+def config(served_index: tuple[Path, Path, dict]) -> tuple[Path, dict]:
+    _, index_dir, data = served_index
+    return index_dir, generating_config(data)
+
+
+@pytest.fixture(scope="module")
+def on_serve(ray_cluster: str, config: tuple[Path, dict]) -> Iterator[str]:
+    """The app deployed on Ray Serve; yields its base URL."""
+    from ray import serve
+
+    from ragloom.server.ray_serve import deploy, start_serve
+
+    index_dir, data = config
+    settings = ServerSettings(
+        port=free_port(),
+        workers=CLIENTS,
+        ray={"batching": {"max_batch_size": CLIENTS, "batch_wait_timeout_s": BATCH_WAIT_S}},
+    )
+    start_serve(settings)
+    try:
+        deploy(RAG(config_from_dict(data), index_dir=index_dir), settings)
+        base_url = f"http://127.0.0.1:{settings.port}"
+        ready = httpx.get(f"{base_url}/readyz", timeout=60)
+        assert ready.status_code == 200, ready.text
+        yield base_url
+    finally:
+        serve.shutdown()
+
+
+def test_deployments_are_the_heavy_stages(on_serve: str) -> None:
+    from ray import serve
+
+    status = serve.status().applications["ragloom"]
+    assert set(status.deployments) == {"ragloom_ingress", "query_encoder", "generator"}
+
+
+def test_streamed_answer_arrives_piece_by_piece(on_serve: str) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{on_serve}/v1", api_key="unused", max_retries=0)
+    chunks = list(
+        client.chat.completions.create(
+            model="ragloom", messages=[{"role": "user", "content": QUESTION}], stream=True
+        )
+    )
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices[0].delta.content]
+    assert len(pieces) > 5, pieces  # one chunk per generated word, not the answer whole
+    assert "".join(pieces).endswith("[1]")
+    final = chunks[-1]
+    assert final.choices[0].finish_reason == "stop"
+    assert final.model_extra is not None
+    extension: dict[str, Any] = final.model_extra["ragloom"]
+    assert extension["citations"] and extension["citations"][0]["passage"] == 1
+    assert {"query_encoder", "generator", "total"} <= set(extension["timings"])
+
+
+def test_retrieve_matches_the_local_server(on_serve: str, config: tuple[Path, dict]) -> None:
+    index_dir, data = config
+    body = {"query": QUESTION, "top_k": 4}
+    on_ray = httpx.post(f"{on_serve}/v1/retrieve", json=body, timeout=60)
+    local_app = create_app(RAG(config_from_dict(data), index_dir=index_dir), ServerSettings())
+    with RunningServer(local_app) as local:
+        here = httpx.post(f"{local.base_url}/v1/retrieve", json=body, timeout=60)
+    assert on_ray.status_code == here.status_code == 200
+    assert on_ray.json()["hits"] == here.json()["hits"]
+    assert len(here.json()["hits"]) == 4
+
+
+def test_query_encoder_batches_concurrent_requests(on_serve: str) -> None:
+    from ray import serve
+
+    encoder = serve.get_deployment_handle("query_encoder", app_name="ragloom")
+    seen = len(encoder.stats.remote().result(timeout_s=60)["batch_sizes"])
+    questions = [f"{QUESTION} ({n})" for n in range(CLIENTS)]
+
+    def ask(question: str) -> int:
+        body = {"query": question, "top_k": 3}
+        return httpx.post(f"{on_serve}/v1/retrieve", json=body, timeout=60).status_code
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        assert list(pool.map(ask, questions)) == [200] * CLIENTS
+    batches = encoder.stats.remote().result(timeout_s=60)["batch_sizes"][seen:]
+    assert sum(batches) == CLIENTS
+    assert max(batches) > 1, batches
