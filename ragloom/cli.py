@@ -244,6 +244,8 @@ def serve(
     """Serve the RAG pipelines over HTTP: OpenAI-compatible /v1/chat/completions (answers
     with citations), /v1/query, /v1/retrieve, /v1/documents, /healthz, /readyz, /metrics and
     the API docs at /docs. Settings may also sit in the config's `serve:` block; flags win.
+    With --executor ray (or `serve: {executor: ray}`, or a ray `executor:` block) the app runs
+    on Ray Serve: an ingress plus one deployment per heavy stage (`serve: ray:` settings).
     SIGTERM lets requests in flight finish."""
     from ragloom.rag import RAG
     from ragloom.server.run import serve as run_server
@@ -261,8 +263,13 @@ def serve(
             "request_timeout_s": timeout,
         }
         settings = settings_for(config, overrides)
-        rag = RAG.from_file(config, index_dir, executor)
-        run_server(rag, settings)
+        rag = RAG.from_file(config, index_dir, executor or settings.executor)
+        if rag.config.query.executor.get("type") == "ray":
+            from ragloom.server.ray_serve import serve_on_ray
+
+            serve_on_ray(rag, settings)
+        else:
+            run_server(rag, settings)
 
 
 from ragloom.evaluation.command import eval_command  # noqa: E402
