@@ -9,6 +9,11 @@ that answers word by word, so a streamed answer must arrive as many chunks.
 from __future__ import annotations
 
 import copy
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,13 +21,14 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 import tests.integration.serve_components  # noqa: F401  (registers server_test_words)
 from ragloom.config import config_from_dict
 from ragloom.rag import RAG
 from ragloom.server.app import create_app
 from ragloom.server.settings import ServerSettings
-from tests.integration.conftest import RunningServer, free_port
+from tests.integration.conftest import ROOT, RunningServer, free_port
 
 QUESTION = "What do k1 and b control?"
 #: Concurrent requests of the batching test; the encoder's batch waits up to BATCH_WAIT_S for
@@ -138,3 +144,46 @@ def test_query_encoder_batches_concurrent_requests(on_serve: str) -> None:
     batches = encoder.stats.remote().result(timeout_s=60)["batch_sizes"][seen:]
     assert sum(batches) == CLIENTS
     assert max(batches) > 1, batches
+
+
+#: `ragloom serve`, with the gate stage registered first (its module is imported by name).
+SERVE = "import tests.integration.server_gate; from ragloom.cli import main; main()"
+
+
+def test_cli_serves_on_ray_serve_until_sigterm(
+    served_index: tuple[Path, Path, dict], tmp_path: Path
+) -> None:
+    """`serve: {executor: ray}` in the YAML: a Ray of its own, the app on Ray Serve; SIGTERM
+    shuts Serve and that Ray down and the command exits 0."""
+    _, index_dir, data = served_index
+    config = tmp_path / "serve.yaml"
+    config.write_text(yaml.safe_dump({**data, "serve": {"executor": "ray"}}))
+    port = free_port()
+    env = {**os.environ, "RAGLOOM_PROGRESS": "0", "PYTHONPATH": str(ROOT)}
+    env.pop("RAY_ADDRESS", None)  # a fresh local Ray, not the test session's
+    command = [sys.executable, "-c", SERVE, "serve", "-c", str(config)]
+    command += ["--index-dir", str(index_dir), "--port", str(port)]
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):  # Ray and the replicas start: up to two minutes here
+            assert proc.poll() is None, proc.communicate()[1]
+            try:
+                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        answer = httpx.post(f"{url}/v1/query", json={"query": QUESTION}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["citations"]
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, stderr
+        assert "on Ray Serve at" in stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
