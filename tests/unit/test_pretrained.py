@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,10 @@ from ragloom.pretrained import length_batches
 from ragloom.rerank.cross_encoder import CrossEncoder, load_cross_encoder
 
 
-def _failure(load: object) -> str:
+def _failure(load: Callable[[], object]) -> str:
+    """The message of the ModelNotFoundError that `load()` raises."""
     with pytest.raises(ModelNotFoundError) as info:
-        load()  # type: ignore[operator]
+        load()
     return str(info.value)
 
 
