@@ -5,6 +5,7 @@ from ragloom.chunking.encoders import ChunkEncoder, QueryEncoder
 from ragloom.chunking.hashing import HashingEncoder, HashingQueryEncoder
 from ragloom.chunking.late import LateChunkingEncoder
 from ragloom.chunking.recursive import RecursiveChunker
+from ragloom.chunking.sections import SectionChunker
 from ragloom.chunking.sentences import SentenceChunker
 from ragloom.chunking.token_window import TokenWindowChunker
 
@@ -16,6 +17,7 @@ __all__ = [
     "LateChunkingEncoder",
     "QueryEncoder",
     "RecursiveChunker",
+    "SectionChunker",
     "SentenceChunker",
     "TokenWindowChunker",
 ]

@@ -16,6 +16,7 @@ import typer
 
 from ragloom.cli_support import ConfigOption, err, friendly_errors, quiet_libraries
 from ragloom.errors import RagloomError
+from ragloom.structure import location_label
 
 app = typer.Typer(
     name="ragloom",
@@ -149,7 +150,9 @@ def _print_result(result: Any, streamed: bool) -> None:
         snippet = " ".join(hit.chunk.text.split())
         snippet = snippet if len(snippet) <= 160 else snippet[:157] + "..."
         chunk = hit.chunk
-        typer.echo(f"{mark}[{n}] {hit.score:.4f}  {chunk.doc_id} [{chunk.start}:{chunk.end}]")
+        where = location_label(chunk.metadata)  # p. 3, "2.1 Results"
+        source = f"{chunk.doc_id} {where}" if where else chunk.doc_id
+        typer.echo(f"{mark}[{n}] {hit.score:.4f}  {source} [{chunk.start}:{chunk.end}]")
         typer.echo(f"     {snippet}")
 
 

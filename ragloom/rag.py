@@ -27,6 +27,7 @@ from ragloom.indexing import IndexReport, index_paths
 from ragloom.manifest import check_encoder, read_manifest
 from ragloom.pipeline.executors import apply_executor, prepare_executor
 from ragloom.roles import ChunkWriter
+from ragloom.structure import citation_location
 from ragloom.types import Answer, Hit
 
 __all__ = ["RAG", "IndexReport", "QueryResult"]
@@ -59,6 +60,7 @@ class QueryResult:
                         "chunk_id": chunk.id,
                         "start": chunk.start,
                         "end": chunk.end,
+                        **citation_location(chunk.metadata),  # page, page_end, section
                     }
                 )
         return {

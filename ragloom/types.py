@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ragloom.structure import citation_location, span_metadata
+
 if TYPE_CHECKING:
     from langchain_core.documents import Document as LCDocument
 
@@ -87,14 +89,15 @@ class Chunk:
 
     @classmethod
     def from_span(cls, doc: Document, start: int, end: int, position: int) -> Chunk:
-        """The chunk covering `doc.text[start:end]`, inheriting the document's metadata."""
+        """The chunk covering `doc.text[start:end]`, inheriting the document's metadata, with
+        its own pages and section where the document has them (`ragloom.structure`)."""
         return cls(
             doc_id=doc.id,
             text=doc.text[start:end],
             start=start,
             end=end,
             position=position,
-            metadata=dict(doc.metadata),
+            metadata=span_metadata(doc.metadata, doc.text, start, end),
         )
 
     def to_langchain(self) -> LCDocument:
@@ -203,6 +206,7 @@ class Hit:
             "metadata": c.metadata,
             "source_scores": dict(self.source_scores),
             "source_ranks": dict(self.source_ranks),
+            **citation_location(c.metadata),  # page, page_end, section where known
         }
 
     def to_langchain(self) -> LCDocument:
