@@ -197,3 +197,22 @@ def test_not_ready_without_an_index_until_documents_arrive(tmp_path: Path) -> No
         assert answer.json()["citations"][0]["doc_id"] == "tides"
     finally:
         server.__exit__()
+
+
+def test_an_update_while_another_process_writes_the_index_is_409(
+    served_index: tuple[Path, Path, dict],
+) -> None:
+    from ragloom.indexing.lock import index_lock
+
+    index_dir = served_index[1]
+    with RunningServer(create_app(_rag(served_index), ServerSettings())) as server:
+        doc = {"id": "busy", "text": "Written while the index is busy."}
+        with index_lock(index_dir):  # as a `ragloom index` run holds it
+            busy = httpx.post(
+                f"{server.base_url}/v1/documents", json={"documents": [doc]}, timeout=60
+            )
+        assert busy.status_code == 409
+        error = busy.json()["error"]
+        assert error["code"] == "index_conflict" and "is being written by pid" in error["message"]
+        later = httpx.post(f"{server.base_url}/v1/documents", json={"documents": [doc]}, timeout=60)
+        assert later.status_code == 200 and later.json()["added"] == 1
