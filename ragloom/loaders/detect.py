@@ -11,8 +11,8 @@ bytes name no type we parse is read as its extension says. Example::
 from __future__ import annotations
 
 import codecs
+import os
 import re
-from pathlib import Path
 from typing import Literal
 
 Kind = Literal["pdf", "zip", "html"]
@@ -35,7 +35,7 @@ def sniff(head: bytes) -> Kind | None:
     return None
 
 
-def sniff_file(path: str | Path) -> Kind | None:
+def sniff_file(path: str | os.PathLike[str]) -> Kind | None:
     """`sniff` of a file's first `HEAD_BYTES` (None when it cannot be read: the reader that
     follows reports why)."""
     try:

@@ -21,7 +21,7 @@ from typing import Any
 from ragloom.structure import PAGE_OFFSETS, SECTIONS, STRUCTURE_KEYS
 
 #: Metadata keys ragloom sets itself; a user field of the same name is kept as `record_<name>`.
-RESERVED_KEYS = ("source", "format", "page_count", *STRUCTURE_KEYS)
+RESERVED_KEYS: tuple[str, ...] = ("source", "format", "page_count", *STRUCTURE_KEYS)
 RESERVED_KEYS += ("page_start", "page_end", "section", "section_path")
 #: Between blocks (paragraphs, headings, tables) and between pages of the extracted text.
 BLOCK_SEPARATOR = "\n\n"
