@@ -45,7 +45,8 @@ ExecutorOption = Annotated[
 @app.command()
 def index(
     paths: Annotated[
-        list[Path], typer.Argument(help="Files or folders (.txt, .md, .jsonl, BEIR).")
+        list[Path],
+        typer.Argument(help="Files or folders (.txt, .md, .pdf, .html, .docx, .jsonl, BEIR)."),
     ],
     config: ConfigOption = None,
     index_dir: IndexDirOption = None,

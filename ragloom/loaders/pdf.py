@@ -1,6 +1,7 @@
 """PDF files: the text layer page by page (pypdf), pages and outline sections kept.
 
-Pages are joined by a blank line; `page_offsets` says where each starts, so every chunk knows
+Lines the page layout wrapped are joined again (`unwrap_lines`); pages are joined by a blank
+line; `page_offsets` says where each starts, so every chunk knows
 its first and last page. The outline (bookmarks) gives the sections: each entry starts where
 its title appears on its page (else at the page's start). Refused with a reason: an encrypted
 file that needs a password, a truncated or corrupt one, more than `MAX_PDF_PAGES` pages, and
@@ -20,6 +21,8 @@ from ragloom.loaders.extracted import DocumentError, Extracted, TextBuilder
 
 #: PDFs with more pages are refused (about 2M characters, max_document_chars' default).
 MAX_PDF_PAGES = 2_000
+#: A line at least this share of its page's longest line, not ending a sentence, was wrapped.
+WRAP_SHARE = 0.8
 
 
 def parse_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES) -> Extracted:
@@ -43,7 +46,7 @@ def parse_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES) -> Extracted:
         texts: list[str] = []
         for page in reader.pages:
             out.page()
-            text = page.extract_text() or ""
+            text = unwrap_lines(page.extract_text() or "")
             start = out.paragraph(text)
             starts.append(out.length if start is None else start)
             texts.append(text.strip())
@@ -62,6 +65,25 @@ def parse_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES) -> Extracted:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise DocumentError(f"corrupt or truncated PDF: {_first_line(exc)}") from None
+
+
+def unwrap_lines(text: str) -> str:
+    """A page's text with soft line wraps joined: a line nearly as long as the page's longest
+    (at least `WRAP_SHARE` of it) that does not end a sentence runs on into the next line."""
+    lines = text.split("\n")
+    width = max((len(line.rstrip()) for line in lines), default=0)
+    out = []
+    for n, line in enumerate(lines):
+        bare = line.rstrip()
+        wraps = (
+            n + 1 < len(lines)
+            and bare
+            and lines[n + 1].strip()
+            and len(bare) >= WRAP_SHARE * width
+            and not bare.endswith((".", "!", "?", ":", ";"))
+        )
+        out.append(bare + (" " if wraps else "\n"))
+    return "".join(out)[:-1] if out else ""
 
 
 def _outline(reader: Any, items: list[Any], level: int) -> list[tuple[int, str, int]]:
