@@ -164,12 +164,14 @@ def build_app(rag: RAG, settings: ServerSettings) -> tuple[Any, dict[str, StageP
         elif modes[name] == "batched":  # a batch can only fill with this many in flight
             options["max_ongoing_requests"] = 2 * batching.max_batch_size
         component = query.components[name]
-        deployment = serve.deployment(StageDeployment).options(**options)
+        deployment: Any = serve.deployment(StageDeployment)
+        deployment = deployment.options(**options)
         handles[name] = deployment.bind(
             name, type(component), component.to_dict(), index_dir, batching
         )
         plans[name] = plan
-    ingress = serve.deployment(Ingress).options(
+    ingress: Any = serve.deployment(Ingress)
+    ingress = ingress.options(
         name=INGRESS,
         num_replicas=1,
         ray_actor_options={"num_cpus": settings.ray.ingress_num_cpus},

@@ -41,6 +41,11 @@ Mode = Literal["plain", "batched", "stream"]
 Reply = tuple[dict[str, Any], float] | StageFailed
 
 
+#: `@serve.batch` with the defaults `StageDeployment` replaces per deployment (typed loosely:
+#: Ray's annotations expect a plain function where this is a method).
+_batch: Any = serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
+
+
 def _failed(error: ComponentRunError) -> StageFailed:
     return StageFailed(error.stage, error.component_type, portable(error.cause))
 
@@ -61,8 +66,9 @@ class StageDeployment:
         #: The sizes of the latest batches (`/metrics` and tests read them).
         self.batch_sizes: deque[int] = deque(maxlen=10_000)
         if batching is not None:
-            self.run_batched.set_max_batch_size(batching.max_batch_size)
-            self.run_batched.set_batch_wait_timeout_s(batching.batch_wait_timeout_s)
+            batched: Any = self.run_batched
+            batched.set_max_batch_size(batching.max_batch_size)
+            batched.set_batch_wait_timeout_s(batching.batch_wait_timeout_s)
 
     def run(self, step: Step, kwargs: dict[str, Any]) -> Reply:
         """Run the stage for one request."""
@@ -71,7 +77,7 @@ class StageDeployment:
         except ComponentRunError as exc:
             return _failed(exc)
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
+    @_batch
     async def run_batched(self, steps: list[Step], calls: list[dict[str, Any]]) -> list[Reply]:
         """Run the stage once for the requests that arrived together (one `run_batch`)."""
         self.batch_sizes.append(len(calls))

@@ -203,6 +203,23 @@ def server_config(folder: Path) -> dict:
     return {"version": 1, "indexing": indexing, "query": query}
 
 
+#: `ragloom serve`, with the gate stage registered first (its module is imported by name).
+SERVE_WITH_GATE = "import tests.integration.server_gate; from ragloom.cli import main; main()"
+
+
+def serve_subprocess(
+    config: Path, index_dir: Path, port: int, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """`ragloom serve -c CONFIG --index-dir INDEX --port PORT` in a subprocess (stdout and
+    stderr piped), the gate stage registered; `env` adds to this process's environment."""
+    env = {**os.environ, "RAGLOOM_PROGRESS": "0", "PYTHONPATH": str(ROOT), **(env or {})}
+    command = [sys.executable, "-c", SERVE_WITH_GATE, "serve", "-c", str(config)]
+    command += ["--index-dir", str(index_dir), "--port", str(port)]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
 class RunningServer:
     """A real uvicorn serving `create_app` on 127.0.0.1 in a background thread."""
 

@@ -9,10 +9,7 @@ that answers word by word, so a streamed answer must arrive as many chunks.
 from __future__ import annotations
 
 import copy
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +25,7 @@ from ragloom.config import config_from_dict
 from ragloom.rag import RAG
 from ragloom.server.app import create_app
 from ragloom.server.settings import ServerSettings
-from tests.integration.conftest import ROOT, RunningServer, free_port
+from tests.integration.conftest import RunningServer, free_port, serve_subprocess
 
 QUESTION = "What do k1 and b control?"
 #: Concurrent requests of the batching test; the encoder's batch waits up to BATCH_WAIT_S for
@@ -146,10 +143,6 @@ def test_query_encoder_batches_concurrent_requests(on_serve: str) -> None:
     assert max(batches) > 1, batches
 
 
-#: `ragloom serve`, with the gate stage registered first (its module is imported by name).
-SERVE = "import tests.integration.server_gate; from ragloom.cli import main; main()"
-
-
 def test_cli_serves_on_ray_serve_until_sigterm(
     served_index: tuple[Path, Path, dict], tmp_path: Path
 ) -> None:
@@ -159,13 +152,8 @@ def test_cli_serves_on_ray_serve_until_sigterm(
     config = tmp_path / "serve.yaml"
     config.write_text(yaml.safe_dump({**data, "serve": {"executor": "ray"}}))
     port = free_port()
-    env = {**os.environ, "RAGLOOM_PROGRESS": "0", "PYTHONPATH": str(ROOT)}
-    env.pop("RAY_ADDRESS", None)  # a fresh local Ray, not the test session's
-    command = [sys.executable, "-c", SERVE, "serve", "-c", str(config)]
-    command += ["--index-dir", str(index_dir), "--port", str(port)]
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    # A fresh local Ray, never the test session's.
+    proc = serve_subprocess(config, index_dir, port, env={"RAY_ADDRESS": ""})
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):  # Ray and the replicas start: up to two minutes here

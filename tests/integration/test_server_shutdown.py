@@ -7,10 +7,7 @@ arrive whole and the server must exit 0.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,11 +15,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-from tests.integration.conftest import ROOT, free_port
+from tests.integration.conftest import free_port, serve_subprocess
 from tests.integration.test_server_protection import held, wait_entered
-
-#: `ragloom serve`, with the gate stage registered first (its module is imported by name).
-SERVE = "import tests.integration.server_gate; from ragloom.cli import main; main()"
 
 
 def test_sigterm_lets_the_request_in_flight_finish(
@@ -32,12 +26,7 @@ def test_sigterm_lets_the_request_in_flight_finish(
     config = tmp_path / "serve.yaml"
     config.write_text(yaml.safe_dump({**data, "serve": {"model_name": "corpus-rag"}}))
     port = free_port()
-    env = {**os.environ, "RAGLOOM_PROGRESS": "0", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-c", SERVE, "serve", "-c", str(config)]
-    command += ["--index-dir", str(index_dir), "--port", str(port)]
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    proc = serve_subprocess(config, index_dir, port)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(3000):
