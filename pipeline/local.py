@@ -3,7 +3,9 @@
 A failing stage fails the run with a ComponentRunError naming it, unless the stage is
 optional: then the failure is logged, recorded in `PipelineResult.errors`, and its receivers
 run without it (see `ragloom.pipeline.graph`). What runs with what is the pipeline's
-`ExecutionPlan` (`ragloom.pipeline.plan`); this module only decides that it runs on threads.
+`ExecutionPlan` (`ragloom.pipeline.plan`); this module only decides that it runs on threads,
+and, for the stages named in `remote`, that another runner runs them (a Ray Serve ingress calls
+their deployments: `ragloom.server.serve_stages`).
 """
 
 from __future__ import annotations
