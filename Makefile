@@ -4,12 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_INDEX ?= .ragloom-demo
 QUESTION ?= How does late chunking embed a chunk?
+DOCS_INDEX ?= .ragloom-documents
+DOCS_QUESTION ?= Which gearbox needs new bearings?
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test unit integration lint format bench clean
+.PHONY: help setup demo demo-documents test unit integration lint format bench clean
 
 help: ## Show this help.
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +27,10 @@ setup: $(BIN)/.installed ## Create .venv and install ragloom with its dev tools.
 demo: setup ## Index the sample corpus in examples/ and answer a question with citations.
 	$(BIN)/ragloom index examples/corpus --index-dir $(DEMO_INDEX)
 	$(BIN)/ragloom query "$(QUESTION)" --index-dir $(DEMO_INDEX)
+
+demo-documents: setup ## Index the PDF, DOCX, HTML and Markdown in examples/documents; cite page and section.
+	$(BIN)/ragloom index examples/documents -c examples/documents.yaml --index-dir $(DOCS_INDEX)
+	$(BIN)/ragloom query "$(DOCS_QUESTION)" -c examples/documents.yaml --index-dir $(DOCS_INDEX)
 
 test: setup ## Run every test (unit, then integration with real models and stores).
 	$(BIN)/python -m pytest
@@ -54,4 +60,4 @@ bench: setup ## Quick benchmarks: generation, BM25 scale and SciFact, indexing o
 	$(BIN)/python benchmarks/indexing.py --docs 300 --repeat 3
 
 clean: ## Remove the virtualenv, caches and demo index.
-	rm -rf $(VENV) $(DEMO_INDEX) .pytest_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) $(DEMO_INDEX) $(DOCS_INDEX) .pytest_cache .ruff_cache build dist *.egg-info
