@@ -14,6 +14,8 @@ block a paragraph. Refused with a reason: a page over `MAX_HTML_BYTES`, or one w
 
 from __future__ import annotations
 
+import codecs
+import re
 from typing import Any
 
 from ragloom.loaders.extracted import DocumentError, Extracted, TextBuilder, markdown_table
@@ -30,6 +32,8 @@ _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _BLOCKS = {"p", "div", "section", "article", "main", "li", "ul", "ol", "dl", "dt", "dd"}
 _BLOCKS |= {"blockquote", "pre", "figure", "figcaption", "address", "hr", "br", "header"}
 _BLOCKS |= {"details", "summary", "caption"}
+_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w.:-]+)""", re.I)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 
 
 def parse_html(data: bytes, max_script: int = MAX_INLINE_SCRIPT_BYTES) -> Extracted:
@@ -40,8 +44,11 @@ def parse_html(data: bytes, max_script: int = MAX_INLINE_SCRIPT_BYTES) -> Extrac
 
     if len(data) > MAX_HTML_BYTES:
         raise DocumentError(f"HTML page too large: {len(data):,} bytes (max {MAX_HTML_BYTES:,})")
+    if b"\x00" in data and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DocumentError("binary file (contains NUL bytes), not an HTML page")
     try:
-        root = lxml.html.document_fromstring(data, parser=lxml.html.HTMLParser(huge_tree=True))
+        page = _XML_DECLARATION.sub("", decode_html(data), count=1)
+        root = lxml.html.document_fromstring(page, parser=lxml.html.HTMLParser(huge_tree=True))
     except (etree.ParserError, ValueError) as exc:
         raise DocumentError(f"cannot parse HTML: {exc}") from None
     inline = sum(len(el.text or "") for el in root.iter("script", "style"))
@@ -70,6 +77,25 @@ def parse_html(data: bytes, max_script: int = MAX_INLINE_SCRIPT_BYTES) -> Extrac
     if title:
         extracted.metadata["title"] = title
     return extracted
+
+
+def decode_html(data: bytes) -> str:
+    """A page's text: by its byte order mark, else the charset a `<meta>` declares, else UTF-8,
+    else Windows-1252 (libxml2 alone would read undeclared UTF-8 as Latin-1)."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data.decode("utf-8-sig", errors="replace")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace")
+    declared = _CHARSET.search(data[:4096])
+    if declared:
+        try:
+            return data.decode(declared.group(1).decode("ascii"), errors="replace")
+        except LookupError:
+            pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
 
 
 def _boilerplate(el: Any) -> bool:
