@@ -13,6 +13,7 @@ stored (`ragloom.structure` says the metadata form). A document a parser must re
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -23,6 +24,7 @@ from ragloom.structure import PAGE_OFFSETS, SECTIONS, STRUCTURE_KEYS
 #: Metadata keys ragloom sets itself; a user field of the same name is kept as `record_<name>`.
 RESERVED_KEYS: tuple[str, ...] = ("source", "format", "page_count", *STRUCTURE_KEYS)
 RESERVED_KEYS += ("page_start", "page_end", "section", "section_path")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 #: Between blocks (paragraphs, headings, tables) and between pages of the extracted text.
 BLOCK_SEPARATOR = "\n\n"
 
@@ -91,6 +93,14 @@ def user_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def clean_text(text: str) -> str:
+    """Extracted text that any file or database can store: a lone surrogate (a PDF font's
+    broken character map) becomes U+FFFD, a NUL is dropped."""
+    if text.isascii():
+        return text.replace("\x00", "")
+    return _SURROGATE.sub("\ufffd", text).replace("\x00", "")
+
+
 class TextBuilder:
     """Joins text blocks with `BLOCK_SEPARATOR`, noting where each heading and page starts."""
 
@@ -112,12 +122,12 @@ class TextBuilder:
 
     def paragraph(self, text: str) -> int | None:
         """A block of body text (ignored when blank); its start offset."""
-        text = text.strip()
+        text = clean_text(text).strip()
         return self._append(text) if text else None
 
     def heading(self, level: int, title: str) -> None:
         """A heading of `level` (1 outermost): a block that opens a section."""
-        title = " ".join(title.split())
+        title = " ".join(clean_text(title).split())
         if title:
             self._headings.append((self._append(title), level, title))
 

@@ -17,7 +17,7 @@ import io
 import logging
 from typing import Any
 
-from ragloom.loaders.extracted import DocumentError, Extracted, TextBuilder
+from ragloom.loaders.extracted import DocumentError, Extracted, TextBuilder, clean_text
 
 #: PDFs with more pages are refused (about 2M characters, max_document_chars' default).
 MAX_PDF_PAGES = 2_000
@@ -46,7 +46,7 @@ def parse_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES) -> Extracted:
         texts: list[str] = []
         for page in reader.pages:
             out.page()
-            text = unwrap_lines(page.extract_text() or "")
+            text = clean_text(unwrap_lines(page.extract_text() or ""))
             start = out.paragraph(text)
             starts.append(out.length if start is None else start)
             texts.append(text.strip())
@@ -63,8 +63,10 @@ def parse_pdf(data: bytes, max_pages: int = MAX_PDF_PAGES) -> Extracted:
         raise DocumentError("encrypted PDF: a password is needed to read it") from None
     except DocumentError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+    except PdfReadError as exc:
         raise DocumentError(f"corrupt or truncated PDF: {_first_line(exc)}") from None
+    except Exception as exc:  # a malformed object or content stream, wherever pypdf meets it
+        raise DocumentError(f"corrupt PDF: {type(exc).__name__}: {_first_line(exc)}") from None
 
 
 def unwrap_lines(text: str) -> str:
