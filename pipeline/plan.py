@@ -12,7 +12,7 @@ A plan is plain data (frozen dataclasses of strings and flags): a Ray actor rece
 Example::
 
     plan = ExecutionPlan.of(pipeline)            # validates the pipeline
-    plan.check_inputs(inputs)
+    plan.check_inputs(inputs)                    # names, then values of constrained sockets
     produced = {}
     for name in plan.order:
         step = plan.steps[name]
@@ -25,11 +25,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ragloom.component import Component
-from ragloom.errors import ComponentRunError, PipelineValidationError, Problem
+from ragloom.component import Component, InputSocket, check_override
+from ragloom.errors import (
+    ComponentConfigError,
+    ComponentRunError,
+    PipelineValidationError,
+    Problem,
+)
+from ragloom.pipeline.sockets import is_constrained
 from ragloom.roles import BatchRunner
 
 if TYPE_CHECKING:
@@ -72,6 +78,48 @@ class Step:
 
 
 @dataclass(frozen=True)
+class InputCheck:
+    """A pipeline input whose value is checked before a run: it feeds `stage.socket`, whose
+    values must fit `type` (see `value_type`)."""
+
+    input: str
+    stage: str
+    label: str
+    socket: str
+    type: Any
+
+    def problems(self, value: Any) -> list[Problem]:
+        """Nothing if `value` fits, else one one-line Problem per reason, as a parameter's."""
+        owner = f"{self.stage} ({self.label})"
+        if self.input != self.socket:
+            owner = f"pipeline input {self.input!r} into {owner}"
+        try:
+            check_override(owner, self.socket, self.type, value)
+        except ComponentConfigError as exc:
+            return [replace(p, component=self.stage) for p in exc.problems]
+        return []
+
+
+def value_type(component: type[Component], socket: InputSocket) -> Any | None:
+    """What a pipeline input into `socket` must be, when that is more than its Python type.
+
+    The socket's own type when it carries constraints (e.g. `PositiveInt | None`); else the
+    type of the stage's parameter of the same name, when that carries constraints: such an
+    input overrides the parameter for one run (a `top_k` input into a stage whose `top_k` is a
+    `PositiveInt`), so it must be what the parameter accepts (or None, where the socket's
+    default is None). None: nothing beyond the Python type to check.
+    """
+    if is_constrained(socket.type):
+        return socket.type
+    parameter = component.init_parameter_specs().get(socket.name)
+    if parameter is None or not is_constrained(parameter[0]):
+        return None
+    if not socket.required and socket.default is None:
+        return parameter[0] | None
+    return parameter[0]
+
+
+@dataclass(frozen=True)
 class ExecutionPlan:
     """A validated pipeline as the runners need it (see the module docstring)."""
 
@@ -83,6 +131,8 @@ class ExecutionPlan:
     #: output socket nothing consumes, as "stage.socket".
     outputs: tuple[tuple[str, str, str], ...]
     unconsumed: tuple[tuple[str, str], ...]
+    #: Pipeline inputs whose values `check_inputs` checks (constrained sockets).
+    input_checks: tuple[InputCheck, ...] = ()
 
     @classmethod
     def of(cls, pipeline: Pipeline) -> ExecutionPlan:
@@ -104,10 +154,13 @@ class ExecutionPlan:
             required_inputs=frozenset(pipeline.required_inputs()),
             outputs=tuple((n, a.component, a.socket) for n, a in pipeline.outputs.items()),
             unconsumed=unconsumed,
+            input_checks=_input_checks(pipeline),
         )
 
     def check_inputs(self, inputs: Mapping[str, Any]) -> None:
-        """Raise PipelineValidationError for unknown or missing pipeline inputs."""
+        """Raise PipelineValidationError for unknown or missing pipeline inputs, then
+        ComponentConfigError for a value its socket refuses (a `top_k` of 0), before any stage
+        runs: the same one-line error as the same value given as a parameter."""
         unknown = sorted(set(inputs) - self.inputs)
         missing = sorted(self.required_inputs - set(inputs))
         problems = []
@@ -120,6 +173,14 @@ class ExecutionPlan:
             problems.append(Problem(f"missing required pipeline input(s): {missing}"))
         if problems:
             raise PipelineValidationError(problems)
+        refused = [
+            problem
+            for check in self.input_checks
+            if check.input in inputs
+            for problem in check.problems(inputs[check.input])
+        ]
+        if refused:
+            raise ComponentConfigError(refused)
 
     def final_stages(self) -> set[str]:
         """The stages whose outputs a run returns (the others' stay where they ran)."""
@@ -141,6 +202,19 @@ class ExecutionPlan:
             for stage, socket in self.unconsumed
             if (outputs := produced.get(stage)) is not None
         }
+
+
+def _input_checks(pipeline: Pipeline) -> tuple[InputCheck, ...]:
+    """An InputCheck for each pipeline input target whose values `value_type` constrains."""
+    checks = []
+    for key, targets in pipeline.inputs.items():
+        for addr in targets:
+            component = type(pipeline.components[addr.component])
+            socket = component.input_sockets()[addr.socket]
+            tp = value_type(component, socket)
+            if tp is not None:
+                checks.append(InputCheck(key, addr.component, component.label(), addr.socket, tp))
+    return tuple(checks)
 
 
 def _step(pipeline: Pipeline, name: str) -> Step:

@@ -66,6 +66,15 @@ def _constraints(metadata: tuple[Any, ...]) -> list[str]:
     return found
 
 
+def is_constrained(tp: Any) -> bool:
+    """True when `tp` carries value constraints anywhere (`PositiveInt`, `Field(gt=0)`, also
+    inside `| None`), so a value of the right Python type may still be refused."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Annotated:
+        return bool(_constraints(tp.__metadata__)) or is_constrained(args[0])
+    return any(is_constrained(arg) for arg in args)
+
+
 def type_repr(tp: Any) -> str:
     """A short readable name for a socket or parameter type: `list[Chunk]`, `int (> 0) | None`."""
     if tp is Any:

@@ -21,6 +21,7 @@ from typing import Any
 from ragloom.component import check_top_k
 from ragloom.config import RagConfig, default_config, load_config
 from ragloom.errors import ConfigError
+from ragloom.generation.base import Message
 from ragloom.generation.streaming import stream_pieces
 from ragloom.index_dir import prepare_index_dir
 from ragloom.indexing import IndexReport, index_paths
@@ -40,6 +41,9 @@ class QueryResult:
     hits: list[Hit]
     answer: Answer | None
     timings: dict[str, float]
+    #: The prompt the generator got, when the pipeline declares a `prompt` output (a debug
+    #: aid: `outputs: {prompt: prompt.prompt}`); `to_dict` then lists it too.
+    prompt: str | None = None
 
     @property
     def passages(self) -> list[Hit]:
@@ -63,7 +67,7 @@ class QueryResult:
                         **citation_location(chunk.metadata),  # page, page_end, section
                     }
                 )
-        return {
+        body: dict[str, Any] = {
             "answer": answer.text if answer is not None else None,
             "hits": [hit.to_dict() for hit in self.hits],
             "timings": self.timings,
@@ -72,6 +76,9 @@ class QueryResult:
             "citations": citations,
             "citations_inferred": answer.citations_inferred if answer is not None else False,
         }
+        if self.prompt is not None:
+            body["prompt"] = self.prompt
+        return body
 
 
 class RAG:
@@ -131,20 +138,41 @@ class RAG:
             wait=wait,
         )
 
-    def stream(self, question: str, top_k: int | None = None) -> Iterator[str | QueryResult]:
+    def stream(
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: list[Message] | None = None,
+    ) -> Iterator[str | QueryResult]:
         """Yield the answer's text pieces as they are generated, then the QueryResult."""
-        inputs = self._query_inputs(question, top_k)
+        inputs = self._query_inputs(question, top_k, history)
         prepare_executor(self.config.query)  # Ray wants to start on the main thread
         for kind, value in stream_pieces(lambda: self._run_query(inputs)):
             if kind == "error":
                 raise value
             yield value
 
-    def query(self, question: str, top_k: int | None = None) -> QueryResult:
-        """Run the query pipeline; `top_k` needs the pipeline to declare a `top_k` input."""
-        return self._run_query(self._query_inputs(question, top_k))
+    def query(
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: list[Message] | None = None,
+    ) -> QueryResult:
+        """Run the query pipeline; `top_k` needs the pipeline to declare a `top_k` input.
 
-    def _query_inputs(self, question: str, top_k: int | None) -> dict[str, Any]:
+        `history` is the conversation before `question` ({role, content} messages: system,
+        user, assistant), for a pipeline that declares a `history` input (its prompt builder
+        places it before the question, the oldest turns dropped beyond its budget); other
+        pipelines ignore it. Retrieval uses `question` alone, as given.
+        """
+        return self._run_query(self._query_inputs(question, top_k, history))
+
+    def _query_inputs(
+        self,
+        question: str,
+        top_k: int | None,
+        history: list[Message] | None = None,
+    ) -> dict[str, Any]:
         """The query pipeline's inputs, checked before anything starts (`top_k` as the CLI's
         --top-k and every stage's `top_k` parameter are: a positive integer)."""
         if not question or not question.strip():
@@ -154,6 +182,8 @@ class RAG:
             inputs["top_k"] = check_top_k(top_k, "query")
             if "top_k" not in self.config.query.inputs:
                 raise ConfigError("--top-k needs the query pipeline to declare a `top_k` input")
+        if history and "history" in self.config.query.inputs:
+            inputs["history"] = history
         return inputs
 
     def _run_query(self, inputs: dict[str, Any]) -> QueryResult:
@@ -172,7 +202,8 @@ class RAG:
         hits = result.outputs["hits"]
         if answer is not None:
             answer.timings = timings
-        return QueryResult(hits=hits, answer=answer, timings=timings)
+        prompt = result.outputs.get("prompt")
+        return QueryResult(hits=hits, answer=answer, timings=timings, prompt=prompt)
 
     def chunk_counts(self) -> dict[str, int]:
         """Chunks stored by each writer stage of the indexing pipeline (no model is loaded)."""

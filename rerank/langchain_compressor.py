@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor
 from langchain_core.documents import Document as LCDocument
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PositiveInt, PrivateAttr
 
 from ragloom.devices import DType
 from ragloom.rerank.cross_encoder import CrossEncoder, load_cross_encoder
@@ -30,7 +30,8 @@ class CrossEncoderCompressor(BaseDocumentCompressor):
     """Re-ranks LangChain Documents with a ragloom cross-encoder and keeps the `top_k` best."""
 
     model: str
-    top_k: int = Field(default=10, gt=0)
+    #: Strict, like every stage's `top_k` (`ragloom.component.check_top_k`): "5" is refused.
+    top_k: PositiveInt = Field(default=10, strict=True)
     depth: int = Field(default=100, gt=0)
     batch_size: int = Field(default=16, gt=0)
     max_length: int | None = Field(default=None, gt=0)

@@ -6,6 +6,15 @@ strongest sit at the edges of the context, and numbered [1], [2], ... in the ord
 `hits` output follows that numbering so citations map back to passages. A question longer than
 `max_question_tokens` (default 512) is refused, so it cannot crowd the passages out.
 
+The optional `history` input is the conversation before the question (system, user and
+assistant messages, e.g. the earlier messages of a chat request). Its user and assistant turns
+go, in order, between the system message and the current turn; its system messages join
+ragloom's own system instructions (after them) as the one leading system message. History has
+its own budget, `max_history_tokens` (default 1024; 0 ignores history), so it never crowds out
+the passages: over it, the oldest turns are dropped first (`ragloom.generation.history`). The
+whole prompt is thus bounded by `token_budget` + `max_history_tokens` + the question's limit.
+History shapes only the prompt: retrieval sees the current question alone.
+
 Example YAML::
 
     prompt:
@@ -21,7 +30,9 @@ from pydantic import Field
 
 from ragloom.component import Component, output_types
 from ragloom.errors import ComponentConfigError, Problem
+from ragloom.generation.base import Message
 from ragloom.generation.context import fit_budget, lost_in_the_middle, merge_overlapping
+from ragloom.generation.history import check_history, fit_history
 from ragloom.models import load_tokenizer
 from ragloom.registry import register
 from ragloom.types import Hit
@@ -39,6 +50,8 @@ NO_CONTEXT = "(no passage was relevant enough to show)"
 MIN_PASSAGE_TOKENS = 16
 #: Default bound on a question's length: longer ones are refused before any passage is fitted.
 MAX_QUESTION_TOKENS = 512
+#: Default budget of the earlier turns of a conversation (the `history` input).
+MAX_HISTORY_TOKENS = 1024
 TEMPLATE_VARIABLES = {"context", "question"}
 
 
@@ -62,6 +75,7 @@ class PromptBuilder(Component):
         min_score: float | None = None,
         merge_overlaps: bool = True,
         max_question_tokens: Annotated[int, Field(gt=0)] | None = MAX_QUESTION_TOKENS,
+        max_history_tokens: Annotated[int, Field(ge=0)] = MAX_HISTORY_TOKENS,
     ):
         from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
 
@@ -96,6 +110,7 @@ class PromptBuilder(Component):
         self.min_score = min_score
         self.merge_overlaps = merge_overlaps
         self.max_question_tokens = max_question_tokens
+        self.max_history_tokens = max_history_tokens
         turns = [("system", system_template)] if system_template else []
         self._template = ChatPromptTemplate.from_messages([*turns, ("human", user_template)])
 
@@ -155,8 +170,26 @@ class PromptBuilder(Component):
             chosen = fit_budget(chosen, self._room(question, self.token_budget), self.count_tokens)
         return lost_in_the_middle(chosen) if self.order == "lost_in_the_middle" else chosen
 
+    def with_history(self, messages: list[Message], history: list[Message]) -> list[Message]:
+        """`messages` (ragloom's system message, if any, then the current turn) with the
+        conversation fitted in: client system texts after ragloom's, earlier turns before the
+        current one, the oldest dropped beyond `max_history_tokens`."""
+        if not history or self.max_history_tokens == 0:
+            return messages
+        fitted = fit_history(history, self.max_history_tokens, self.count_tokens)
+        *head, turn = messages
+        own = [m["content"] for m in head if m["role"] == "system"]
+        system = "\n\n".join(text for text in [*own, *fitted.system] if text)
+        leading = [{"role": "system", "content": system}] if system else []
+        return [*leading, *fitted.turns, turn]
+
     @output_types(messages=list[dict[str, str]], prompt=str, hits=list[Hit])
-    def run(self, question: str, hits: list[Hit]) -> dict[str, Any]:
+    def run(
+        self, question: str, hits: list[Hit], history: list[dict[str, str]] | None = None
+    ) -> dict[str, Any]:
+        from langchain_core.messages import convert_to_messages, get_buffer_string
+
+        earlier = check_history(history) if history is not None else []
         shown = self.select(hits, question)
         context = format_passages(shown) if shown else NO_CONTEXT
         value = self._template.invoke({"question": question, "context": context})
@@ -165,4 +198,6 @@ class PromptBuilder(Component):
             {"role": roles.get(m.type, m.type), "content": str(m.content)}
             for m in value.to_messages()
         ]
-        return {"messages": messages, "prompt": value.to_string(), "hits": shown}
+        messages = self.with_history(messages, earlier)
+        prompt = get_buffer_string(convert_to_messages(messages))
+        return {"messages": messages, "prompt": prompt, "hits": shown}

@@ -1,9 +1,14 @@
 """The OpenAI-compatible endpoints: `GET /v1/models` and `POST /v1/chat/completions`.
 
-The last message must be the user's question; it alone drives retrieval and the answer.
-Earlier messages (the conversation, system and developer messages included) are checked and
-otherwise not used: ragloom's prompt builder writes a one-turn prompt around the retrieved
-passages, so a follow-up question must say what it asks about. Each answer carries ragloom's
+The last message must be the user's question; it alone drives retrieval (as written: it is
+not rewritten with the conversation, so a follow-up question retrieves best when it names what
+it asks about). Earlier messages are the conversation, passed to the generator as the query
+pipeline's `history` input (`RAG.query`): user and assistant turns go, in order, before the
+question with the retrieved passages, the oldest dropped first beyond the prompt builder's
+`max_history_tokens`; system and developer messages join ragloom's own system instructions,
+after them. Tool and function messages, and messages without text, are left out (ragloom makes
+no tool calls). A pipeline without a `history` input answers from the question alone. Each
+answer carries ragloom's
 extension field `ragloom`: the citations (doc_id, chunk_id, start, end), the hits, the numbered
 passages and the timings, the shapes of `ragloom query --json`. Streamed, it comes in the last
 chunk before `data: [DONE]`.
@@ -18,6 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
+from ragloom.generation.base import Message
 from ragloom.rag import QueryResult
 from ragloom.server.errors import ApiError
 from ragloom.server.openai_schema import ChatRequest, chunk, completion, completion_id
@@ -68,6 +74,25 @@ def check_question(service: RagService, request: ChatRequest) -> tuple[str, int 
             "messages",
         )
     return check_query(service, question, request.top_k)
+
+
+#: How the roles of a chat request's earlier messages enter the conversation (others: left out).
+HISTORY_ROLES = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+}
+
+
+def conversation(request: ChatRequest) -> list[Message]:
+    """The messages before the question, as the pipeline's `history` input (see above)."""
+    history: list[Message] = []
+    for message in request.messages[:-1]:
+        role, text = HISTORY_ROLES.get(message.role), message.text()
+        if role is not None and text.strip():
+            history.append({"role": role, "content": text})
+    return history
 
 
 def check_query(service: RagService, question: str, top_k: int | None) -> tuple[str, int | None]:
@@ -138,10 +163,11 @@ def chat_router(service: RagService, auth: Any) -> APIRouter:
     )
     async def chat_completions(request: ChatRequest) -> Any:
         question, top_k = check_question(service, request)
+        history = conversation(request)
         if not request.stream:
-            result = await service.call(service.query, question, top_k)
+            result = await service.call(service.query, question, top_k, history)
             return completion(completion_id(), model, answer_text(result), extension(result))
-        run = QueryStream(service, question, top_k)
+        run = QueryStream(service, question, top_k, history)
         run.start()
         # Wait for the first event: an error before any text is still an HTTP status.
         first = await run.next()

@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from ragloom.errors import ComponentRunError, ConfigError, RagloomError
+from ragloom.generation.base import Message
 from ragloom.generation.streaming import stream_to
 from ragloom.index_dir import prepare_index_dir
 from ragloom.indexing.report import IndexReport
@@ -152,13 +153,18 @@ class RagService:
         )
 
     def query(
-        self, question: str, top_k: int | None, on_piece: Callable[[str], None] | None = None
+        self,
+        question: str,
+        top_k: int | None,
+        history: list[Message] | None = None,
+        on_piece: Callable[[str], None] | None = None,
     ) -> QueryResult:
-        """Run the query pipeline (blocking); `on_piece` gets the answer's text as generated."""
+        """Run the query pipeline (blocking); `history` is the conversation before the
+        question (see `RAG.query`); `on_piece` gets the answer's text as generated."""
         self.check_ready()
         streaming = stream_to(on_piece) if on_piece is not None else contextlib.nullcontext()
         with self.lock.read(), streaming:
-            result = self.rag.query(question, top_k)
+            result = self.rag.query(question, top_k, history)
         self.metrics.observe_stages("query", result.timings)
         return result
 

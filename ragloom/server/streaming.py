@@ -17,6 +17,7 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
+from ragloom.generation.base import Message
 from ragloom.server.errors import ApiError, error_body
 
 if TYPE_CHECKING:
@@ -37,10 +38,17 @@ def sse_error(error: ApiError) -> bytes:
 class QueryStream:
     """One streamed query: ("piece", str)... then ("done", QueryResult) or ("error", exc)."""
 
-    def __init__(self, service: RagService, question: str, top_k: int | None):
+    def __init__(
+        self,
+        service: RagService,
+        question: str,
+        top_k: int | None,
+        history: list[Message] | None = None,
+    ):
         self.service = service
         self.question = question
         self.top_k = top_k
+        self.history = history
         self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
         self.deadline = self.loop.time() + service.settings.request_timeout_s
@@ -51,7 +59,7 @@ class QueryStream:
     def _work(self) -> None:
         try:
             result = self.service.query(
-                self.question, self.top_k, on_piece=lambda p: self._put("piece", p)
+                self.question, self.top_k, self.history, on_piece=lambda p: self._put("piece", p)
             )
             self._put("done", result)
         except BaseException as exc:
