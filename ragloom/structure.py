@@ -63,6 +63,21 @@ def section_at(sections: list[Any], start: int, end: int) -> list[str] | None:
     return best
 
 
+def union_metadata(
+    first: Mapping[str, Any], second: Mapping[str, Any], best: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The metadata of two overlapping chunks merged into one passage: the better one's, with
+    pages from the first page of either to the last page of either."""
+    meta = dict(best)
+    starts = [m["page_start"] for m in (first, second) if m.get("page_start") is not None]
+    ends = [m["page_end"] for m in (first, second) if m.get("page_end") is not None]
+    if starts:
+        meta["page_start"] = min(starts)
+    if ends:
+        meta["page_end"] = max(ends)
+    return meta
+
+
 def location_label(metadata: Mapping[str, Any]) -> str:
     """Where a chunk sits, for a citation line: `p. 3, "2.1 Results"`, `pp. 3-4`, or ""."""
     parts = []

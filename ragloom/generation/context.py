@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from ragloom.structure import union_metadata
 from ragloom.types import Chunk, Hit
 
 TokenCounter = Callable[[str], int]
@@ -49,7 +50,7 @@ def _union(a: Hit, b: Hit) -> Hit:
         start=ca.start,
         end=end,
         position=min(ca.position, cb.position),
-        metadata=dict(best.chunk.metadata),
+        metadata=union_metadata(ca.metadata, cb.metadata, best.chunk.metadata),
     )
     scores = {**b.source_scores, **a.source_scores}
     for source, score in b.source_scores.items():
