@@ -70,10 +70,10 @@ class StageDeployment:
             batched.set_max_batch_size(batching.max_batch_size)
             batched.set_batch_wait_timeout_s(batching.batch_wait_timeout_s)
 
-    def run(self, step: Step, kwargs: dict[str, Any]) -> Reply:
-        """Run the stage for one request."""
+    async def run(self, step: Step, kwargs: dict[str, Any]) -> Reply:
+        """Run the stage for one request (on a thread: the replica's event loop stays free)."""
         try:
-            return run_step(step, self.host.component, kwargs)
+            return await asyncio.to_thread(run_step, step, self.host.component, kwargs)
         except ComponentRunError as exc:
             return _failed(exc)
 

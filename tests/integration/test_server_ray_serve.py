@@ -64,23 +64,25 @@ def config(served_index: tuple[Path, Path, dict]) -> tuple[Path, dict]:
 
 @pytest.fixture(scope="module")
 def on_serve(ray_cluster: str, config: tuple[Path, dict]) -> Iterator[str]:
-    """The app deployed on Ray Serve; yields its base URL."""
+    """The app deployed on Ray Serve twice, side by side as a benchmark would: batched (app
+    `ragloom` at /) and without `@serve.batch` (app `plain` at /plain); yields the base URL."""
     from ray import serve
 
     from ragloom.server.ray_serve import deploy, start_serve
 
     index_dir, data = config
-    settings = ServerSettings(
-        port=free_port(),
-        workers=CLIENTS,
-        ray={"batching": {"max_batch_size": CLIENTS, "batch_wait_timeout_s": BATCH_WAIT_S}},
-    )
+    batching = {"max_batch_size": CLIENTS, "batch_wait_timeout_s": BATCH_WAIT_S}
+    settings = ServerSettings(port=free_port(), workers=CLIENTS, ray={"batching": batching})
+    unbatched = {"app_name": "plain", "route_prefix": "/plain", "batching": {"enabled": False}}
+    plain = ServerSettings(port=settings.port, workers=CLIENTS, ray=unbatched)
     start_serve(settings)
     try:
-        deploy(RAG(config_from_dict(data), index_dir=index_dir), settings)
+        for each in (settings, plain):
+            deploy(RAG(config_from_dict(data), index_dir=index_dir), each)
         base_url = f"http://127.0.0.1:{settings.port}"
-        ready = httpx.get(f"{base_url}/readyz", timeout=60)
-        assert ready.status_code == 200, ready.text
+        for prefix in ("", "/plain"):
+            ready = httpx.get(f"{base_url}{prefix}/readyz", timeout=60)
+            assert ready.status_code == 200, ready.text
         yield base_url
     finally:
         serve.shutdown()
@@ -89,8 +91,9 @@ def on_serve(ray_cluster: str, config: tuple[Path, dict]) -> Iterator[str]:
 def test_deployments_are_the_heavy_stages(on_serve: str) -> None:
     from ray import serve
 
-    status = serve.status().applications["ragloom"]
-    assert set(status.deployments) == {"ragloom_ingress", "query_encoder", "generator"}
+    for app in ("ragloom", "plain"):
+        status = serve.status().applications[app]
+        assert set(status.deployments) == {"ragloom_ingress", "query_encoder", "generator"}
 
 
 def test_streamed_answer_arrives_piece_by_piece(on_serve: str) -> None:
@@ -116,12 +119,13 @@ def test_streamed_answer_arrives_piece_by_piece(on_serve: str) -> None:
 def test_retrieve_matches_the_local_server(on_serve: str, config: tuple[Path, dict]) -> None:
     index_dir, data = config
     body = {"query": QUESTION, "top_k": 4}
-    on_ray = httpx.post(f"{on_serve}/v1/retrieve", json=body, timeout=60)
+    batched = httpx.post(f"{on_serve}/v1/retrieve", json=body, timeout=60)
+    plain = httpx.post(f"{on_serve}/plain/v1/retrieve", json=body, timeout=60)
     local_app = create_app(RAG(config_from_dict(data), index_dir=index_dir), ServerSettings())
     with RunningServer(local_app) as local:
         here = httpx.post(f"{local.base_url}/v1/retrieve", json=body, timeout=60)
-    assert on_ray.status_code == here.status_code == 200
-    assert on_ray.json()["hits"] == here.json()["hits"]
+    assert batched.status_code == plain.status_code == here.status_code == 200
+    assert batched.json()["hits"] == plain.json()["hits"] == here.json()["hits"]
     assert len(here.json()["hits"]) == 4
 
 
