@@ -13,7 +13,7 @@ Command-line flags override the file; the file overrides the defaults below.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -65,6 +65,27 @@ class ServerSettings(BaseModel):
     ray: RayServeSettings = Field(default_factory=RayServeSettings)
 
 
+def _keys_at(path: tuple[Any, ...]) -> list[str]:
+    """The keys valid in the mapping at `path` of a `serve:` block (e.g. `ray.batching`)."""
+    model: type[BaseModel] = ServerSettings
+    for part in path:
+        field = model.model_fields.get(str(part))
+        if field is None:  # a key of a mapping of settings (a stage's name)
+            continue
+        inner = [t for t in _types_in(field.annotation) if issubclass(t, BaseModel)]
+        if not inner:
+            break
+        model = inner[0]
+    return list(model.model_fields)
+
+
+def _types_in(annotation: Any) -> list[type]:
+    """The classes an annotation names (inside Optional, dict[...], Annotated, ...)."""
+    if isinstance(annotation, type):
+        return [annotation]
+    return [t for arg in get_args(annotation) for t in _types_in(arg)]
+
+
 def settings_from(block: Any, overrides: dict[str, Any], where: str = "serve") -> ServerSettings:
     """Settings from a `serve:` mapping (or None) with `overrides` (flags; None = not given)."""
     if block is None:
@@ -78,7 +99,7 @@ def settings_from(block: Any, overrides: dict[str, Any], where: str = "serve") -
         problems = []
         for error in exc.errors():
             field = ".".join(str(p) for p in error["loc"])
-            valid = ", ".join(ServerSettings.model_fields)
+            valid = ", ".join(_keys_at(error["loc"][:-1]))
             hint = f" (valid: {valid})" if error["type"] == "extra_forbidden" else ""
             problems.append(Problem(f"{where}.{field}: {error['msg']}{hint}", field=field))
         raise ConfigError(problems) from None
