@@ -109,21 +109,33 @@ def query(
     top_k: Annotated[
         int | None, typer.Option("--top-k", help="Number of passages to return.")
     ] = None,
+    filter_text: Annotated[
+        str | None,
+        typer.Option(
+            "--filter",
+            help="Only passages whose metadata passes this JSON filter, e.g. "
+            '\'{"team": "red"}\' or \'{"year": {"$gte": 2020}}\' (operators: $eq $ne $gt $gte '
+            "$lt $lte $in $nin $and $or $not; see the README).",
+        ),
+    ] = None,
     executor: ExecutorOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Answer QUESTION from the index, citing the passages used."""
+    from ragloom.filters import parse_filter
     from ragloom.rag import RAG
 
     quiet_libraries()
     with friendly_errors():
+        filters = _json_option("--filter", filter_text)
+        parse_filter(filters)  # a bad filter fails before any model loads
         rag = RAG.from_file(config, index_dir, executor)
         if as_json:
-            result = rag.query(question, top_k=top_k)
+            result = rag.query(question, top_k=top_k, filters=filters)
             typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
             return
         streamed = False
-        for item in rag.stream(question, top_k=top_k):
+        for item in rag.stream(question, top_k=top_k, filters=filters):
             if isinstance(item, str):
                 if not streamed:
                     typer.echo("Answer: ", nl=False)
@@ -132,6 +144,16 @@ def query(
             else:
                 result = item
         _print_result(result, streamed)
+
+
+def _json_option(option: str, text: str | None) -> Any:
+    """The JSON value an option holds (None if not given); one line saying where it breaks."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RagloomError(f"{option}: not valid JSON ({exc}): {text}") from None
 
 
 def _print_result(result: Any, streamed: bool) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from ragloom.component import check_top_k
 from ragloom.config import RagConfig, default_config, load_config
 from ragloom.errors import ConfigError
+from ragloom.filters import parse_filter
 from ragloom.generation.base import Message
 from ragloom.generation.streaming import stream_pieces
 from ragloom.index_dir import prepare_index_dir
@@ -143,9 +144,10 @@ class RAG:
         question: str,
         top_k: int | None = None,
         history: list[Message] | None = None,
+        filters: dict[str, Any] | None = None,
     ) -> Iterator[str | QueryResult]:
         """Yield the answer's text pieces as they are generated, then the QueryResult."""
-        inputs = self._query_inputs(question, top_k, history)
+        inputs = self._query_inputs(question, top_k, history, filters)
         prepare_executor(self.config.query)  # Ray wants to start on the main thread
         for kind, value in stream_pieces(lambda: self._run_query(inputs)):
             if kind == "error":
@@ -157,6 +159,7 @@ class RAG:
         question: str,
         top_k: int | None = None,
         history: list[Message] | None = None,
+        filters: dict[str, Any] | None = None,
     ) -> QueryResult:
         """Run the query pipeline; `top_k` needs the pipeline to declare a `top_k` input.
 
@@ -164,17 +167,22 @@ class RAG:
         user, assistant), for a pipeline that declares a `history` input (its prompt builder
         places it before the question, the oldest turns dropped beyond its budget); other
         pipelines ignore it. Retrieval uses `question` alone, as given.
+
+        `filters` is a metadata filter (`ragloom.filters`, e.g. `{"year": {"$gte": 2020}}`)
+        every retriever applies before its top k; the pipeline must declare a `filters` input.
         """
-        return self._run_query(self._query_inputs(question, top_k, history))
+        return self._run_query(self._query_inputs(question, top_k, history, filters))
 
     def _query_inputs(
         self,
         question: str,
         top_k: int | None,
         history: list[Message] | None = None,
+        filters: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The query pipeline's inputs, checked before anything starts (`top_k` as the CLI's
-        --top-k and every stage's `top_k` parameter are: a positive integer)."""
+        --top-k and every stage's `top_k` parameter are: a positive integer; `filters` in
+        the filter language)."""
         if not question or not question.strip():
             raise ConfigError("the question is empty")
         inputs: dict[str, Any] = {"query": question}
@@ -184,6 +192,13 @@ class RAG:
                 raise ConfigError("--top-k needs the query pipeline to declare a `top_k` input")
         if history and "history" in self.config.query.inputs:
             inputs["history"] = history
+        if parse_filter(filters) is not None:
+            if "filters" not in self.config.query.inputs:
+                raise ConfigError(
+                    "--filter needs the query pipeline to declare a `filters` input feeding "
+                    "its retrievers, e.g. `filters: [bm25.filters, dense.filters]`"
+                )
+            inputs["filters"] = filters
         return inputs
 
     def _run_query(self, inputs: dict[str, Any]) -> QueryResult:

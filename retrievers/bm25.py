@@ -12,6 +12,9 @@ Example YAML::
     bm25:
       type: bm25_retriever
       init_parameters: {subdir: bm25, top_k: 20, source: bm25, stopwords: en, stemmer: english}
+
+`bm25_retriever` takes metadata filters (`ragloom.filters`): `filters` in its parameters
+(always applied) and per query on its `filters` input; both hold when both are given.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pydantic import Field, PositiveInt
 
 from ragloom.component import Component, output_types
 from ragloom.errors import ComponentConfigError, ConfigError, Problem
+from ragloom.filters import FilterSpec, combine, parse_filter
 from ragloom.pipeline.graph import DEFAULT_INDEX_DIR
 from ragloom.registry import register
 from ragloom.retrievers.bm25_prepare import PreparedSegment, prepare_segment
@@ -138,22 +142,30 @@ class BM25Writer(_BM25Stage):
 class BM25Retriever(_BM25Stage):
     """Ranks indexed chunks by BM25Okapi score against the query's word tokens.
 
-    Example: ``BM25Retriever(top_k=20, stopwords="en").run(query="river bank")["hits"]``.
+    `filters` (`ragloom.filters`) masks the chunks before the top k are taken.
+
+    Example: ``BM25Retriever(top_k=20, stopwords="en").run(query="river bank")["hits"]``,
+    ``.run(query="river bank", filters={"team": "red"})``.
     """
 
     def __init__(
         self,
         top_k: PositiveInt = 10,
         source: Annotated[str, Field(min_length=1)] = "bm25",
+        filters: FilterSpec | None = None,
         **inherited: Any,
     ):
         """Takes the index settings of `bm25_writer` too (they must match the index's)."""
         super().__init__(**inherited)
         self.top_k = top_k
         self.source = source
+        self.filters = filters
+        self._filter = parse_filter(filters)
 
     @output_types(hits=list[Hit])
-    def run(self, query: str, top_k: int | None = None) -> dict[str, Any]:
+    def run(
+        self, query: str, top_k: int | None = None, filters: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         if not self.store.manifest_path.exists():  # never indexed here: refuse, create nothing
             raise ConfigError(
                 f"the index at {self.directory.parent} has no BM25 data in {self.directory.name}/ "
@@ -161,7 +173,7 @@ class BM25Retriever(_BM25Stage):
                 f"configuration it was indexed with (-c FILE), or index with this one first"
             )
         limit = self.top_k if top_k is None else top_k  # a per-call value is checked on entry
-        hits = self.store.search(query, limit)
+        hits = self.store.search(query, limit, combine(self._filter, parse_filter(filters)))
         return {
             "hits": [
                 replace(hit, source_scores={self.source: hit.score}, source_ranks={self.source: n})

@@ -39,6 +39,7 @@ from filelock import FileLock
 
 from ragloom.atomic import fsync_dir, write_json_atomic
 from ragloom.errors import ConfigError
+from ragloom.filters import Filter, filter_fields, matches
 from ragloom.jsonl import read_jsonl
 from ragloom.retrievers import bm25_catalog as catalog
 from ragloom.retrievers.bm25_manifest import (
@@ -90,6 +91,8 @@ TERM_CACHE_MIN_POSTINGS = 20_000
 TERM_CACHE_BYTES = 256 * 2**20
 #: How much older than the store a prepared segment must be to count as an interrupted run's.
 STALE_MARGIN_S = 5.0
+#: Filters whose allowed rows a store keeps (per generation), most recently used last.
+FILTER_CACHE_SIZE = 16
 #: Files of format 1 (one chunks file and a whole-index bm25s folder), migrated on open.
 LEGACY_CHUNKS_FILE = "chunks.jsonl"
 
@@ -136,6 +139,7 @@ class BM25Store:
         self._term_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._term_cache_bytes = 0
         self._reference: tuple[list[int], list[str], RankBM25Scorer] | None = None
+        self._allowed: OrderedDict[str, np.ndarray] = OrderedDict()
         # One lock object per store: it is reentrant, so a migration inside a write is safe.
         self._file_lock = FileLock(self.directory / LOCK_FILE)
         #: Prepared segments older than this are an interrupted run's: the writer removes them.
@@ -217,6 +221,7 @@ class BM25Store:
             self._generation = generation
             self._statistics = None
             self._reference = None
+            self._allowed.clear()
             return
         raise ConfigError(f"{self.directory}: the BM25 segments keep changing; retry the query")
 
@@ -292,9 +297,31 @@ class BM25Store:
             self._term_cache_bytes = 0
         return self._statistics
 
-    def _segment_candidates(self, tokens: list[str], top_k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _allowed_rows(self, node: Filter) -> np.ndarray:
+        """Sorted rowids of the chunks passing `node` (`ragloom.filters.matches` over each
+        chunk's metadata: one pass over the catalogue, kept until the next commit)."""
+        key = repr(node)  # not the node: `1 == True` would share an entry
+        allowed = self._allowed.pop(key, None)
+        if allowed is None:
+            db = self._connection()
+            assert db is not None
+            rows = [
+                rowid
+                for rowid, doc_id, meta in catalog.metadata_rows(db)
+                if matches(node, filter_fields(doc_id, json.loads(meta) if meta else {}))
+            ]
+            allowed = np.asarray(sorted(rows), dtype=np.int64)
+            while len(self._allowed) >= FILTER_CACHE_SIZE:
+                self._allowed.popitem(last=False)
+        self._allowed[key] = allowed
+        return allowed
+
+    def _segment_candidates(
+        self, tokens: list[str], top_k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rowids) of every chunk that may be in the top k: BM25Okapi's operations,
-        in its order, per posting, with the index's global statistics."""
+        in its order, per posting, with the index's global statistics; only rowids in
+        `allowed` (sorted) when given, so a filter applies before the cut."""
         stats = self._stats()
         k1 = self.settings.k1
         idf = {term: stats.idf(term) for term in set(tokens)}
@@ -320,6 +347,8 @@ class BM25Store:
                 continue
             if live is not None:
                 matched &= live
+            if allowed is not None:
+                matched &= np.isin(np.asarray(segment.rowids), allowed, assume_unique=True)
             picked = _best(_contenders(acc, matched, rarest, top_k), acc, top_k)
             found_scores.append(acc[picked])
             found_rowids.append(np.asarray(segment.rowids)[picked])
@@ -364,7 +393,9 @@ class BM25Store:
             norm = self._norms[segment.name] = k1 * (1 - b + b * lengths / stats.avgdl)
         return norm
 
-    def _reference_candidates(self, tokens: list[str], top_k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _reference_candidates(
+        self, tokens: list[str], top_k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The same from rank-bm25's BM25Okapi over every live chunk (backend rank_bm25)."""
         if self._reference is None:
             rowids, ids, corpus = [], [], []
@@ -380,11 +411,16 @@ class BM25Store:
             self._reference = (rowids, ids, scorer)
         rowids, _, scorer = self._reference
         scores = scorer.scores(tokens)
-        picked = _best(np.flatnonzero(scorer.matches(tokens)), scores, top_k)
+        eligible = scorer.matches(tokens)
+        if allowed is not None:
+            eligible &= np.isin(np.asarray(rowids, dtype=np.int64), allowed, assume_unique=True)
+        picked = _best(np.flatnonzero(eligible), scores, top_k)
         return scores[picked], np.asarray(rowids, dtype=np.int64)[picked]
 
-    def search(self, query: str, top_k: int = 10) -> list[Hit]:
-        """The `top_k` chunks holding a query token, best BM25 score first, ties by chunk id."""
+    def search(self, query: str, top_k: int = 10, where: Filter | None = None) -> list[Hit]:
+        """The `top_k` chunks holding a query token, best BM25 score first, ties by chunk id;
+        with `where` (`ragloom.filters`), the best of the chunks passing it (masked before
+        the cut, so none is lost to chunks the filter drops)."""
         tokens = self.settings.tokenizer(query)
         if not tokens:
             return []
@@ -394,10 +430,13 @@ class BM25Store:
                 db = self._connection()
                 if db is None or not self._view:
                     return []
+                allowed = None if where is None else self._allowed_rows(where)
+                if allowed is not None and not len(allowed):
+                    return []
                 if self.settings.backend == "rank_bm25":
-                    scores, rowids = self._reference_candidates(tokens, top_k)
+                    scores, rowids = self._reference_candidates(tokens, top_k, allowed)
                 else:
-                    scores, rowids = self._segment_candidates(tokens, top_k)
+                    scores, rowids = self._segment_candidates(tokens, top_k, allowed)
                 picked = _best(np.arange(len(scores)), scores, top_k)
                 found = catalog.records(db, rowids[picked].tolist())
                 if len(found) == len(picked):

@@ -12,6 +12,10 @@ Example YAML::
 Both take `server: http://127.0.0.1:8000` to keep the collection on a Chroma server
 (`chroma run --path DIR --port 8000`) instead of `<index_dir>/<subdir>`: then several
 processes may write and read it at once, which an embedded directory never allows.
+
+`chroma_retriever` takes metadata filters (`ragloom.filters`), applied through Chroma's
+`where` before the nearest are cut: `filters` in its parameters (always applied) and per query
+on its `filters` input; both hold when both are given.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, PositiveInt
 
 from ragloom.component import Component, output_types
+from ragloom.filters import FilterSpec, combine, parse_filter
 from ragloom.registry import register
 from ragloom.retrievers.chroma_store import (
     ChromaServerUnreachable,
@@ -149,11 +154,19 @@ class ChromaRetriever(_ChromaStage):
 
     read_only = True
 
-    def __init__(self, top_k: PositiveInt = 10, source: str = "dense", **inherited: Any):
+    def __init__(
+        self,
+        top_k: PositiveInt = 10,
+        source: str = "dense",
+        filters: FilterSpec | None = None,
+        **inherited: Any,
+    ):
         """Takes the collection settings of `chroma_writer` too."""
         super().__init__(**inherited)
         self.top_k = top_k
         self.source = source
+        self.filters = filters
+        self._filter = parse_filter(filters)
 
     @output_types(hits=list[Hit])
     def run(
@@ -164,7 +177,8 @@ class ChromaRetriever(_ChromaStage):
     ) -> dict[str, Any]:
         self._check_collection()
         k = self.top_k if top_k is None else top_k  # a per-call value is checked on entry
-        found = self.store.search(query_embedding, k, filters)
+        where = combine(self._filter, parse_filter(filters))
+        found = self.store.search(query_embedding, k, where)
         return {"hits": to_hits(found, self.source)}
 
     def warm_up(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ragloom.errors import RagloomError
+from ragloom.filters import Filter, Untranslatable, matches, to_chroma_where
 from ragloom.types import (
     RECORD_SPAN,
     Chunk,
@@ -86,15 +87,19 @@ def open_server_client(server: str) -> Any:
 
 
 def _chunk_metadata(chunk: Chunk) -> dict[str, Any]:
-    """Scalars for Chroma filters plus the full metadata as JSON for an exact round trip."""
+    """Scalars for Chroma filters plus the full metadata as JSON for an exact round trip.
+
+    The scalars are read back from that JSON, so Chroma filters the values BM25's catalogue
+    holds (a numpy number is a number in both)."""
+    record = chunk_to_record(chunk)
+    text = metadata_json(record["metadata"])
     meta: dict[str, Any] = {
         k: v
-        for k, v in chunk.metadata.items()
+        for k, v in json.loads(text).items()
         if isinstance(v, str | int | float | bool) and k not in RESERVED_KEYS
     }
-    record = chunk_to_record(chunk)
     meta.update({key: record[key] for key in RECORD_SPAN})
-    meta["metadata_json"] = metadata_json(record["metadata"])
+    meta["metadata_json"] = text
     return meta
 
 
@@ -207,17 +212,43 @@ class ChromaStore:
             )
         return len(chunks)
 
+    def matching_ids(self, where: Filter) -> list[str]:
+        """Ids of the chunks passing `where`, by `ragloom.filters.matches` over every row's
+        metadata (one pass over the collection): for filters Chroma cannot express."""
+        found: list[str] = []
+        batch = max(1, int(self.client.get_max_batch_size()))
+        offset = 0
+        while True:
+            rows = self.collection.get(include=["metadatas"], limit=batch, offset=offset)
+            for chunk_id, meta in zip(rows["ids"], rows["metadatas"], strict=True):
+                if matches(where, meta or {}):
+                    found.append(chunk_id)
+            if len(rows["ids"]) < batch:
+                return found
+            offset += batch
+
     def search(
-        self, embedding: Sequence[float], top_k: int, where: dict[str, Any] | None = None
+        self, embedding: Sequence[float], top_k: int, where: Filter | None = None
     ) -> list[tuple[Chunk, float]]:
-        """The `top_k` nearest chunks with cosine similarity (1 - cosine distance)."""
+        """The `top_k` nearest chunks with cosine similarity (1 - cosine distance); with
+        `where` (`ragloom.filters`), the nearest of those passing it (Chroma's `where`, or
+        the ids `matching_ids` finds when Chroma cannot express it: filtered before the cut)."""
         total = self.count()
         if total == 0:
             return []
+        ids: list[str] | None = None
+        try:
+            chroma_where = to_chroma_where(where)
+        except Untranslatable:
+            chroma_where, ids = None, self.matching_ids(where)  # type: ignore[arg-type]
+            if not ids:
+                return []
+            total = len(ids)
         result = self.collection.query(
             query_embeddings=[list(map(float, embedding))],
             n_results=min(top_k, total),
-            where=where or None,
+            where=chroma_where,
+            ids=ids,
             include=["documents", "metadatas", "distances"],
         )
         rows = zip(

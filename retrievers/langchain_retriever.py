@@ -11,6 +11,8 @@ Example::
     retriever = RagloomRetriever.from_config("examples/hybrid.yaml", index_dir="my-index")
     docs = retriever.invoke("What is reciprocal rank fusion?")
     docs = retriever.invoke("What is reciprocal rank fusion?", top_k=3)
+    red = RagloomRetriever.from_config("examples/hybrid.yaml", filters={"team": "red"})
+    docs = retriever.invoke("...", filters={"year": {"$gte": 2020}})  # and the retriever's own
     docs = await retriever.ainvoke("...")
 """
 
@@ -28,10 +30,11 @@ from langchain_core.callbacks import (
 )
 from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field, PositiveInt, model_validator
+from pydantic import ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from ragloom.component import check_top_k
 from ragloom.errors import ConfigError
+from ragloom.filters import combine_specs, parse_filter
 from ragloom.pipeline.graph import Pipeline
 from ragloom.types import Hit
 
@@ -76,6 +79,14 @@ class RagloomRetriever(BaseRetriever):
 
     pipeline: Pipeline
     top_k: PositiveInt | None = Field(default=None, strict=True)
+    #: A metadata filter (`ragloom.filters`) every call applies, with a call's own `filters`.
+    filters: dict[str, Any] | None = None
+
+    @field_validator("filters", mode="after")
+    @classmethod
+    def _check_filters(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        parse_filter(value)  # a FilterError names the field and the operator
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -97,12 +108,14 @@ class RagloomRetriever(BaseRetriever):
                     f"it has {sorted(declared)}"
                 )
         if self.top_k is not None:
-            self._check_top_k_input()
+            self._check_input("top_k")
+        if self.filters:
+            self._check_input("filters")
         self.pipeline.validate()
 
-    def _check_top_k_input(self) -> None:
-        if "top_k" not in self.pipeline.inputs:
-            raise ConfigError("top_k needs the pipeline to declare a `top_k` input")
+    def _check_input(self, name: str) -> None:
+        if name not in self.pipeline.inputs:
+            raise ConfigError(f"{name} needs the pipeline to declare a `{name}` input")
 
     @classmethod
     def from_config(
@@ -121,13 +134,21 @@ class RagloomRetriever(BaseRetriever):
         check_encoder(rag.index_dir, manifest, rag.config.encoder_settings())
         return cls(pipeline=ranking_pipeline(rag.config.query), **kwargs)
 
-    def search(self, query: str, top_k: int | None = None) -> list[Hit]:
-        """The pipeline's ragloom hits for a query; `top_k` overrides the retriever's own."""
+    def search(
+        self, query: str, top_k: int | None = None, filters: dict[str, Any] | None = None
+    ) -> list[Hit]:
+        """The pipeline's ragloom hits for a query; `top_k` overrides the retriever's own,
+        `filters` holds together with the retriever's own."""
         inputs: dict[str, Any] = {"query": check_query(query)}
         limit = self.top_k if top_k is None else check_top_k(top_k, "RagloomRetriever")
         if limit is not None:
-            self._check_top_k_input()
+            self._check_input("top_k")
             inputs["top_k"] = limit
+        parse_filter(filters)
+        where = combine_specs(self.filters, filters)
+        if where is not None:
+            self._check_input("filters")
+            inputs["filters"] = where
         return list(self.pipeline.run(inputs).outputs["hits"])
 
     @staticmethod
@@ -135,7 +156,8 @@ class RagloomRetriever(BaseRetriever):
         """Refuse a per-call keyword argument this retriever would otherwise ignore (`k=`)."""
         for name in extra:
             if name not in LANGCHAIN_CALL_ARGUMENTS:
-                raise TypeError(_unknown_argument(name, ["top_k"], "RagloomRetriever.invoke"))
+                valid = ["filters", "top_k"]
+                raise TypeError(_unknown_argument(name, valid, "RagloomRetriever.invoke"))
 
     def _get_relevant_documents(
         self,
@@ -143,10 +165,11 @@ class RagloomRetriever(BaseRetriever):
         *,
         run_manager: CallbackManagerForRetrieverRun,
         top_k: int | None = None,
+        filters: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> list[LCDocument]:
         self._refuse_unknown(kwargs)
-        return hits_to_documents(self.search(query, top_k))
+        return hits_to_documents(self.search(query, top_k, filters))
 
     async def _aget_relevant_documents(
         self,
@@ -154,11 +177,13 @@ class RagloomRetriever(BaseRetriever):
         *,
         run_manager: AsyncCallbackManagerForRetrieverRun,
         top_k: int | None = None,
+        filters: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> list[LCDocument]:
         self._refuse_unknown(kwargs)
         # The pipeline is synchronous and CPU-bound (models): run it off the event loop.
-        return hits_to_documents(await asyncio.to_thread(self.search, query, top_k))
+        found = await asyncio.to_thread(self.search, query, top_k, filters)
+        return hits_to_documents(found)
 
     # -- copying: the pipeline travels as its serialised form, never its runtime state --------
 

@@ -1,7 +1,9 @@
 """ragloom's own endpoints: query, retrieve, and documents (incremental indexing).
 
 `POST /v1/query` answers with the object `ragloom query --json` prints; `POST /v1/retrieve`
-runs only the retrieval stages and answers `{"hits": [...], "timings": {...}}`.
+runs only the retrieval stages and answers `{"hits": [...], "timings": {...}}`. Both take
+`filters`, a metadata filter (`ragloom.filters`) every retriever applies; a bad one is a 422
+naming the field and the operator.
 `POST /v1/documents` adds or replaces documents and `DELETE /v1/documents/{doc_id}` removes
 one, through the indexing pipeline with the same batches, commits and writer lock as
 `ragloom index` (both answer the index report, `ragloom index --json`'s object).
@@ -9,12 +11,13 @@ one, through the indexing pipeline with the same batches, commits and writer loc
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from ragloom.server.chat import check_query
+from ragloom.server.chat import check_filters, check_query
 from ragloom.server.errors import ApiError
 from ragloom.server.openai_schema import DocumentsRequest, QueryRequest
 from ragloom.server.service import RagService
@@ -28,13 +31,15 @@ def ragloom_router(service: RagService, auth: Any) -> APIRouter:
     @router.post("/query", summary="Answer a question: answer, hits, citations, timings")
     async def query(request: QueryRequest) -> dict[str, Any]:
         question, top_k = check_query(service, request.query, request.top_k)
-        result = await service.call(service.query, question, top_k)
+        ask = functools.partial(service.query, filters=check_filters(request.filters))
+        result = await service.call(ask, question, top_k)
         return result.to_dict()
 
     @router.post("/retrieve", summary="Retrieve passages only (no generation)")
     async def retrieve(request: QueryRequest) -> dict[str, Any]:
         question, top_k = check_query(service, request.query, request.top_k)
-        result = await service.call(service.retrieve, question, top_k)
+        filters = check_filters(request.filters)
+        result = await service.call(service.retrieve, question, top_k, filters)
         return {"hits": [hit.to_dict() for hit in result.hits], "timings": result.timings}
 
     @router.post("/documents", summary="Add or replace documents (incremental indexing)")

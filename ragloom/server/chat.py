@@ -16,6 +16,7 @@ chunk before `data: [DONE]`.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
+from ragloom.filters import FilterError, parse_filter
 from ragloom.generation.base import Message
 from ragloom.rag import QueryResult
 from ragloom.server.errors import ApiError
@@ -95,6 +97,16 @@ def conversation(request: ChatRequest) -> list[Message]:
     return history
 
 
+def check_filters(filters: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A request's metadata filter if it is in the filter language; else a 422 naming the
+    field and the operator."""
+    try:
+        parse_filter(filters)
+    except FilterError as exc:
+        raise ApiError(422, str(exc), "invalid_request", "filters") from None
+    return filters or None
+
+
 def check_query(service: RagService, question: str, top_k: int | None) -> tuple[str, int | None]:
     """Bounds shared by every endpoint that takes a question."""
     settings = service.settings
@@ -164,10 +176,12 @@ def chat_router(service: RagService, auth: Any) -> APIRouter:
     async def chat_completions(request: ChatRequest) -> Any:
         question, top_k = check_question(service, request)
         history = conversation(request)
+        filters = check_filters(request.filters)
         if not request.stream:
-            result = await service.call(service.query, question, top_k, history)
+            ask = functools.partial(service.query, filters=filters)
+            result = await service.call(ask, question, top_k, history)
             return completion(completion_id(), model, answer_text(result), extension(result))
-        run = QueryStream(service, question, top_k, history)
+        run = QueryStream(service, question, top_k, history, filters=filters)
         run.start()
         # Wait for the first event: an error before any text is still an HTTP status.
         first = await run.next()

@@ -52,6 +52,9 @@ class ChatRequest(BaseModel):
     #: ragloom's own: passages to retrieve (the pipeline needs a `top_k` input).
     top_k: Annotated[StrictInt, Field(gt=0)] | None = None
     n: Annotated[StrictInt, Field(ge=1, le=1)] | None = None
+    #: ragloom's own: a metadata filter (`ragloom.filters`; the pipeline needs a `filters`
+    #: input). The openai client sends it with `extra_body={"filters": {...}}`.
+    filters: dict[str, Any] | None = None
 
 
 class QueryRequest(BaseModel):
@@ -61,6 +64,8 @@ class QueryRequest(BaseModel):
 
     query: Annotated[StrictStr, Field(min_length=1)]
     top_k: Annotated[StrictInt, Field(gt=0)] | None = None
+    #: A metadata filter, e.g. `{"team": "red"}` (`ragloom.filters`).
+    filters: dict[str, Any] | None = None
 
 
 class DocumentIn(BaseModel):

@@ -158,21 +158,25 @@ class RagService:
         top_k: int | None,
         history: list[Message] | None = None,
         on_piece: Callable[[str], None] | None = None,
+        filters: dict[str, Any] | None = None,
     ) -> QueryResult:
         """Run the query pipeline (blocking); `history` is the conversation before the
-        question (see `RAG.query`); `on_piece` gets the answer's text as generated."""
+        question (see `RAG.query`); `on_piece` gets the answer's text as generated;
+        `filters` is a metadata filter every retriever applies."""
         self.check_ready()
         streaming = stream_to(on_piece) if on_piece is not None else contextlib.nullcontext()
         with self.lock.read(), streaming:
-            result = self.rag.query(question, top_k, history)
+            result = self.rag.query(question, top_k, history, filters=filters)
         self.metrics.observe_stages("query", result.timings)
         return result
 
-    def retrieve(self, question: str, top_k: int | None) -> QueryResult:
+    def retrieve(
+        self, question: str, top_k: int | None, filters: dict[str, Any] | None = None
+    ) -> QueryResult:
         """Run only the stages that produce the hits (blocking)."""
         self.check_ready()
         with self.lock.read():
-            result = self.retriever.query(question, top_k)
+            result = self.retriever.query(question, top_k, filters=filters)
         self.metrics.observe_stages("retrieve", result.timings)
         return QueryResult(hits=result.hits, answer=None, timings=result.timings)
 

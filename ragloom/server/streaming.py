@@ -44,8 +44,10 @@ class QueryStream:
         question: str,
         top_k: int | None,
         history: list[Message] | None = None,
+        filters: dict[str, Any] | None = None,
     ):
         self.service = service
+        self.filters = filters
         self.question = question
         self.top_k = top_k
         self.history = history
@@ -59,7 +61,11 @@ class QueryStream:
     def _work(self) -> None:
         try:
             result = self.service.query(
-                self.question, self.top_k, self.history, on_piece=lambda p: self._put("piece", p)
+                self.question,
+                self.top_k,
+                self.history,
+                on_piece=lambda p: self._put("piece", p),
+                filters=self.filters,
             )
             self._put("done", result)
         except BaseException as exc:

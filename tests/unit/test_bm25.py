@@ -325,7 +325,13 @@ def test_components_round_trip_through_dicts() -> None:
     defaults |= {"stopwords": None, "stemmer": None}
     assert data == {
         "type": "bm25_retriever",
-        "init_parameters": {"subdir": "sparse", "top_k": 7, "source": "kw", **defaults},
+        "init_parameters": {
+            "subdir": "sparse",
+            "top_k": 7,
+            "source": "kw",
+            "filters": None,
+            **defaults,
+        },
     }
     clone = BM25Retriever.from_dict(data)
     assert (clone.subdir, clone.top_k, clone.source) == ("sparse", 7, "kw")
