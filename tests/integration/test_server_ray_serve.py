@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import signal
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,7 +24,8 @@ from ragloom.config import config_from_dict
 from ragloom.rag import RAG
 from ragloom.server.app import create_app
 from ragloom.server.settings import ServerSettings
-from tests.integration.conftest import RunningServer, free_port, serve_subprocess
+from tests.integration.conftest import RunningServer, free_port
+from tests.integration.serve_process import serve_process
 
 QUESTION = "What do k1 and b control?"
 #: Concurrent requests of the batching test; the encoder's batch waits up to BATCH_WAIT_S for
@@ -155,19 +155,8 @@ def test_cli_serves_on_ray_serve_until_sigterm(
     _, index_dir, data = served_index
     config = tmp_path / "serve.yaml"
     config.write_text(yaml.safe_dump({**data, "serve": {"executor": "ray"}}))
-    port = free_port()
     # A fresh local Ray, never the test session's.
-    proc = serve_subprocess(config, index_dir, port, env={"RAY_ADDRESS": ""})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):  # Ray and the replicas start: up to two minutes here
-            assert proc.poll() is None, proc.communicate()[1]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+    with serve_process(config, index_dir, env={"RAY_ADDRESS": ""}) as (proc, url):
         answer = httpx.post(f"{url}/v1/query", json={"query": QUESTION}, timeout=60)
         assert answer.status_code == 200, answer.text
         assert answer.json()["citations"]
@@ -175,7 +164,3 @@ def test_cli_serves_on_ray_serve_until_sigterm(
         _, stderr = proc.communicate(timeout=120)
         assert proc.returncode == 0, stderr
         assert "on Ray Serve at" in stderr
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()

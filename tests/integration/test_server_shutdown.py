@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import yaml
 
-from tests.integration.conftest import free_port, serve_subprocess
+from tests.integration.serve_process import serve_process
 from tests.integration.test_server_protection import held, wait_entered
 
 
@@ -25,17 +24,7 @@ def test_sigterm_lets_the_request_in_flight_finish(
     gate, index_dir, data = served_index
     config = tmp_path / "serve.yaml"
     config.write_text(yaml.safe_dump({**data, "serve": {"model_name": "corpus-rag"}}))
-    port = free_port()
-    proc = serve_subprocess(config, index_dir, port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(3000):
-            assert proc.poll() is None, proc.communicate()[1]
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.02)
+    with serve_process(config, index_dir) as (proc, url):
         models = httpx.get(f"{url}/v1/models").json()["data"]
         assert [m["id"] for m in models] == ["corpus-rag"]  # the config's serve: block
         answers: list[httpx.Response] = []
@@ -55,7 +44,3 @@ def test_sigterm_lets_the_request_in_flight_finish(
         _, stderr = proc.communicate(timeout=120)
         assert proc.returncode == 0, stderr
         assert "Traceback" not in stderr
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
