@@ -30,6 +30,7 @@ from ragloom.index_dir import prepare_index_dir
 from ragloom.indexing.report import IndexReport
 from ragloom.indexing.runner import index_documents
 from ragloom.manifest import read_manifest
+from ragloom.pipeline.coalesce import coalesce_batch_stages
 from ragloom.pipeline.executors import prepare_executor
 from ragloom.rag import RAG, QueryResult
 from ragloom.server.errors import ApiError
@@ -74,6 +75,14 @@ class RagService:
             rag
             if self.on_ray
             else RAG(replace(rag.config, query=retrieval_pipeline(rag.config.query)))
+        )
+        #: Query encoders and other batch-capable stages, shared by concurrent requests.
+        self.coalescers = (
+            {}
+            if self.on_ray or settings.max_batch == 1
+            else coalesce_batch_stages(
+                [rag.config.query, self.retriever.config.query], settings.max_batch
+            )
         )
         self.warm_error: str | None = "warming up"
         self._warm_lock = threading.Lock()

@@ -56,6 +56,9 @@ class ServerSettings(BaseModel):
     retry_after_s: Annotated[int, Field(ge=0)] = 1
     #: Threads running pipelines (queries wait for a free one; documents have their own).
     workers: Annotated[int, Field(gt=0)] = 4
+    #: Concurrent requests' calls of a batch-capable stage (a query encoder) joined into one
+    #: run at most (`ragloom.pipeline.coalesce`; no added wait); 1: each call runs alone.
+    max_batch: Annotated[int, Field(gt=0)] = 32
     #: Seconds SIGTERM waits for in-flight requests before closing them.
     shutdown_timeout_s: Annotated[float, Field(gt=0)] = 30.0
     #: Where pipelines run: `ray` serves on Ray Serve (an ingress plus a deployment per heavy
