@@ -25,6 +25,8 @@ class FirstPassageWords(TextGenerator):
     name = "words"
 
     def stream(self, messages: list[Message], **options: Any) -> Iterator[str]:
+        if "explode" in messages[-1]["content"]:
+            raise ValueError("the words backend does not answer questions that explode")
         found = re.search(r"\[1\] (.*)", messages[-1]["content"], re.DOTALL)
         words = found.group(1).split()[:WORDS] if found else ["no", "passage"]
         for word in words:

@@ -116,6 +116,18 @@ def test_streamed_answer_arrives_piece_by_piece(on_serve: str) -> None:
     assert {"query_encoder", "generator", "total"} <= set(extension["timings"])
 
 
+def test_a_deployed_stage_failing_is_an_error_naming_it(on_serve: str) -> None:
+    """The generator's ValueError crosses Serve as the stage's failure: 422, one line, named."""
+    messages = [{"role": "user", "content": "explode: what is BM25?"}]
+    for stream in (False, True):
+        body = {"model": "ragloom", "messages": messages, "stream": stream}
+        reply = httpx.post(f"{on_serve}/v1/chat/completions", json=body, timeout=60)
+        assert reply.status_code == 422, reply.text
+        message = reply.json()["error"]["message"]
+        assert "generator" in message and "does not answer questions that explode" in message
+        assert "\n" not in message
+
+
 def test_retrieve_matches_the_local_server(on_serve: str, config: tuple[Path, dict]) -> None:
     index_dir, data = config
     body = {"query": QUESTION, "top_k": 4}
