@@ -213,13 +213,14 @@ def serve_on_ray(rag: RAG, settings: ServerSettings) -> None:
     """Start (or join) Ray, serve `rag` on Ray Serve until SIGTERM or Ctrl-C, then shut down."""
     import ray
 
-    ensure_ray(stage_resources(rag.config.query))
+    resources = stage_resources(rag.config.query)
+    ensure_ray(resources)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     try:
         start_serve(settings)
-        deploy(rag, settings)
+        deploy(rag, settings, check=resources.check_resources)
         logger.warning(
             "ragloom serve: on Ray Serve at http://%s:%d%s",
             settings.host,
