@@ -2,9 +2,11 @@
 
 Every runner executes the same plan and decides only *where* a stage runs: LocalExecutor on
 threads, RayExecutor on one actor (or replica pool) per stage, Ray Data indexing in its writer
-actor. How a stage's inputs are gathered, when a stage is skipped because a required input
-comes from a failed optional stage, how a stage is run and its outputs checked, and which
-outputs a run returns are written here once, so a change to how pipelines run is made here.
+actor, Ray Serve in its ingress (a LocalExecutor whose heavy stages run on deployments, many
+requests in one `run_batch`). How a stage's inputs are gathered, when a stage is skipped
+because a required input comes from a failed optional stage, how a stage is run and its
+outputs checked, and which outputs a run returns are written here once, so a change to how
+pipelines run is made here.
 
 A plan is plain data (frozen dataclasses of strings and flags): a Ray actor receives its own
 `Step` and needs nothing else of the pipeline.
