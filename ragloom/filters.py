@@ -191,6 +191,11 @@ def parse_filter(spec: Any) -> Filter | None:
     return _parse(spec, "")
 
 
+def as_filter(where: Filter | dict[str, Any] | None) -> Filter | None:
+    """A filter tree as given, or parsed from its JSON form (what stores' `search` take)."""
+    return where if isinstance(where, Condition | Logical) else parse_filter(where)
+
+
 def check_filter(spec: Any) -> Any:
     """`spec` unchanged if it parses (a pydantic validator for `filters` parameters)."""
     try:

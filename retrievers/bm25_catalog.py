@@ -117,14 +117,6 @@ def records(connection: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, 
     return found
 
 
-def metadata_rows(connection: sqlite3.Connection) -> Iterator[tuple[int, str, str | None]]:
-    """(rowid, doc id, metadata as JSON) of every stored chunk, for filtering: SQLite extracts
-    the metadata, so the texts are never parsed (one pass over the table)."""
-    query = "SELECT rowid, doc_id, json_extract(record, '$.metadata') FROM chunks"
-    for rowid, doc_id, metadata in connection.execute(query):
-        yield int(rowid), str(doc_id), metadata
-
-
 def delete_rows(connection: sqlite3.Connection, rowids: Sequence[int]) -> None:
     """Drop chunk rows and tombstone them (their segments still hold their postings)."""
     for part in _slices(rowids):

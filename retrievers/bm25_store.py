@@ -39,9 +39,10 @@ from filelock import FileLock
 
 from ragloom.atomic import fsync_dir, write_json_atomic
 from ragloom.errors import ConfigError
-from ragloom.filters import Filter, filter_fields, matches
+from ragloom.filters import Filter, as_filter
 from ragloom.jsonl import read_jsonl
 from ragloom.retrievers import bm25_catalog as catalog
+from ragloom.retrievers.bm25_filter import allowed_rowids
 from ragloom.retrievers.bm25_manifest import (
     FORMAT_VERSION,
     MANIFEST_FILE,
@@ -298,19 +299,14 @@ class BM25Store:
         return self._statistics
 
     def _allowed_rows(self, node: Filter) -> np.ndarray:
-        """Sorted rowids of the chunks passing `node` (`ragloom.filters.matches` over each
-        chunk's metadata: one pass over the catalogue, kept until the next commit)."""
+        """Sorted rowids of the chunks passing `node` (`bm25_filter`: one SQL pass over the
+        catalogue), kept until the next commit."""
         key = repr(node)  # not the node: `1 == True` would share an entry
         allowed = self._allowed.pop(key, None)
         if allowed is None:
             db = self._connection()
             assert db is not None
-            rows = [
-                rowid
-                for rowid, doc_id, meta in catalog.metadata_rows(db)
-                if matches(node, filter_fields(doc_id, json.loads(meta) if meta else {}))
-            ]
-            allowed = np.asarray(sorted(rows), dtype=np.int64)
+            allowed = allowed_rowids(db, node)
             while len(self._allowed) >= FILTER_CACHE_SIZE:
                 self._allowed.popitem(last=False)
         self._allowed[key] = allowed
@@ -417,10 +413,13 @@ class BM25Store:
         picked = _best(np.flatnonzero(eligible), scores, top_k)
         return scores[picked], np.asarray(rowids, dtype=np.int64)[picked]
 
-    def search(self, query: str, top_k: int = 10, where: Filter | None = None) -> list[Hit]:
+    def search(
+        self, query: str, top_k: int = 10, where: Filter | dict[str, Any] | None = None
+    ) -> list[Hit]:
         """The `top_k` chunks holding a query token, best BM25 score first, ties by chunk id;
-        with `where` (`ragloom.filters`), the best of the chunks passing it (masked before
-        the cut, so none is lost to chunks the filter drops)."""
+        with `where` (`ragloom.filters`, a tree or its JSON), the best of the chunks passing
+        it (masked before the cut, so none is lost to chunks the filter drops)."""
+        node = as_filter(where)
         tokens = self.settings.tokenizer(query)
         if not tokens:
             return []
@@ -430,7 +429,7 @@ class BM25Store:
                 db = self._connection()
                 if db is None or not self._view:
                     return []
-                allowed = None if where is None else self._allowed_rows(where)
+                allowed = None if node is None else self._allowed_rows(node)
                 if allowed is not None and not len(allowed):
                     return []
                 if self.settings.backend == "rank_bm25":

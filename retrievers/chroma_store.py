@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ragloom.errors import RagloomError
-from ragloom.filters import Filter, Untranslatable, matches, to_chroma_where
+from ragloom.filters import Filter, Untranslatable, as_filter, matches, to_chroma_where
 from ragloom.types import (
     RECORD_SPAN,
     Chunk,
@@ -228,19 +228,24 @@ class ChromaStore:
             offset += batch
 
     def search(
-        self, embedding: Sequence[float], top_k: int, where: Filter | None = None
+        self,
+        embedding: Sequence[float],
+        top_k: int,
+        where: Filter | dict[str, Any] | None = None,
     ) -> list[tuple[Chunk, float]]:
         """The `top_k` nearest chunks with cosine similarity (1 - cosine distance); with
-        `where` (`ragloom.filters`), the nearest of those passing it (Chroma's `where`, or
-        the ids `matching_ids` finds when Chroma cannot express it: filtered before the cut)."""
+        `where` (`ragloom.filters`, a tree or its JSON), the nearest of those passing it
+        (Chroma's `where`, or the ids `matching_ids` finds when Chroma cannot express it:
+        filtered before the cut either way)."""
         total = self.count()
         if total == 0:
             return []
+        node = as_filter(where)
         ids: list[str] | None = None
         try:
-            chroma_where = to_chroma_where(where)
+            chroma_where = to_chroma_where(node)
         except Untranslatable:
-            chroma_where, ids = None, self.matching_ids(where)  # type: ignore[arg-type]
+            chroma_where, ids = None, self.matching_ids(node)  # type: ignore[arg-type]
             if not ids:
                 return []
             total = len(ids)

@@ -3,9 +3,13 @@ semantics of `matches`, and the translation to Chroma's where."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ragloom.filters import (
     Condition,
@@ -19,6 +23,7 @@ from ragloom.filters import (
     parse_filter,
     to_chroma_where,
 )
+from ragloom.retrievers.bm25_filter import allowed_rowids
 
 RED_2021 = {"team": "red", "year": 2021, "flag": True, "score": 0.5}
 #: (filter, fields, expected): the semantics table the README states.
@@ -67,6 +72,13 @@ SEMANTICS: list[tuple[dict[str, Any], dict[str, Any], bool]] = [
     ({"year": {"$not": {"$lt": 2020}}}, RED_2021, True),
     ({"year": {"$gte": 2020, "$lt": 2021}}, RED_2021, False),
     ({"doc_id": "d1"}, RED_2021, True),  # the chunk's document
+    ({"doc_id": {"$in": ["d2", 1]}}, RED_2021, False),
+    ({"doc_id": {"$gt": 0}}, RED_2021, False),
+    ({"ratio": float("1e300")}, {"ratio": 1e300}, True),
+    ({"ratio": {"$ne": 1}}, {"ratio": float("nan")}, True),  # NaN: a number equal to nothing
+    ({"ratio": {"$lt": 1}}, {"ratio": float("nan")}, False),
+    ({'odd"name': "x"}, {'odd"name': "x"}, True),  # no JSON path quotes it: Python decides
+    ({"big": 2**70}, {"big": 2**70}, True),  # beyond SQLite's integers: Python decides
 ]
 
 
@@ -150,3 +162,72 @@ def test_chroma_where_translation(spec: dict[str, Any], where: dict[str, Any]) -
 def test_a_negated_range_is_not_translated_to_chroma() -> None:
     with pytest.raises(Untranslatable):
         to_chroma_where(parse_filter({"$not": {"year": {"$gt": 2020}}}))
+
+
+# -- the BM25 catalogue's SQL: the same rows as `matches` ------------------------------------
+
+_VALUES = ["red", "", "2020", 0, 1, -1, 2020, 2020.0, 2020.5, True, False, 2**70]
+_FIELDS = ["team", "team", "year", 'odd"name', "doc_id", "absent"]
+_values = st.sampled_from(_VALUES)
+_leaf = st.builds(
+    lambda field, condition: {field: condition},
+    st.sampled_from(_FIELDS),
+    st.one_of(
+        _values,
+        st.builds(lambda op, v: {op: v}, st.sampled_from(["$eq", "$ne"]), _values),
+        st.builds(
+            lambda op, v: {op: v},
+            st.sampled_from(["$in", "$nin"]),
+            st.lists(_values, min_size=1, max_size=3),
+        ),
+        st.builds(
+            lambda op, v: {op: v},
+            st.sampled_from(["$gt", "$gte", "$lt", "$lte"]),
+            st.sampled_from([0, 2020, 2020.5, -1.5, 2**70]),
+        ),
+    ),
+)
+_filters = st.recursive(
+    _leaf,
+    lambda inner: st.one_of(
+        st.builds(lambda items: {"$and": items}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda items: {"$or": items}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda item: {"$not": item}, inner),
+    ),
+    max_leaves=5,
+)
+_metadata = st.dictionaries(
+    st.sampled_from(["team", "team", "year", 'odd"name', "doc_id"]),
+    st.one_of(_values, st.just(["red"]), st.just(None), st.just(float("nan"))),
+)
+
+
+def _catalogue(rows: list[dict[str, Any]]) -> sqlite3.Connection:
+    """A catalogue `chunks` table holding one record per metadata (doc ids d1, d2, d0, ...)."""
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE chunks(rowid INTEGER PRIMARY KEY, doc_id TEXT, record TEXT)")
+    for n, meta in enumerate(rows, 1):
+        record = json.dumps({"text": "t", "metadata": meta})  # NaN: not JSON to SQLite
+        db.execute("INSERT INTO chunks VALUES (?, ?, ?)", (n, f"d{n % 3}", record))
+    return db
+
+
+@pytest.mark.parametrize(("spec", "fields", "expected"), SEMANTICS)
+def test_the_bm25_catalogue_sql_follows_the_semantics_table(
+    spec: dict[str, Any], fields: dict[str, Any], expected: bool
+) -> None:
+    rows = allowed_rowids(_catalogue([fields]), parse_filter(spec)).tolist()
+    assert rows == ([1] if expected else [])
+
+
+@settings(max_examples=500, deadline=None)
+@given(rows=st.lists(_metadata, min_size=1, max_size=12), spec=_filters)
+def test_the_bm25_catalogue_sql_selects_what_matches_passes(
+    rows: list[dict[str, Any]], spec: dict[str, Any]
+) -> None:
+    db = _catalogue(rows)
+    node = parse_filter(spec)
+    expected = [
+        n for n, meta in enumerate(rows, 1) if matches(node, filter_fields(f"d{n % 3}", meta))
+    ]
+    assert allowed_rowids(db, node).tolist() == expected
