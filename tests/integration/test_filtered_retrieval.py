@@ -32,6 +32,7 @@ from ragloom.server.app import create_app
 from ragloom.server.settings import ServerSettings
 from ragloom.types import Chunk, Hit
 from tests.integration.conftest import ROOT, RunningServer, ragloom_cli
+from tests.unit.filter_strategies import conditions, filters
 
 DOCS = 14
 WORDS = "river bank money water stone fish bridge boat tree road".split()
@@ -65,30 +66,11 @@ documents_metadata = st.lists(
 
 
 def _leaf(field: str) -> st.SearchStrategy[dict[str, Any]]:
-    value = st.sampled_from(VALUES if field != "doc_id" else ["d1", "d2", "d3", 1])
-    values = st.lists(value, min_size=1, max_size=3)
-    number = st.sampled_from(NUMBERS)
-    operator = st.one_of(
-        value,
-        st.builds(lambda v: {"$eq": v}, value),
-        st.builds(lambda v: {"$ne": v}, value),
-        st.builds(lambda op, v: {op: v}, st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), number),
-        st.builds(lambda op, v: {op: v}, st.sampled_from(["$in", "$nin"]), values),
-        st.builds(lambda v: {"$not": {"$gt": v}}, number),
-    )
-    return operator.map(lambda condition: {field: condition})
+    values = VALUES if field != "doc_id" else ["d1", "d2", "d3", 1]
+    return conditions(values, NUMBERS).map(lambda condition: {field: condition})
 
 
-leaves = st.sampled_from(FIELDS).flatmap(_leaf)
-filters = st.recursive(
-    leaves,
-    lambda inner: st.one_of(
-        st.builds(lambda items: {"$and": items}, st.lists(inner, min_size=1, max_size=3)),
-        st.builds(lambda items: {"$or": items}, st.lists(inner, min_size=1, max_size=3)),
-        st.builds(lambda item: {"$not": item}, inner),
-    ),
-    max_leaves=4,
-)
+random_filters = filters(st.sampled_from(FIELDS).flatmap(_leaf))
 
 
 class FilteredIndex:
@@ -167,7 +149,10 @@ def _ranked(hits: list[Hit]) -> list[tuple[str, float]]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    metadata=documents_metadata, where=filters, k=st.integers(1, DOCS), fused_k=st.integers(1, 6)
+    metadata=documents_metadata,
+    where=random_filters,
+    k=st.integers(1, DOCS),
+    fused_k=st.integers(1, 6),
 )
 def test_filtered_retrieval_is_the_full_ranking_restricted(
     index: FilteredIndex,

@@ -24,6 +24,7 @@ from ragloom.filters import (
     to_chroma_where,
 )
 from ragloom.retrievers.bm25_filter import allowed_rowids
+from tests.unit.filter_strategies import conditions, filters
 
 RED_2021 = {"team": "red", "year": 2021, "flag": True, "score": 0.5}
 #: (filter, fields, expected): the semantics table the README states.
@@ -172,30 +173,9 @@ _values = st.sampled_from(_VALUES)
 _leaf = st.builds(
     lambda field, condition: {field: condition},
     st.sampled_from(_FIELDS),
-    st.one_of(
-        _values,
-        st.builds(lambda op, v: {op: v}, st.sampled_from(["$eq", "$ne"]), _values),
-        st.builds(
-            lambda op, v: {op: v},
-            st.sampled_from(["$in", "$nin"]),
-            st.lists(_values, min_size=1, max_size=3),
-        ),
-        st.builds(
-            lambda op, v: {op: v},
-            st.sampled_from(["$gt", "$gte", "$lt", "$lte"]),
-            st.sampled_from([0, 2020, 2020.5, -1.5, 2**70]),
-        ),
-    ),
+    conditions(_VALUES, [0, 2020, 2020.5, -1.5, 2**70]),
 )
-_filters = st.recursive(
-    _leaf,
-    lambda inner: st.one_of(
-        st.builds(lambda items: {"$and": items}, st.lists(inner, min_size=1, max_size=3)),
-        st.builds(lambda items: {"$or": items}, st.lists(inner, min_size=1, max_size=3)),
-        st.builds(lambda item: {"$not": item}, inner),
-    ),
-    max_leaves=5,
-)
+_filters = filters(_leaf, max_leaves=5)
 _metadata = st.dictionaries(
     st.sampled_from(["team", "team", "year", 'odd"name', "doc_id"]),
     st.one_of(_values, st.just(["red"]), st.just(None), st.just(float("nan"))),
