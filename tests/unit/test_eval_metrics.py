@@ -89,7 +89,8 @@ def test_ranking_part_drops_the_answerer_and_deepens_every_top_k() -> None:
     config = load_config(ROOT / "examples" / "hybrid-chunks.yaml")
     ranking = ranking_pipeline(config.query)
     assert set(ranking.components) == {"query_encoder", "dense", "bm25", "fusion"}
-    assert set(ranking.inputs) == {"query", "top_k"} and list(ranking.outputs) == ["hits"]
+    assert set(ranking.inputs) == {"query", "top_k", "filters"}
+    assert list(ranking.outputs) == ["hits"]
     deepen(ranking, 500)
     assert {getattr(c, "top_k", 500) for c in ranking.components.values()} == {500}
 
@@ -100,7 +101,7 @@ def test_ranking_part_up_to_another_socket_drops_what_follows_it() -> None:
     fused = ranking_pipeline(query, hits="fusion.hits")
     assert set(fused.components) == {"query_encoder", "dense", "bm25", "fusion"}
     assert str(fused.outputs["hits"]) == "fusion.hits"
-    assert set(fused.inputs) == {"query"}  # top_k fed only the reranker
+    assert set(fused.inputs) == {"query", "filters"}  # top_k fed only the reranker
     only_bm25 = ranking_pipeline(query, hits="bm25.hits")
     assert set(only_bm25.components) == {"bm25"}
 
