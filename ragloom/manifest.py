@@ -4,11 +4,18 @@ Opening an index with a different encoder is a clear error instead of silently w
 Written atomically (temp file + fsync + rename) so a reader never sees half a manifest. The
 per-document table lives in the journal (`ragloom.indexing.journal`, SQLite), so that a batch
 commit costs O(batch); format 1 kept it here and is migrated by the first writer that opens it.
+
+Format 3 names a file's documents by the path given to `ragloom index` (`path_id`); formats 1
+and 2 named them by their path relative to the working directory of the run that indexed them.
+An index that held documents when a format-3 writer first opened it is marked `legacy_ids`:
+each run checks the files it adds against their former ids (`check_former_ids`), until a
+`--prune` run has replaced every document it kept (format 3 is written either way).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,9 +25,12 @@ from ragloom.atomic import write_json_atomic
 from ragloom.errors import ConfigError
 from ragloom.index_dir import check_not_a_file
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Format 1 held `documents` and `pending` in this file; it is still read (then migrated).
-READABLE_VERSIONS = (1, FORMAT_VERSION)
+#: Formats 1 and 2 named documents relative to the working directory (see the module doc).
+READABLE_VERSIONS = (1, 2, FORMAT_VERSION)
+#: The first format whose file document ids do not depend on the working directory.
+GIVEN_PATH_IDS = 3
 FILENAME = "manifest.json"
 
 
@@ -29,12 +39,14 @@ class ManifestSchema(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="allow", strict=True)
 
-    format_version: Literal[1, 2]
+    format_version: Literal[1, 2, 3]
     encoder: dict[str, Any] | None = None
     pipeline: dict[str, Any] | None = None
     updated: str | None = None
     documents: dict[str, str] | None = None  # format 1: {doc_id: content hash}
     pending: list[str] | None = None  # format 1: ids being rewritten
+    #: Format 3: documents indexed before format 3 may still go by their former ids.
+    legacy_ids: bool | None = None
 
 
 def read_manifest(index_dir: Path) -> dict[str, Any] | None:
@@ -69,6 +81,16 @@ def read_manifest(index_dir: Path) -> dict[str, Any] | None:
             f"(got {_short(error.get('input'))}); rebuild the index in a new --index-dir"
         ) from None
     return data
+
+
+def may_hold_legacy_ids(manifest: Mapping[str, Any] | None) -> bool:
+    """True when documents of this index may go by an id relative to the working directory
+    of the run that indexed them (formats 1 and 2, or a format-3 index marked `legacy_ids`);
+    False for a new index."""
+    if manifest is None:
+        return False
+    version = manifest.get("format_version", 1)
+    return bool(manifest.get("legacy_ids")) or version < GIVEN_PATH_IDS
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -122,7 +122,9 @@ class RAG:
         wait: bool = False,
     ) -> IndexReport:
         """Bring the index up to date with `paths`: unchanged documents are skipped, changed
-        ones replaced; `prune=True` also deletes indexed documents this run did not see.
+        ones replaced; `prune=True` also deletes indexed documents this run did not see. A
+        file's id is its path from the path given, starting with that folder's name
+        (`ragloom.loaders.path_id`), whatever the working directory.
 
         Changed documents are written `batch_size` at a time, each batch committed to the
         manifest once every writer has it, so an interrupted run resumes without loss or

@@ -1,10 +1,17 @@
-"""What changed since an index was built: its pipeline, and which file a document comes from.
+"""What changed since an index was built: its pipeline, which file a document comes from, and
+the id an earlier ragloom gave a file.
 
 Chunks depend on every stage after the loader (chunker, encoder, writers: their types,
 settings and connections); what the loader reads is covered by each document's content hash.
 A change there makes every stored chunk stale, so the run re-indexes every document it loads
 instead of calling unchanged documents unchanged (and the manifest then describes the chunks
 truthfully). Executor settings and declared outputs change nothing stored and are ignored.
+
+A file's documents are named by the path given to `ragloom index` (`ragloom.loaders.path_id`);
+before manifest format 3 they were named by the path relative to the working directory, so an
+index from then may hold a file under another id than the one this run gives it. On such an
+index (`Journal.legacy_ids`) a run that would add a document the index holds under a former id
+is refused before anything is written, instead of leaving the document twice.
 
 Example::
 
@@ -15,6 +22,9 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Collection, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from ragloom.errors import ConfigError
@@ -61,10 +71,15 @@ def pipeline_changes(previous: Any, current: dict[str, Any], loader: str) -> lis
     return sorted(changes)
 
 
-def check_moves(documents: list[Document], files: set[str], journal: Journal) -> None:
+def check_moves(
+    documents: list[Document], files: Mapping[str, str | None], journal: Journal
+) -> None:
     """Refuse a document whose id is indexed from another file that this run did not read:
     ids are unique across files, in one run (the loader refuses) and across runs alike. (A
-    record moved between two files read in the same run is fine.)"""
+    record moved between two files read in the same run is fine, and so is a file indexed
+    under another name: given on its own before, through its folder now, or named from the
+    working directory by an earlier ragloom.) `files`: the name of each file read -> its path
+    (None: unknown)."""
     indexed = journal.sources([doc.id for doc in documents])
     clashes = [
         (doc.id, source, indexed[doc.id])
@@ -73,6 +88,9 @@ def check_moves(documents: list[Document], files: set[str], journal: Journal) ->
         and (source := str(doc.metadata.get("source", ""))) != indexed[doc.id]
         and indexed[doc.id] not in files
     ]
+    if clashes:  # indexed from a file read now, under another of its names?
+        renamed = _names_of_files_read({clash[2] for clash in clashes}, files)
+        clashes = [clash for clash in clashes if clash[2] not in renamed]
     if clashes:
         doc_id, source, first = clashes[0]
         more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
@@ -80,6 +98,79 @@ def check_moves(documents: list[Document], files: set[str], journal: Journal) ->
             f"duplicate document id {doc_id!r}: in {source}, and already indexed from {first}"
             f"{more}; ids must be unique across files: rename one, or index {first} in the "
             f"same run if the record moved out of it"
+        )
+
+
+def _names_of_files_read(names: set[str], files: Mapping[str, str | None]) -> set[str]:
+    """Those of `names` that are names of a file read (`file_names`); only files with the same
+    base name are looked at."""
+    endings = {name.rpartition("/")[2] for name in names}
+    found: set[str] = set()
+    for path in files.values():
+        if path and endings & {os.path.basename(path), os.path.basename(os.path.realpath(path))}:
+            found.update(names.intersection(file_names(path)))
+    return found
+
+
+def file_names(path: str) -> list[str]:
+    """Every name the file at `path` may be indexed under: its POSIX path from any folder above
+    it (the folder given to `ragloom index`, or before manifest format 3 the working directory
+    of the run), or its absolute path (format 2, outside the working directory); the same
+    again with symbolic links resolved."""
+    names: dict[str, None] = {}
+    for full in (Path(os.path.abspath(path)), Path(os.path.realpath(path))):
+        parts = full.parts[1:]  # below the root
+        names.update(("/".join(parts[start:]), None) for start in range(len(parts)))
+        names[full.as_posix()] = None
+    return list(names)
+
+
+def check_former_ids(
+    documents: list[Document],
+    empty: Iterable[str],
+    recognised: Iterable[str],
+    files: Mapping[str, str | None],
+    known: Collection[str],
+    journal: Journal,
+) -> None:
+    """On an index marked `legacy_ids`, refuse a run that would add a document the index holds
+    under a former id of its file (see the module doc): that copy would stay beside it.
+
+    Only documents named after their file are looked for: a text or Markdown file's, and a
+    JSONL record numbered by its line (`file:line`); an id a record carries never changed.
+    `files`: the id of each file read -> its path; `known`: the ids the index holds of this
+    run's documents (they are not added)."""
+    if not journal.legacy_ids:
+        return
+    empty = list(empty)
+    named = [(doc.id, str(doc.metadata.get("source", ""))) for doc in documents]
+    wanted: dict[str, str] = {}  # a former id -> the document's id now
+    for doc_id, source in [*named, *((doc_id, doc_id) for doc_id in empty)]:
+        path = files.get(source)
+        if doc_id in known or path is None:
+            continue
+        if doc_id == source:
+            line = ""
+        elif doc_id.startswith(f"{source}:"):
+            line = doc_id[len(source) :]
+        else:
+            continue
+        for name in file_names(path):
+            if f"{name}{line}" != doc_id:
+                wanted.setdefault(f"{name}{line}", doc_id)
+    if not wanted:
+        return
+    seen = {doc_id for doc_id, _ in named} | set(empty) | set(recognised)
+    twins = sorted((wanted[old], old) for old in journal.hashes(wanted) if old not in seen)
+    if twins:
+        new, old = twins[0]
+        more = f" (and {len(twins) - 1} more)" if len(twins) > 1 else ""
+        raise ConfigError(
+            f"{journal.index_dir} was indexed by an earlier ragloom, which named files by their "
+            f"path from the working directory: it holds {old!r}, which this run names {new!r}"
+            f"{more}, and would keep both; index again with --prune and every path the index "
+            f"should hold (renamed documents are written again under their new id), or into "
+            f"a fresh --index-dir"
         )
 
 

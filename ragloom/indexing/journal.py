@@ -12,8 +12,13 @@ chunks, even if its file is gone, and writes it again) or not in the table at al
 again). Nothing is lost or duplicated. The header (encoder, pipeline) is in `manifest.json`.
 
 A committed document may also record its *record key*: a fingerprint of the raw source record
-it was read from (`ragloom.loaders.records`). A later run hands `record_keys` to the loader,
+it was read from (`ragloom.loaders.record_keys`). A later run hands `record_keys` to the loader,
 which recognises unchanged records by their bytes alone and never parses them.
+
+An index that held documents before manifest format 3 may name some of them by a path relative
+to the working directory of the run that indexed them: the journal keeps the manifest's
+`legacy_ids` mark on such an index (`legacy_ids`) until a run that replaced every document it
+kept calls `clear_legacy_ids` (see `ragloom.manifest`).
 
 Example::
 
@@ -29,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ragloom.manifest import write_manifest
+from ragloom.manifest import may_hold_legacy_ids, write_manifest
 
 JOURNAL_FILE = "journal.sqlite"
 #: Asked for the hashes of more documents than this, the journal reads the whole table at once
@@ -90,13 +95,28 @@ class Journal:
         self.index_dir = Path(index_dir)
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self.header = dict(header)
+        if may_hold_legacy_ids(manifest):  # marked before a format-1 import saves the header
+            self.header["legacy_ids"] = True
         self._db = _connect(self.index_dir / JOURNAL_FILE)
         if manifest and ("documents" in manifest or "pending" in manifest):
             self._import_format_1(manifest)
         self.pending = {
             i for (i,) in self._db.execute("SELECT doc_id FROM documents WHERE pending")
         }
+        if self.legacy_ids and not self._db.execute("SELECT 1 FROM documents LIMIT 1").fetchone():
+            self.clear_legacy_ids()  # an empty index holds no former id
         self._record_keys: dict[bytes, str] | None = None
+
+    @property
+    def legacy_ids(self) -> bool:
+        """True when documents indexed before manifest format 3 may go by an id relative to
+        the working directory of their run (the manifest says so when saved)."""
+        return bool(self.header.get("legacy_ids"))
+
+    def clear_legacy_ids(self) -> None:
+        """Drop the `legacy_ids` mark from the header (saved with it): every document this index
+        keeps was named by this ragloom (e.g. a `--prune` run deleted the others)."""
+        self.header.pop("legacy_ids", None)
 
     def hashes(self, doc_ids: Iterable[str] | None = None) -> dict[str, str]:
         """The committed `{doc_id: hash}`: every document, or those of `doc_ids` that are

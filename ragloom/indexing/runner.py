@@ -2,7 +2,10 @@
 
 `index_paths` is what `RAG.index` runs, for every executor:
 
-1. the loader stage runs on the driver (reading files is cheap next to encoding);
+1. the loader stage runs on the driver (reading files is cheap next to encoding); a record id
+   already indexed from a file this run does not read, or (an index from before manifest
+   format 3) a document the index holds under the id an earlier ragloom gave its file, stops
+   the run before anything is written (`ragloom.indexing.changes`);
 2. `plan_documents` compares each document's content hash with the manifest: unchanged
    documents stop here (never chunked or encoded);
 3. deletions (now-empty documents, `--prune`d ones, leftovers of an interrupted run) go to
@@ -21,12 +24,17 @@ import functools
 import gc
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ragloom.errors import ConfigError
 from ragloom.indexing.batches import Batch, BatchResult, BatchSizer, BatchWriter
-from ragloom.indexing.changes import check_moves, pipeline_changes, warn_left_stale
+from ragloom.indexing.changes import (
+    check_former_ids,
+    check_moves,
+    pipeline_changes,
+    warn_left_stale,
+)
 from ragloom.indexing.journal import Journal
 from ragloom.indexing.lock import index_lock
 from ragloom.indexing.plan import IndexPlan, plan_documents
@@ -266,11 +274,18 @@ def _index_locked(
     recognised: list[str] = list(loaded.get("recognised") or [])
     skipped = [str(s) for s in loaded.get("skipped") or []]
     empty = list(loaded.get("empty") or [])
-    if "files" in loaded:
-        check_moves(documents, set(loaded["files"]), journal)
-    # Pruning compares against every indexed document; else only the loaded ones matter.
-    every = prune or bool(changes)
-    known = journal.hashes(None if every else [d.id for d in documents] + empty)
+    files = _file_paths(loaded["files"]) if "files" in loaded else None
+    try:
+        if files is not None:
+            check_moves(documents, files, journal)
+        # Pruning compares against every indexed document; else only the loaded ones matter.
+        every = prune or bool(changes)
+        known = journal.hashes(None if every else [d.id for d in documents] + empty)
+        if files is not None and not prune:  # pruning deletes the documents' former ids
+            check_former_ids(documents, empty, recognised, files, known, journal)
+    except BaseException:
+        journal.close()
+        raise
     plan = plan_documents(
         documents,
         empty,
@@ -297,6 +312,8 @@ def _index_locked(
         journal.set_record_keys(plan.rekey)
         _apply(plan, writer, journal, sizer, progress, written, timings)
         rates = progress.rates()
+        if prune:  # every document the index keeps was named by this run
+            journal.clear_legacy_ids()
         journal.save()  # a new index records its encoder even when nothing was written
     finally:
         gc.unfreeze()
@@ -319,6 +336,14 @@ def _index_locked(
         executor=writer.kind,
     )
     return report
+
+
+def _file_paths(files: Any) -> dict[str, str | None]:
+    """A loader's `files` output as {file id: path}: `FileLoader.load` gives the path of each
+    file it read; a loader that lists ids alone leaves the paths unknown."""
+    if isinstance(files, Mapping):
+        return {str(name): None if path is None else str(path) for name, path in files.items()}
+    return dict.fromkeys(map(str, files))
 
 
 def _add(total: dict[str, Any], part: dict[str, Any]) -> None:

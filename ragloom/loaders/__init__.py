@@ -1,4 +1,4 @@
-"""Document loaders (text, Markdown, JSONL, BEIR): plain functions and the `file_loader` stage."""
+"""Document loaders (text, Markdown, PDF, HTML, DOCX, JSONL, BEIR): functions and `file_loader`."""
 
 from ragloom.loaders.components import FileLoader
 from ragloom.loaders.files import (
@@ -9,13 +9,14 @@ from ragloom.loaders.files import (
     UnreadableFileError,
     iter_documents,
     load_beir_corpus,
+    load_document,
     load_jsonl,
     load_markdown,
     load_text,
-    markdown_title,
     path_id,
     read_text,
 )
+from ragloom.loaders.markdown import markdown_title
 
 __all__ = [
     "DEFAULT_EXTENSIONS",
@@ -26,6 +27,7 @@ __all__ = [
     "UnreadableFileError",
     "iter_documents",
     "load_beir_corpus",
+    "load_document",
     "load_jsonl",
     "load_markdown",
     "load_text",

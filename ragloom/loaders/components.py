@@ -1,6 +1,7 @@
-"""The `file_loader` stage: text, Markdown, JSONL and BEIR files and folders into Documents.
+"""The `file_loader` stage: text, Markdown, PDF, HTML, DOCX, JSONL and BEIR files into Documents.
 
-Unreadable, binary, undecodable and empty files, malformed JSONL records and documents over
+Unreadable, binary, undecodable and empty files, documents a parser refuses (encrypted,
+truncated, no text layer, a zip bomb), malformed JSONL records and documents over
 `max_document_chars` (null: no limit) are skipped, logged and listed in the `skipped` output;
 the run goes on without them. A missing path or a duplicate document id fails the stage.
 
@@ -22,7 +23,12 @@ from pydantic import Field
 
 from ragloom.component import Component, output_types
 from ragloom.errors import ComponentConfigError, Problem
-from ragloom.loaders.files import MAX_DOCUMENT_CHARS, check_extensions, iter_documents, path_id
+from ragloom.loaders.files import (
+    DEFAULT_EXTENSIONS,
+    MAX_DOCUMENT_CHARS,
+    check_extensions,
+    iter_documents,
+)
 from ragloom.registry import register
 from ragloom.types import Document
 
@@ -38,7 +44,7 @@ class FileLoader(Component):
     def __init__(
         self,
         # A fresh validated copy is made per instance, so the list default is never shared.
-        extensions: list[str] = [".txt", ".md", ".markdown", ".jsonl"],  # noqa: B006
+        extensions: list[str] = list(DEFAULT_EXTENSIONS),  # noqa: B006
         recursive: bool = True,
         encoding: NonEmptyStr = "utf-8",
         jsonl_text_field: NonEmptyStr = "text",
@@ -73,8 +79,9 @@ class FileLoader(Component):
     def load(self, paths: list[str], known: dict[bytes, str] | None = None) -> dict[str, Any]:
         """`run`'s outputs; with an index's `known` record keys (incremental indexing), also
         `recognised` (ids of unchanged JSONL records, not parsed and not in `documents`) and
-        `record_keys` (`{doc_id: key}` of the documents, for the journal) and `files` (the ids
-        of the files read: a document indexed from one of them may have moved to another)."""
+        `record_keys` (`{doc_id: key}` of the documents, for the journal) and `files` (the
+        name of each file read -> its absolute path: a document indexed from one of them may
+        have moved to another)."""
         if isinstance(paths, str | os.PathLike):
             paths = [os.fspath(paths)]
         stream = iter_documents(
@@ -98,5 +105,5 @@ class FileLoader(Component):
         }
         if known is not None:
             outputs |= {"recognised": stream.recognised, "record_keys": stream.record_keys}
-            outputs["files"] = [path_id(source.path) for source in stream.sources]
+            outputs["files"] = {s.id: os.path.abspath(s.path) for s in stream.sources}
         return outputs

@@ -1,8 +1,14 @@
-"""Read text, Markdown, JSONL and BEIR corpora from disk into `Document`s.
+"""Read text, Markdown, PDF, HTML, DOCX, JSONL and BEIR corpora from disk into `Document`s.
 
-Plain files get their path as document id (relative to the working directory when inside it,
-POSIX-style), so indexing the same folder twice yields the same ids. `iter_documents` walks
-files and folders and skips what it cannot read (binary, undecodable, empty), recording why::
+A file is named by the path it was found under (`path_id`): the name of the folder given, then
+the file's path inside it, POSIX-style, whatever the working directory (`docs`, `./docs/` and
+`/home/me/docs` all name `docs/guide/a.md`); a file given itself goes by its file name. That
+name is the id of a text or Markdown document and the `source` of every document (a JSONL or
+BEIR record keeps the id it carries), so indexing the same folder twice yields the same ids.
+Two files with one name are refused. A file's type is decided by its first bytes where they
+show one (`ragloom.loaders.detect`), else by its extension. `iter_documents` walks files and
+folders and skips what it cannot read (binary, undecodable, empty, a PDF without a text layer,
+an encrypted or truncated file, a zip bomb), recording why::
 
     stream = iter_documents(["docs", "data/scifact"])
     documents = list(stream)
@@ -22,12 +28,18 @@ from typing import Any, Literal, NamedTuple
 
 from ragloom.errors import RagloomError
 from ragloom.jsonl import JsonlError, get_field, parse_object
+from ragloom.loaders.detect import sniff_file
+from ragloom.loaders.docx import parse_docx
+from ragloom.loaders.extracted import DocumentError, Extracted, user_fields
+from ragloom.loaders.html import parse_html
+from ragloom.loaders.markdown import parse_markdown
+from ragloom.loaders.pdf import parse_pdf
 from ragloom.loaders.record_keys import record_key_of, record_seed
 from ragloom.progress import progress_bar
 from ragloom.types import Document
 
 StrPath = str | os.PathLike[str]
-Format = Literal["text", "markdown", "jsonl", "beir"]
+Format = Literal["text", "markdown", "jsonl", "beir", "pdf", "html", "docx"]
 #: What a JSONL reader yields per parsed record: line number, document, record key or None.
 Record = tuple[int, "Document", bytes | None]
 #: Where a JSONL reader puts the records it recognised unparsed: (line number, document id).
@@ -39,8 +51,12 @@ FORMATS: dict[str, Format] = {
     ".md": "markdown",
     ".markdown": "markdown",
     ".jsonl": "jsonl",
+    ".pdf": "pdf",
+    ".html": "html",
+    ".htm": "html",
+    ".docx": "docx",
 }
-DEFAULT_EXTENSIONS = (".txt", ".md", ".markdown", ".jsonl")
+DEFAULT_EXTENSIONS = (".txt", ".md", ".markdown", ".jsonl", ".pdf", ".html", ".htm", ".docx")
 BEIR_CORPUS = "corpus.jsonl"
 #: Reserved metadata keys; a JSONL field of the same name is kept as `record_<name>`.
 RESERVED_METADATA = ("source", "format")
@@ -53,8 +69,6 @@ MAX_DOCUMENT_CHARS = 2_000_000
 PROGRESS_MIN_FILES = 20
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_HEADING = re.compile(r"^ {0,3}#[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
 class LoaderError(RagloomError):
@@ -86,10 +100,11 @@ class Skipped(NamedTuple):
 
 
 class Source(NamedTuple):
-    """A file to read and the format to read it as."""
+    """A file to read (its path as found), the format to read it as and its name (`path_id`)."""
 
     path: Path
     format: Format
+    id: str
 
 
 def too_large(chars: int, limit: int) -> str:
@@ -97,19 +112,24 @@ def too_large(chars: int, limit: int) -> str:
     return f"too large: {chars:,} characters (max_document_chars is {limit:,})"
 
 
-def path_id(path: StrPath, cwd: Path | None = None) -> str:
-    """A file's stable id: POSIX path relative to `cwd` (default: the working dir) or absolute."""
-    cwd = cwd or Path.cwd()
+def path_id(path: StrPath, given: StrPath | None = None) -> str:
+    """A file's name in an index: the name of `given`, the folder it was found in as passed to
+    `ragloom index` (default: the file itself), then the file's POSIX path inside it. The
+    working directory plays no part: `path_id("/srv/docs/a/b.md", "/srv/docs")` and, from
+    /srv, `path_id("docs/a/b.md", "docs/")` are "docs/a/b.md"; `path_id("notes/c.txt")` is
+    "c.txt". ValueError if `path` is not inside `given`."""
     absolute = Path(os.path.abspath(path))
-    if absolute.is_relative_to(cwd):
-        return absolute.relative_to(cwd).as_posix()
+    root = absolute if given is None else Path(os.path.abspath(given))
     try:
-        real, real_cwd = absolute.resolve(), cwd.resolve()
-    except (OSError, RuntimeError):  # a symlink loop: the path as given
-        return absolute.as_posix()
-    if real.is_relative_to(real_cwd):
-        return real.relative_to(real_cwd).as_posix()
-    return absolute.as_posix()
+        inner = absolute.relative_to(root).parts
+    except ValueError:
+        raise ValueError(f"{path} is not inside {given}") from None
+    return "/".join([root.name, *inner] if root.name else inner)
+
+
+def _inside(name: str, entry: str) -> str:
+    """The name of `entry` in the folder named `name` ("" for a file system root)."""
+    return f"{name}/{entry}" if name else entry
 
 
 def read_text(path: StrPath, encoding: str = "utf-8") -> str:
@@ -119,8 +139,9 @@ def read_text(path: StrPath, encoding: str = "utf-8") -> str:
 
 def _read_checked(path: StrPath, encoding: str) -> tuple[bytes, str, str]:
     """(raw bytes without a UTF-8 BOM, decoded text, the encoding used) of a readable text
-    file; UnreadableFileError for a missing, binary or undecodable one."""
-    name = path_id(path)
+    file; UnreadableFileError (naming the path as given) for a missing, binary or
+    undecodable one."""
+    name = Path(path).as_posix()
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -155,37 +176,71 @@ def _wide_bom(data: bytes) -> str | None:
     return None
 
 
-def load_text(path: StrPath, encoding: str = "utf-8") -> Document:
-    """One plain-text file as a Document whose id is its path."""
-    source = path_id(path)
+def load_text(path: StrPath, encoding: str = "utf-8", *, name: str | None = None) -> Document:
+    """One plain-text file as a Document whose id is its name: `name`, by default its file
+    name (`path_id`)."""
+    source = name or path_id(path)
     text = read_text(path, encoding)
     return Document(text=text, id=source, metadata={"source": source, "format": "text"})
 
 
-def markdown_title(text: str) -> str | None:
-    """The first level-1 ATX heading (`# Title`) outside code fences, or None."""
-    fence = ""
-    for line in text.splitlines():
-        match = _FENCE.match(line)
-        if fence:
-            if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
-                fence = ""
-        elif match:
-            fence = match.group(1)
-        elif (heading := _HEADING.match(line)) and heading.group(1).strip():
-            return heading.group(1).strip()
-    return None
+def load_markdown(path: StrPath, encoding: str = "utf-8", *, name: str | None = None) -> Document:
+    """One Markdown file: its body verbatim (chunk spans index into it), YAML front matter
+    fields as metadata, its title (front matter, else `# heading`) and heading sections; its
+    id is `name`, by default its file name (`path_id`)."""
+    source = name or path_id(path)
+    try:
+        extracted = parse_markdown(read_text(path, encoding))
+    except DocumentError as exc:
+        raise UnreadableFileError(Path(path).as_posix(), str(exc)) from None
+    return _document(source, "markdown", extracted)
 
 
-def load_markdown(path: StrPath, encoding: str = "utf-8") -> Document:
-    """One Markdown file, text verbatim (chunk spans index into it), its `# heading` as title."""
-    source = path_id(path)
-    text = read_text(path, encoding)
-    metadata: dict[str, Any] = {"source": source, "format": "markdown"}
-    title = markdown_title(text)
-    if title:
-        metadata["title"] = title
-    return Document(text=text, id=source, metadata=metadata)
+#: The format a file's first bytes show (`ragloom.loaders.detect`), and each binary format's parser.
+_SNIFFED_FORMAT: dict[str, Format] = {"pdf": "pdf", "zip": "docx", "html": "html"}
+_PARSERS: dict[str, Callable[[bytes], Extracted]] = {
+    "pdf": parse_pdf,
+    "html": parse_html,
+    "docx": parse_docx,
+}
+
+
+def _document(source: str, fmt: str, extracted: Extracted) -> Document:
+    """A parsed file as a Document named `source` (metadata: source, format, what the parser
+    found)."""
+    metadata: dict[str, Any] = {"source": source, "format": fmt, **extracted.metadata}
+    return Document(text=extracted.text, id=source, metadata=metadata)
+
+
+def load_document(
+    path: StrPath, encoding: str = "utf-8", *, name: str | None = None, fmt: Format | None = None
+) -> Document:
+    """One text, Markdown, PDF, HTML or DOCX file as a Document named `name` (default: its file
+    name), its type taken from its first bytes, else from `fmt` (default: its extension);
+    UnreadableFileError with the reason for a file that cannot be indexed."""
+    source = name or path_id(path)
+    where = Path(path).as_posix()
+    declared = fmt or FORMATS.get(Path(path).suffix.lower(), "text")
+    kind = sniff_file(path)
+    actual = _SNIFFED_FORMAT.get(kind or "", declared)
+    if actual == "text":
+        return load_text(path, encoding, name=source)
+    if actual == "markdown":
+        return load_markdown(path, encoding, name=source)
+    if actual not in _PARSERS:
+        raise UnreadableFileError(where, f"not a document file ({actual})")
+    if kind is None and actual != "html":  # HTML may start with anything; PDF and DOCX may not
+        raise UnreadableFileError(
+            where, f"not a {actual.upper()} file: its first bytes say otherwise"
+        )
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UnreadableFileError(where, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        return _document(source, actual, _PARSERS[actual](data))
+    except DocumentError as exc:
+        raise UnreadableFileError(where, str(exc)) from None
 
 
 @dataclass
@@ -198,6 +253,8 @@ class _Reading:
     known: dict[bytes, str] | None = None
     recognised: Recognised = field(default_factory=list)
     bad: list[Skipped] | None = None
+    #: The file's name in the index (`source`, and `file:line` ids); None: `path_id(path)`.
+    name: str | None = None
 
     def failed(self, error: JsonlError) -> None:
         """List a malformed record as failed, or raise it as a RecordError."""
@@ -276,7 +333,7 @@ def _jsonl_records(
 ) -> Iterator[Record]:
     """(line number, document, record key) per parsed record (see `_records`); a document
     whose id is its position gets no key."""
-    source = path_id(path)
+    source = reading.name or path_id(path)
     seed = None
     if reading.known is not None:
         seed = record_seed(source, "jsonl", text_field, id_field, reading.encoding)
@@ -316,6 +373,8 @@ def _jsonl_document(
         if name in (text_field, id_field, "_id") or not _is_scalar(value):
             continue
         metadata[f"record_{name}" if name in RESERVED_METADATA else name] = value
+    if isinstance(fields := record.get("metadata"), dict):  # {"metadata": {"team": "red"}}
+        metadata.update(user_fields(fields))
     return line_no, Document(text=text, id=doc_id, metadata=metadata), key
 
 
@@ -332,10 +391,11 @@ def load_jsonl(
 
 def _beir_records(path: StrPath, reading: _Reading) -> Iterator[Record]:
     """Like `_jsonl_records`, for a BEIR corpus (every record has an `_id`)."""
-    corpus = Path(path)
-    if corpus.is_dir():
+    corpus, name = Path(path), reading.name
+    if corpus.is_dir():  # named from the folder, as `iter_documents` names it
         corpus = corpus / BEIR_CORPUS
-    source = path_id(corpus)
+        name = name or path_id(corpus, path)
+    source = name or path_id(corpus)
     seed = None
     if reading.known is not None:
         seed = record_seed(source, "beir", "text", "_id", reading.encoding)
@@ -387,8 +447,9 @@ def check_extensions(extensions: Iterable[str]) -> list[str]:
 class DocumentStream(Iterator[Document]):
     """Documents from files and folders, with `skipped` filled in as iteration goes.
 
-    Paths are checked and folders walked when the stream is made (a missing path raises
-    LoaderError at once); files are read as it is iterated. Iterate it once.
+    Paths are checked and folders walked when the stream is made (a missing path, or two files
+    with one name, raises LoaderError at once); files are read as it is iterated. Iterate it
+    once. Skipped entries name a file or record by its name in the index (`path_id`).
 
     With `known` (an index's `{record key: doc_id}`), JSONL and BEIR records are keyed:
     `record_keys` gets each yielded document's key, and a record whose key is known is not
@@ -433,9 +494,7 @@ class DocumentStream(Iterator[Document]):
         self.known = known
         self.max_chars = max_chars
         self.files_read = 0
-        self._cwd = Path.cwd()
         self._visited: set[Path] = set()
-        self._seen_files: set[Path] = set()
         self.sources: list[Source] = self._find_sources([Path(p) for p in paths])
         self._iterator = self._documents(progress and len(self.sources) >= PROGRESS_MIN_FILES)
 
@@ -445,39 +504,58 @@ class DocumentStream(Iterator[Document]):
     def __next__(self) -> Document:
         return next(self._iterator)
 
-    def _skip(self, path: Path | str, reason: str) -> None:
-        name = path if isinstance(path, str) else path_id(path, self._cwd)
+    def _skip(self, name: str, reason: str) -> None:
         self.skipped.append(Skipped(name, reason))
 
     def _find_sources(self, paths: list[Path]) -> list[Source]:
+        """The files to read, each once, named by the path given that they were found under;
+        LoaderError for a missing path or two files with one name."""
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise LoaderError(f"path does not exist: {', '.join(missing)}")
-        sources: list[Source] = []
+        found: dict[Path, Source] = {}  # by real path, in reading order
+        named: dict[str, Source] = {}  # by name
         for path in paths:
-            if path.is_dir():
-                sources.extend(self._directory(path, explicit=True))
-            else:
-                source = self._file(path, explicit=True)
-                sources.extend([source] if source else [])
-        return sources
+            name = Path(os.path.abspath(path)).name
+            self._visited = set()  # each walk finds all its files, even those of another
+            walk = (
+                self._directory(path, name, explicit=True)
+                if path.is_dir()
+                else [self._file(path, name, explicit=True)]
+            )
+            for source in walk:
+                if source is None:
+                    continue
+                real = source.path.resolve()
+                if (kept := found.get(real)) is not None:
+                    # The same file reached twice (a folder and its file, or two nested
+                    # folders): it is named from the outermost path given, whatever the order.
+                    if kept.id.count("/") >= source.id.count("/"):
+                        continue
+                    del named[kept.id]
+                if (other := named.get(source.id)) is not None:
+                    raise LoaderError(
+                        f"document id {source.id!r} would name two files, "
+                        f"{other.path.as_posix()} and {source.path.as_posix()}: a file is named "
+                        f"by its path from the folder given, starting with that folder's name "
+                        f"(a file given itself: by its file name); give folders whose names "
+                        f"differ (e.g. their parent folders), or rename one"
+                    )
+                found[real] = named[source.id] = source
+        return list(found.values())
 
-    def _file(self, path: Path, explicit: bool) -> Source | None:
+    def _file(self, path: Path, name: str, explicit: bool) -> Source | None:
         suffix = path.suffix.lower()
         if suffix not in self.extensions:
             if explicit:
-                self._skip(path, f"extension {path.suffix or '(none)'!r} not in extensions")
+                self._skip(name, f"extension {path.suffix or '(none)'!r} not in extensions")
             return None
-        real = path.resolve()
-        if real in self._seen_files:  # the same file named twice (e.g. a folder and its file)
-            return None
-        self._seen_files.add(real)
-        return Source(path, "beir" if path.name == BEIR_CORPUS else FORMATS[suffix])
+        return Source(path, "beir" if path.name == BEIR_CORPUS else FORMATS[suffix], name)
 
-    def _directory(self, directory: Path, explicit: bool) -> Iterator[Source]:
+    def _directory(self, directory: Path, name: str, explicit: bool) -> Iterator[Source]:
         corpus = directory / BEIR_CORPUS
         if corpus.is_file():  # a BEIR dataset folder: only its corpus holds documents
-            source = self._file(corpus, explicit)
+            source = self._file(corpus, _inside(name, BEIR_CORPUS), explicit)
             if source:
                 yield source
             return
@@ -488,88 +566,87 @@ class DocumentStream(Iterator[Document]):
         try:
             entries = sorted(directory.iterdir(), key=lambda p: p.name)
         except OSError as exc:
-            self._skip(directory, f"cannot list folder: {exc.strerror or exc}")
+            self._skip(name, f"cannot list folder: {exc.strerror or exc}")
             return
         for entry in entries:
             if entry.name.startswith("."):
                 continue
+            inner = _inside(name, entry.name)
             if entry.is_dir():
                 if self.recursive:
-                    yield from self._directory(entry, explicit=False)
+                    yield from self._directory(entry, inner, explicit=False)
             elif entry.is_file():
-                source = self._file(entry, explicit=False)
+                source = self._file(entry, inner, explicit=False)
                 if source:
                     yield source
             elif entry.is_symlink() and entry.suffix.lower() in self.extensions:
-                self._skip(entry, "broken or looping symbolic link")
+                self._skip(inner, "broken or looping symbolic link")
 
     def _records(
         self, source: Source, recognised: Recognised
-    ) -> Iterator[tuple[str, Document, bytes | None]]:
-        """(location, document, record key) of each parsed record of one file (location names
-        the file or file:line); records recognised by key go to `recognised`, malformed ones
-        to `skipped`."""
-        path, fmt = source
-        if fmt == "text":
-            doc = load_text(path, self.encoding)
-            yield doc.id, doc, None
-        elif fmt == "markdown":
-            doc = load_markdown(path, self.encoding)
-            yield doc.id, doc, None
+    ) -> Iterator[tuple[int | None, Document, bytes | None]]:
+        """(line number, document, record key) of each parsed record of one file (no line
+        number: a whole text or Markdown file); records recognised by key go to `recognised`,
+        malformed ones to `skipped`."""
+        path, fmt, name = source
+        if fmt not in ("jsonl", "beir"):
+            yield None, load_document(path, self.encoding, name=name, fmt=fmt), None
         else:
-            reading = _Reading(self.encoding, self.known, recognised, self.skipped)
-            records = (
+            reading = _Reading(self.encoding, self.known, recognised, self.skipped, name)
+            yield from (
                 _beir_records(path, reading)
                 if fmt == "beir"
                 else _jsonl_records(path, reading, self.text_field, self.id_field)
             )
-            name = path_id(path, self._cwd)
-            for line_no, record, key in records:
-                yield f"{name}:{line_no}", record, key
 
     def _documents(self, show_progress: bool) -> Iterator[Document]:
-        # Where each id was read: "file:line" (or a file), or (file, line) for a recognised
-        # record (a million of them: the string is only made for an error message).
-        seen: dict[str, str | tuple[str, int]] = {}
+        # Where each id was read: (file as found, line number or None for a whole file); the
+        # string is only made for an error message (a million records).
+        seen: dict[str, tuple[str, int | None]] = {}
 
-        def duplicate(doc_id: str, location: str) -> LoaderError:
-            first = seen[doc_id]
-            where = first if isinstance(first, str) else f"{first[0]}:{first[1]}"
-            return LoaderError(f"duplicate document id {doc_id!r}: from {where} and {location}")
+        def where(file: str, line_no: int | None) -> str:
+            return file if line_no is None else f"{file}:{line_no}"
+
+        def duplicate(doc_id: str, file: str, line_no: int | None) -> LoaderError:
+            return LoaderError(
+                f"duplicate document id {doc_id!r}: from {where(*seen[doc_id])} and "
+                f"{where(file, line_no)}"
+            )
 
         bar = (
             progress_bar(len(self.sources), desc="loading", unit="file") if show_progress else None
         )
         try:
             for source in self.sources:
+                file = source.path.as_posix()
                 recognised: Recognised = []
                 try:
                     records = list(self._records(source, recognised))
                 except UnreadableFileError as exc:
-                    self._skip(exc.path, exc.reason)
+                    self._skip(source.id, exc.reason)
                     records = []
                 if recognised:  # unchanged records: their ids only
-                    name = path_id(source.path, self._cwd)
-                    for line_no, doc_id in recognised:
+                    for number, doc_id in recognised:
                         if doc_id in seen:
-                            raise duplicate(doc_id, f"{name}:{line_no}")
-                        seen[doc_id] = (name, line_no)
+                            raise duplicate(doc_id, file, number)
+                        seen[doc_id] = (file, number)
                     self.recognised.extend(doc_id for _, doc_id in recognised)
                 self.files_read += 1
                 if bar is not None:
                     bar.update(1)
-                whole_file = source.format in ("text", "markdown")
-                for location, doc, key in records:
+                for line_no, doc, key in records:
                     if not doc.text or doc.text.isspace():
-                        self._skip(location, "empty file" if whole_file else "empty text")
+                        empty = "empty file" if line_no is None else "empty text"
+                        self._skip(where(source.id, line_no), empty)
                         self.empty_ids.append(doc.id)
                         continue
                     if self.max_chars is not None and len(doc.text) > self.max_chars:
-                        self._skip(location, too_large(len(doc.text), self.max_chars))
+                        size = too_large(len(doc.text), self.max_chars)
+                        self._skip(where(source.id, line_no), size)
                         continue
                     if doc.id in seen:
-                        raise duplicate(doc.id, location)
-                    seen[doc.id] = location
+                        raise duplicate(doc.id, file, line_no)
+                    seen[doc.id] = (file, line_no)
                     if key is not None:
                         self.record_keys[doc.id] = key
                     yield doc

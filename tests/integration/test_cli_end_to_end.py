@@ -9,7 +9,7 @@ from tests.integration.conftest import CORPUS, ROOT, ragloom_cli
 
 
 def _source_text(doc_id: str) -> str:
-    return (ROOT / doc_id).read_text(encoding="utf-8")
+    return (CORPUS.parent / doc_id).read_text(encoding="utf-8")  # ids start at "corpus/"
 
 
 HYBRID = str(ROOT / "examples" / "hybrid-chunks.yaml")

@@ -54,7 +54,7 @@ def run_together(commands: list[list[str]]) -> list[subprocess.CompletedProcess]
 
 
 def assert_holds_exactly(index_dir: Path, *folders: Path) -> None:
-    expected = {str(p) for f in folders for p in f.iterdir()}
+    expected = {f"{f.name}/{p.name}" for f in folders for p in f.iterdir()}
     documents, pending = read_documents(index_dir)
     assert set(documents) == expected and not pending
     assert set(BM25Store(index_dir / "bm25").doc_ids()) == expected

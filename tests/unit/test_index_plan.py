@@ -70,7 +70,8 @@ def test_a_format_1_manifest_moves_its_document_table_into_the_journal(tmp_path:
     journal = Journal(tmp_path, read_manifest(tmp_path), {"encoder": None, "pipeline": {}})
     assert (journal.hashes(), journal.pending) == ({"a": "1"}, {"b"})
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["format_version"] == 2 and "documents" not in manifest
+    assert manifest["format_version"] == 3 and "documents" not in manifest
+    assert manifest["legacy_ids"] is True  # its ids were made from the working directory
     assert read_documents(tmp_path) == ({"a": "1"}, {"b"})
 
 

@@ -52,8 +52,9 @@ def test_load_text_keeps_text_verbatim(in_tmp: Path) -> None:
     write(in_tmp / "notes" / "a.txt", "line one\r\nline two\n")
     doc = load_text(in_tmp / "notes" / "a.txt")
     assert doc.text == "line one\r\nline two\n"
-    assert doc.id == "notes/a.txt"
-    assert doc.metadata == {"source": "notes/a.txt", "format": "text"}
+    assert doc.id == "a.txt"  # a file on its own goes by its file name
+    assert doc.metadata == {"source": "a.txt", "format": "text"}
+    assert load_text(in_tmp / "notes" / "a.txt", name="notes/a.txt").id == "notes/a.txt"
 
 
 def test_load_text_drops_bom(in_tmp: Path) -> None:
@@ -66,7 +67,13 @@ def test_load_markdown_title_and_verbatim_text(in_tmp: Path) -> None:
     write(in_tmp / "doc.md", text)
     doc = load_markdown("doc.md")
     assert doc.text == text
-    assert doc.metadata == {"source": "doc.md", "format": "markdown", "title": "The Title"}
+    sections = [[41, 58, ["The Title"]], [58, 70, ["The Title", "Sub"]]]
+    assert doc.metadata == {
+        "source": "doc.md",
+        "format": "markdown",
+        "title": "The Title",
+        "sections": sections,
+    }
 
 
 def test_markdown_without_heading_has_no_title(in_tmp: Path) -> None:
@@ -125,15 +132,11 @@ def test_beir_title_handling(in_tmp: Path) -> None:
             {"_id": "d3", "text": "Title missing."},
         ],
     )
-    for path in ("beir/corpus.jsonl", "beir"):
+    for path, source in (("beir/corpus.jsonl", "corpus.jsonl"), ("beir", "beir/corpus.jsonl")):
         docs = load_beir_corpus(path)
         assert [d.id for d in docs] == ["d1", "d2", "d3"]
         assert [d.text for d in docs] == ["Title\n\nBody.", "No title.", "Title missing."]
-        assert docs[0].metadata == {
-            "title": "Title",
-            "source": "beir/corpus.jsonl",
-            "format": "beir",
-        }
+        assert docs[0].metadata == {"title": "Title", "source": source, "format": "beir"}
         assert docs[1].metadata["title"] == ""
 
 
@@ -146,26 +149,29 @@ def test_beir_missing_id_is_an_error(in_tmp: Path) -> None:
 # --- ids -----------------------------------------------------------------------------------
 
 
-def test_ids_relative_to_cwd_and_stable(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ids_start_at_the_folder_given_and_are_stable(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write(in_tmp / "docs" / "sub" / "a.txt", "a")
     write(in_tmp / "docs" / "b.md", "b")
     first = [d.id for d in iter_documents(["docs"])]
     second = [d.id for d in iter_documents([str(in_tmp / "docs")])]  # absolute input, same ids
     assert first == second == ["docs/b.md", "docs/sub/a.txt"]
     monkeypatch.chdir(in_tmp / "docs")
-    assert [d.id for d in iter_documents(["."])] == ["b.md", "sub/a.txt"]
+    assert [d.id for d in iter_documents(["."])] == ["docs/b.md", "docs/sub/a.txt"]
 
 
-def test_ids_outside_cwd_are_absolute_posix(
+def test_ids_outside_cwd_do_not_depend_on_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(tmp_path / "data" / "a.txt", "a")
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     doc = next(iter(iter_documents([tmp_path / "data"])))
-    assert doc.id == (tmp_path / "data" / "a.txt").resolve().as_posix()
+    assert doc.id == "data/a.txt"
     assert doc.metadata["source"] == doc.id
-    assert path_id(tmp_path / "data" / "a.txt", cwd=tmp_path) == "data/a.txt"
+    assert path_id(tmp_path / "data" / "a.txt", tmp_path / "data") == "data/a.txt"
+    assert path_id(tmp_path / "data" / "a.txt") == "a.txt"
 
 
 # --- iter_documents ------------------------------------------------------------------------
@@ -226,7 +232,7 @@ def test_unknown_extension_ignored_in_folders_reported_when_named(in_tmp: Path) 
     assert stream.skipped == []
     named = iter_documents(["u/script.py"])
     assert list(named) == []
-    assert named.skipped == [Skipped("u/script.py", "extension '.py' not in extensions")]
+    assert named.skipped == [Skipped("script.py", "extension '.py' not in extensions")]
 
 
 def test_extensions_filter_and_case(in_tmp: Path) -> None:
@@ -278,9 +284,11 @@ def test_unreadable_file_skipped(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) 
         return real_read_bytes(path)
 
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
-    stream = iter_documents(["."])
-    assert [d.id for d in stream] == ["open.txt"]
-    assert stream.skipped == [Skipped("locked.txt", "cannot read: Permission denied")]
+    stream = iter_documents(["."])  # named from the folder's own name
+    assert [d.id for d in stream] == [f"{in_tmp.name}/open.txt"]
+    assert stream.skipped == [
+        Skipped(f"{in_tmp.name}/locked.txt", "cannot read: Permission denied")
+    ]
 
 
 def test_nonexistent_path_is_an_error(in_tmp: Path) -> None:
@@ -401,8 +409,8 @@ def test_file_loader_reports_empty_documents_by_id(tmp_path: Path, monkeypatch) 
     (tmp_path / "full.txt").write_text("some words", encoding="utf-8")
     (tmp_path / "blank.txt").write_text("  \n", encoding="utf-8")
     out = FileLoader().run(paths=["."])
-    assert [d.id for d in out["documents"]] == ["full.txt"]
-    assert out["empty"] == ["blank.txt"]
+    assert [d.id for d in out["documents"]] == [f"{tmp_path.name}/full.txt"]
+    assert out["empty"] == [f"{tmp_path.name}/blank.txt"]
 
 
 # -- issue 15: failed inputs never stop a run ------------------------------------------------
