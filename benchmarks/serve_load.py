@@ -109,7 +109,14 @@ def workloads(dataset: Path) -> dict[str, Workload]:
 
 
 VARIANTS = {
+    # The local server joins concurrent query encodings into one forward pass (max_batch).
     "local": Variant("local"),
+    "local-unbatched": Variant("local-unbatched", {"max_batch": 1}),
+    # Ray Serve: an ingress plus one deployment per heavy stage, with and without @serve.batch.
+    "ray": Variant("ray", {"executor": "ray"}),
+    "ray-unbatched": Variant(
+        "ray-unbatched", {"executor": "ray", "ray": {"batching": {"enabled": False}}}
+    ),
 }
 
 
