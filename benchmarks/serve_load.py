@@ -43,6 +43,8 @@ import httpx
 import psutil
 import yaml
 
+from ragloom.evaluation.beir import load_qrels, load_queries
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 RAGLOOM = str(Path(sys.executable).with_name("ragloom"))
@@ -122,18 +124,8 @@ VARIANTS = {
 
 def questions(dataset: Path, limit: int = 300) -> list[str]:
     """SciFact's test-split claims (the load's questions; order shuffled with a fixed seed)."""
-    test_ids = set()
-    with (dataset / "qrels" / "test.tsv").open(encoding="utf-8") as handle:
-        for line in handle:
-            parts = line.split("\t")
-            if parts and parts[0] != "query-id":
-                test_ids.add(parts[0])
-    found = []
-    with (dataset / "queries.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            record = json.loads(line)
-            if str(record["_id"]) in test_ids:
-                found.append(record["text"])
+    test_ids = load_qrels(dataset, "test")
+    found = [text for qid, text in load_queries(dataset).items() if qid in test_ids]
     random.Random(13).shuffle(found)
     return found[:limit]
 
