@@ -1,0 +1,373 @@
+"""A roofline: this machine's matmul peak, and each ragloom model's achieved share of it.
+
+The peak is the best GFLOP/s of large square matmuls (best of --repeat per size, torch threads =
+cores) for float32, bfloat16 and float16 through `torch.matmul` and for int8 through
+`torch._int_mm` (int8 x int8 -> int32) and, when onnxruntime is installed, ONNX Runtime's
+`MatMulInteger` (uint8 x int8 -> int32, its VNNI path). A type the CPU only emulates shows up as a
+rate far below float32; the CPU flags that make a type fast are printed next to it.
+
+Models: the bundled MiniLM text encoder (`TextEncoder`, batch 32) on SciFact sentences and on
+128-token chunks, and a MiniLM cross-encoder scoring claim-abstract pairs at depth 20 (batch 16,
+pairs cut to 256 tokens, as examples/hybrid-rerank.yaml). FLOPs are counted from the model
+config by `model_flops` (see its docstring and benchmarks/README.md), over the real tokens and,
+separately, over the padded tokens the batches actually run.
+
+    python benchmarks/roofline.py                     # peak + models (about 5 minutes)
+    python benchmarks/roofline.py --peak-only
+    python benchmarks/roofline.py --reranker benchmarks/results/scifact-reranker-v2
+
+Other scripts import the helpers: `model_flops(config, lengths)` and `matmul_peak()`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASET = ROOT.parent / "shared" / "datasets" / "scifact"
+SIZES = (512, 1024, 2048)
+EMULATED_CHECK = ("bfloat16", "float16")
+#: CPU flags that make a type fast on x86 (bf16 dot products, int8 dot products, AMX tiles).
+FAST_FLAGS = {
+    "bfloat16": ("avx512_bf16", "amx_bf16"),
+    "float16": ("avx512_fp16", "amx_fp16"),
+    "int8": ("avx512_vnni", "avx_vnni", "amx_int8"),
+}
+
+
+def model_flops(config: Any, lengths: Iterable[int]) -> float:
+    """Matmul FLOPs of one forward pass of a BERT-style encoder over sequences of `lengths` tokens.
+
+    Per layer and token, the Q, K, V and output projections cost 4 d^2 multiply-adds and the
+    feed-forward block 2 d i (d = hidden_size, i = intermediate_size); per layer and sequence
+    of L tokens, attention scores (Q K^T) and the weighted sum (A V) cost 2 L^2 d multiply-adds.
+    A multiply-add is 2 FLOPs, so a sequence costs layers * (2 L (4 d^2 + 2 d i) + 4 L^2 d).
+    Embedding lookups, LayerNorm, softmax, GELU and the pooler/classifier head (under 0.1 %
+    for MiniLM) are left out. Pass real lengths for useful work, padded widths for work done.
+    """
+    d = int(config.hidden_size)
+    inner = int(config.intermediate_size)
+    layers = int(config.num_hidden_layers)
+    total = 0.0
+    for length in lengths:
+        total += layers * (2.0 * length * (4 * d * d + 2 * d * inner) + 4.0 * length * length * d)
+    return total
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def _best_rate(run: Callable[[], Any], flops: float, repeat: int) -> float:
+    """Best GFLOP/s of `repeat` timed calls after one warm-up call."""
+    run()
+    best = float("inf")
+    for _ in range(repeat):
+        began = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - began)
+    return flops / best / 1e9
+
+
+def torch_matmul_rate(kind: str, n: int, repeat: int) -> float:
+    """GFLOP/s of an n x n x n matmul: `torch.matmul` for float types, `torch._int_mm` for int8."""
+    import torch
+
+    if kind == "int8":
+        a = torch.randint(-128, 128, (n, n), dtype=torch.int8)
+        b = torch.randint(-128, 128, (n, n), dtype=torch.int8)
+        return _best_rate(lambda: torch._int_mm(a, b), 2.0 * n**3, repeat)
+    dtype = getattr(torch, kind)
+    x = torch.randn(n, n).to(dtype)
+    y = torch.randn(n, n).to(dtype)
+    return _best_rate(lambda: torch.matmul(x, y), 2.0 * n**3, repeat)
+
+
+def ort_matmul_integer_rate(n: int, repeat: int, threads: int) -> float:
+    """GFLOP/s of ONNX Runtime's MatMulInteger (uint8 x int8 -> int32) on n x n matrices."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "b"], ["c"])],
+        "matmul_integer",
+        [
+            helper.make_tensor_value_info("a", TensorProto.UINT8, [n, n]),
+            helper.make_tensor_value_info("b", TensorProto.INT8, [n, n]),
+        ],
+        [helper.make_tensor_value_info("c", TensorProto.INT32, [n, n])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = min(model.ir_version, 9)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        model.SerializeToString(),
+        options,
+        providers=["CPUExecutionProvider"],
+    )
+    rng = np.random.default_rng(0)
+    feeds = {
+        "a": rng.integers(0, 256, (n, n), dtype=np.uint8),
+        "b": rng.integers(-128, 128, (n, n), dtype=np.int8),
+    }
+    return _best_rate(lambda: session.run(None, feeds), 2.0 * n**3, repeat)
+
+
+def matmul_rates(
+    sizes: Sequence[int] = SIZES, repeat: int = 5, threads: int | None = None
+) -> dict[str, dict[int, float]]:
+    """GFLOP/s by kind and matrix size. A 16-bit type running under a fifth of float32's rate
+    (emulated) is measured at the first size only, so a slow type does not stall the run."""
+    import torch
+
+    threads = threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    measures: dict[str, Callable[[int], float]] = {
+        kind: (lambda n, kind=kind: torch_matmul_rate(kind, n, repeat))
+        for kind in ("float32", "bfloat16", "float16", "int8")
+    }
+    try:
+        import onnxruntime  # noqa: F401
+
+        measures["int8 ort"] = lambda n: ort_matmul_integer_rate(n, repeat, threads)
+    except ImportError:
+        pass
+    rates: dict[str, dict[int, float]] = {}
+    for kind, measure in measures.items():
+        rates[kind] = {}
+        for n in sizes:
+            rates[kind][n] = measure(n)
+            if kind in EMULATED_CHECK and rates[kind][n] < 0.2 * rates["float32"][n]:
+                break  # emulated: larger sizes would only take minutes to say the same
+    return rates
+
+
+def matmul_peak(
+    sizes: Sequence[int] = SIZES, repeat: int = 5, threads: int | None = None
+) -> dict[str, float]:
+    """This machine's best matmul GFLOP/s per kind: float32, bfloat16, float16, int8 (torch
+    `_int_mm`) and, with onnxruntime installed, "int8 ort" (MatMulInteger)."""
+    return {
+        kind: max(by_size.values())
+        for kind, by_size in matmul_rates(sizes, repeat, threads).items()
+    }
+
+
+def scifact_sentences(limit: int) -> list[str]:
+    """The first `limit` sentences of the SciFact corpus, split as `sentence_chunker` splits."""
+    from ragloom.chunking.sentences import split_sentences
+    from ragloom.loaders.files import load_beir_corpus
+
+    out: list[str] = []
+    for doc in load_beir_corpus(DATASET):
+        out += [doc.text[start:end] for start, end in split_sentences(doc.text)]
+        if len(out) >= limit:
+            break
+    return out[:limit]
+
+
+def token_windows(tokenizer: Any, texts: Iterable[str], width: int, limit: int) -> list[str]:
+    """Consecutive `width`-token windows of `texts`, decoded, at most `limit` of them."""
+    out: list[str] = []
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        out += [tokenizer.decode(ids[i : i + width]) for i in range(0, len(ids), width)]
+        if len(out) >= limit:
+            break
+    return out[:limit]
+
+
+def rerank_pairs(claims: int, depth: int) -> list[tuple[str, list[str]]]:
+    """(claim, `depth` abstracts): SciFact test claims, each with `depth` consecutive abstracts
+    (title + text, as the BM25 document chunk a reranker reads in examples/hybrid-rerank.yaml)."""
+    from ragloom.evaluation.beir import load_split
+    from ragloom.loaders.files import load_beir_corpus
+
+    queries, _ = load_split(DATASET, "test")
+    docs = load_beir_corpus(DATASET)
+    return [
+        (claim, [doc.text for doc in docs[n * depth : (n + 1) * depth]])
+        for n, claim in enumerate(list(queries.values())[:claims])
+    ]
+
+
+def batch_lengths(batches: Iterable[tuple[list[int], Any]]) -> tuple[list[int], list[int]]:
+    """(real token counts, padded widths) of every row of tokenized batches."""
+    real: list[int] = []
+    padded: list[int] = []
+    for rows, batch in batches:
+        mask = batch["attention_mask"]
+        real += [int(n) for n in mask.sum(dim=1)]
+        padded += [int(mask.shape[1])] * len(rows)
+    return real, padded
+
+
+def timed(run: Callable[[], Any], repeat: int) -> float:
+    """Best wall time of `repeat` calls, after one warm-up call."""
+    run()
+    best = float("inf")
+    for _ in range(repeat):
+        began = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - began)
+    return best
+
+
+def model_rows(args: argparse.Namespace, dtypes: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per (workload, dtype): items/s and achieved GFLOP/s over real and padded tokens."""
+    from ragloom.loaders.files import load_beir_corpus
+
+    sentences = scifact_sentences(args.sentences)
+    abstracts = [doc.text for doc in load_beir_corpus(DATASET)]
+    pairs = rerank_pairs(args.claims, 20)
+    rows = []
+    for dtype in dtypes:
+        rows += encoder_rows(dtype, sentences, abstracts, args.chunks, args.repeat)
+        rows.append(cross_encoder_row(args.reranker, dtype, pairs, args.repeat))
+    return rows
+
+
+def encoder_rows(
+    dtype: str, sentences: list[str], abstracts: list[str], chunks: int, repeat: int
+) -> list[dict[str, Any]]:
+    """MiniLM `TextEncoder.encode` at batch 32 over sentences and over 128-token windows."""
+    from ragloom.chunking.text_encoder import TextEncoder
+
+    encoder = TextEncoder.shared("minilm", device="cpu", dtype=dtype)  # type: ignore[arg-type]
+    windows = token_windows(encoder.tokenizer, abstracts, 128, chunks)
+    rows = []
+    for name, texts in (("sentences", sentences), ("128-token chunks", windows)):
+        real, padded = batch_lengths(encoder.batches(texts, batch_size=32))
+        seconds = timed(lambda texts=texts: encoder.encode(texts, batch_size=32), repeat)
+        config = encoder.model.config
+        rows.append(_row("MiniLM encoder", name, dtype, real, padded, seconds, config))
+    return rows
+
+
+def cross_encoder_row(
+    model: str, dtype: str, pairs: list[tuple[str, list[str]]], repeat: int
+) -> dict[str, Any]:
+    """`CrossEncoder.score` over each claim's passages (batch 16, pairs cut to 256 tokens)."""
+    from ragloom.rerank.cross_encoder import CrossEncoder
+
+    cross = CrossEncoder.shared(model, device="cpu", dtype=dtype)  # type: ignore[arg-type]
+    real, padded = [], []
+    for claim, passages in pairs:
+        r, p = batch_lengths(cross.batches(passages, batch_size=16, max_length=256, query=claim))
+        real += r
+        padded += p
+
+    def score_all() -> None:
+        for claim, passages in pairs:
+            cross.score(claim, passages, batch_size=16, max_length=256)
+
+    seconds = timed(score_all, repeat)
+    return _row("cross-encoder", "depth-20 pairs", dtype, real, padded, seconds, cross.model.config)
+
+
+def _row(
+    model: str,
+    workload: str,
+    dtype: str,
+    real: list[int],
+    padded: list[int],
+    seconds: float,
+    config: Any,
+) -> dict[str, Any]:
+    return {
+        "model": model,
+        "workload": workload,
+        "dtype": dtype,
+        "items": len(real),
+        "real_tokens": sum(real),
+        "padded_tokens": sum(padded),
+        "seconds": seconds,
+        "items_per_s": len(real) / seconds,
+        "gflops_real": model_flops(config, real) / seconds / 1e9,
+        "gflops_padded": model_flops(config, padded) / seconds / 1e9,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--peak-only", action="store_true")
+    parser.add_argument("--sentences", type=int, default=1024)
+    parser.add_argument("--chunks", type=int, default=256)
+    parser.add_argument("--claims", type=int, default=10)
+    parser.add_argument(
+        "--reranker",
+        default="minilm",
+        help="cross-encoder folder or alias; the default, bundled MiniLM under an untrained "
+        "classification head, is the architecture `ragloom train-reranker` builds (same FLOPs)",
+    )
+    args = parser.parse_args()
+
+    import torch
+
+    threads = os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    flags = cpu_flags()
+    print(
+        f"{platform.processor() or platform.machine()}, {threads} cores, torch "
+        f"{torch.__version__} threads {torch.get_num_threads()}, "
+        f"load average {os.getloadavg()[0]:.2f} at start"
+    )
+    rates = matmul_rates(args.sizes, args.repeat, threads)
+    peak = {kind: max(by_size.values()) for kind, by_size in rates.items()}
+    print(
+        "\n| kind | "
+        + " | ".join(f"n={n}" for n in args.sizes)
+        + " | peak GFLOP/s | vs float32 | fast-path CPU flags |"
+    )
+    print("|---|" + "---|" * len(args.sizes) + "---|---|---|")
+    for kind, by_size in rates.items():
+        cells = " | ".join(f"{by_size[n]:.1f}" if n in by_size else "-" for n in args.sizes)
+        have = [f for f in FAST_FLAGS.get(kind.split()[0], ()) if f in flags]
+        print(
+            f"| {kind} | {cells} | {peak[kind]:.1f} | {peak[kind] / peak['float32']:.2f}x | "
+            f"{', '.join(have) or 'none'} |"
+        )
+    result: dict[str, Any] = {"peak_gflops": peak, "rates": rates}
+    if not args.peak_only:
+        dtypes = ["float32"] + (["bfloat16"] if peak["bfloat16"] > peak["float32"] else [])
+        rows = model_rows(args, dtypes)
+        print(
+            "\n| model | workload | dtype | items | real / padded tokens | items/s | "
+            "GFLOP/s real | GFLOP/s padded | padded % of fp32 peak | padded % of dtype peak |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for row in rows:
+            print(
+                f"| {row['model']} | {row['workload']} | {row['dtype']} | {row['items']} | "
+                f"{row['real_tokens']} / {row['padded_tokens']} | {row['items_per_s']:.1f} | "
+                f"{row['gflops_real']:.1f} | {row['gflops_padded']:.1f} | "
+                f"{row['gflops_padded'] / peak['float32']:.0%} | "
+                f"{row['gflops_padded'] / peak[row['dtype']]:.0%} |"
+            )
+        result["models"] = rows
+    print(f"\nload average {os.getloadavg()[0]:.2f} at end")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
