@@ -68,19 +68,24 @@ class BatchEncoder(Pretrained):
         *,
         batch_size: int,
         max_length: int | None = None,
-        query: str | None = None,
+        query: str | Sequence[str] | None = None,
         progress: Any = None,
     ) -> Iterator[tuple[list[int], Any]]:
         """(rows, tokenized batch on the device) for `texts`, longest first, so each padded
         batch wastes little work; `progress` advances once a batch's rows are used.
 
         With `query`, each row is the pair (query, text), cut longest first to `max_length`
-        tokens, so a long text never pushes the query out.
+        tokens, so a long text never pushes the query out; a sequence of queries gives row i
+        the pair (query[i], texts[i]) (many questions' pairs in one set of batches).
         """
         limit = min(max_length or self.max_length, self.max_length)
-        for rows in length_batches([len(text) for text in texts], batch_size):
+        queries = [query] * len(texts) if isinstance(query, str) else query
+        if queries is not None and len(queries) != len(texts):
+            raise ValueError(f"{len(queries)} queries for {len(texts)} texts: give one per text")
+        lengths = [len(t) + (len(queries[i]) if queries else 0) for i, t in enumerate(texts)]
+        for rows in length_batches(lengths, batch_size):
             chosen = [texts[i] for i in rows]
-            inputs = (chosen,) if query is None else ([query] * len(rows), chosen)
+            inputs = (chosen,) if queries is None else ([queries[i] for i in rows], chosen)
             batch = self.tokenizer(
                 *inputs,
                 padding=True,

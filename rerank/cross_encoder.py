@@ -45,11 +45,35 @@ class CrossEncoder(BatchEncoder):
         `max_length` tokens, the passage first (`longest_first`), so a long passage never pushes
         the query out.
         """
+        return self.score_pairs(
+            [query] * len(passages),
+            passages,
+            batch_size=batch_size,
+            max_length=max_length,
+            progress=progress,
+        )
+
+    def score_pairs(
+        self,
+        queries: Sequence[str],
+        passages: Sequence[str],
+        *,
+        batch_size: int = 16,
+        max_length: int | None = None,
+        progress: Any = None,
+    ) -> np.ndarray:
+        """float32 relevance of each passage to its own query (`queries[i]`, `passages[i]`), in
+        input order: many questions' pairs sorted by length together into shared batches, as
+        `score` sorts one question's."""
         import torch
 
         out = np.zeros(len(passages), dtype=np.float32)
         batches = self.batches(
-            passages, batch_size=batch_size, max_length=max_length, query=query, progress=progress
+            passages,
+            batch_size=batch_size,
+            max_length=max_length,
+            query=queries,
+            progress=progress,
         )
         with torch.inference_mode():
             for rows, batch in batches:

@@ -60,16 +60,37 @@ def rerank_hits(
     + w x its min-max normalised retrieval score (both over the candidates). Each hit keeps its
     retrievers' scores and ranks; reranked ones gain the reranker's as source "rerank".
     """
-    unique = _unique(hits)
-    candidates, rest = unique[:depth], unique[depth:]
+    candidates, rest = split_candidates(hits, depth)
     if not candidates:
         return []
-    scores = [
-        float(s)
-        for s in encoder.score(
-            query, [h.chunk.text for h in candidates], batch_size=batch_size, max_length=max_length
-        )
-    ]
+    texts = [h.chunk.text for h in candidates]
+    scores = encoder.score(query, texts, batch_size=batch_size, max_length=max_length)
+    return rank_scored(
+        candidates,
+        rest,
+        [float(s) for s in scores],
+        top_k=top_k,
+        threshold=threshold,
+        retrieval_weight=retrieval_weight,
+    )
+
+
+def split_candidates(hits: Sequence[Hit], depth: int) -> tuple[list[Hit], list[Hit]]:
+    """(the first `depth` distinct chunks' hits, to score; the rest, kept unscored)."""
+    unique = _unique(hits)
+    return unique[:depth], unique[depth:]
+
+
+def rank_scored(
+    candidates: list[Hit],
+    rest: list[Hit],
+    scores: list[float],
+    *,
+    top_k: int | None = None,
+    threshold: float | None = None,
+    retrieval_weight: float = 0.0,
+) -> list[Hit]:
+    """The hits of `rerank_hits` once the cross-encoder has scored `candidates` (`scores`)."""
     final = _blend(scores, [h.score for h in candidates], retrieval_weight)
     by_reranker = sorted(range(len(candidates)), key=lambda i: (-scores[i], candidates[i].chunk.id))
     rerank_rank = {i: rank for rank, i in enumerate(by_reranker, 1)}
@@ -163,3 +184,42 @@ class CrossEncoderReranker(Component):
             retrieval_weight=self.retrieval_weight,
         )
         return {"hits": ranked}
+
+    def run_batch(self, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Many calls' `run` in one length-sorted pass over all their (query, passage) pairs
+        (`ragloom.roles.BatchRunner`: Ray Serve and the local server batch concurrent
+        requests with it; `RAG.query_batch` many questions); each call gets what its `run`
+        returns."""
+        self.warm_up()
+        assert self._encoder is not None
+        jobs = [self._job(**call) for call in calls]  # run's signature: a bad call raises here
+        pairs = [(query, hit.chunk.text) for query, candidates, _, _ in jobs for hit in candidates]
+        scores = self._encoder.score_pairs(
+            [query for query, _ in pairs],
+            [text for _, text in pairs],
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+        ).tolist()
+        results: list[dict[str, Any]] = []
+        for _, candidates, rest, top_k in jobs:
+            own, scores = scores[: len(candidates)], scores[len(candidates) :]
+            if not candidates:  # as `rerank_hits`: nothing to rank
+                results.append({"hits": []})
+                continue
+            ranked = rank_scored(
+                candidates,
+                rest,
+                own,
+                top_k=top_k,
+                threshold=self.threshold,
+                retrieval_weight=self.retrieval_weight,
+            )
+            results.append({"hits": ranked})
+        return results
+
+    def _job(
+        self, query: str, hits: list[Hit], top_k: int | None = None
+    ) -> tuple[str, list[Hit], list[Hit], int]:
+        """One call of `run_batch`: (query, candidates to score, unscored rest, top_k)."""
+        candidates, rest = split_candidates(hits, self.depth)
+        return query, candidates, rest, self.top_k if top_k is None else top_k

@@ -61,15 +61,15 @@ INGRESS_OVERFLOW = 1024
 
 def deployed_stages(pipeline: Pipeline) -> dict[str, Mode]:
     """The heavy stages of a query pipeline, each with how it is called: generators streamed;
-    rerankers and stages that run many calls in one pass (query encoders) batched."""
+    stages that run many calls in one pass (query encoders, rerankers: `BatchRunner`s)
+    batched, so a batch of concurrent requests is one forward pass."""
     from ragloom.generation.generator import LLMGenerator
-    from ragloom.rerank.reranker import CrossEncoderReranker
 
     modes: dict[str, Mode] = {}
     for name, component in pipeline.components.items():
         if isinstance(component, LLMGenerator):
             modes[name] = "stream"
-        elif isinstance(component, BatchRunner | CrossEncoderReranker):
+        elif isinstance(component, BatchRunner):
             modes[name] = "batched"
     return modes
 
