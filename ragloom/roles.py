@@ -47,3 +47,15 @@ class BatchRunner(Protocol):
     (`ragloom.pipeline.plan.run_batch`)."""
 
     def run_batch(self, calls: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class IndexReader(Protocol):
+    """A stage that answers from a store in the index directory (a retriever). It runs in the
+    process that has the index open: Ray Serve keeps it in the ingress even when it batches
+    (a deployment would reopen the store and ship unread hits, `ragloom.stored_chunks`, across
+    processes, which reads them all)."""
+
+    def check_index(self) -> None:
+        """Raise, saying what to do, when the index has no store for this stage."""
+        ...

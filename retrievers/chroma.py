@@ -21,6 +21,7 @@ on its `filters` input; both hold when both are given.
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -175,11 +176,26 @@ class ChromaRetriever(_ChromaStage):
         top_k: int | None = None,
         filters: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        self._check_collection()
-        k = self.top_k if top_k is None else top_k  # a per-call value is checked on entry
-        where = combine(self._filter, parse_filter(filters))
-        found = self.store.search(query_embedding, k, where)
-        return {"hits": to_hits(found, self.source)}
+        return self.run_batch(
+            [{"query_embedding": query_embedding, "top_k": top_k, "filters": filters}]
+        )[0]
+
+    def run_batch(self, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Many queries' searches, one Chroma query per distinct (top_k, filters) among them
+        (`ragloom.roles.BatchRunner`: a server's concurrent requests share a search)."""
+        self.check_index()
+        groups: dict[str, list[int]] = {}
+        for n, call in enumerate(calls):
+            k = call.get("top_k") or self.top_k  # a per-call value is checked on entry
+            groups.setdefault(json.dumps([k, call.get("filters")], sort_keys=True), []).append(n)
+        results: list[dict[str, Any]] = [{} for _ in calls]
+        for key, members in groups.items():
+            k, filters = json.loads(key)
+            where = combine(self._filter, parse_filter(filters))
+            embeddings = [calls[n]["query_embedding"] for n in members]
+            for n, found in zip(members, self.store.search_many(embeddings, k, where), strict=True):
+                results[n] = {"hits": to_hits(found, self.source)}
+        return results
 
     def warm_up(self) -> None:
         """Open the collection if it exists; a missing one is reported by `run`, which names
@@ -189,8 +205,9 @@ class ChromaRetriever(_ChromaStage):
         except ChromaServerUnreachable as exc:
             raise ChromaServerUnreachable(f"{self.label()}: server: {exc}") from None
 
-    def _check_collection(self) -> None:
-        """Refuse to query a collection that is not there, saying what to do."""
+    def check_index(self) -> None:
+        """Refuse to query a collection that is not there, saying what to do
+        (`ragloom.roles.IndexReader`)."""
         if self.store.find_collection():
             return
         if self.server:

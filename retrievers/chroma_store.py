@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from ragloom.errors import RagloomError
 from ragloom.filters import Filter, Untranslatable, as_filter, matches, to_chroma_where
+from ragloom.stored_chunks import ChunkGoneError, StoredChunk, misleading_id, parse_chunk_id
 from ragloom.types import (
     RECORD_SPAN,
     Chunk,
@@ -200,6 +201,12 @@ class ChromaStore:
         ids = [c.id for c in chunks]
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate chunk ids in one write; every chunk id must be unique")
+        odd = next((c for c in chunks if misleading_id(c)), None)
+        if odd is not None:
+            raise ValueError(
+                f"chunk id {odd.id!r} reads as ragloom's doc_id#start-end form but the chunk is "
+                f"[{odd.start}, {odd.end}) of document {odd.doc_id!r}: give it another id"
+            )
         self.delete_documents(c.doc_id for c in chunks)
         batch = max(1, int(self.client.get_max_batch_size()))
         for begin in range(0, len(chunks), batch):
@@ -236,9 +243,20 @@ class ChromaStore:
         """The `top_k` nearest chunks with cosine similarity (1 - cosine distance); with
         `where` (`ragloom.filters`, a tree or its JSON), the nearest of those passing it
         (Chroma's `where`, or the ids `matching_ids` finds when Chroma cannot express it:
-        filtered before the cut either way)."""
-        total = self.count()
-        if total == 0:
+        filtered before the cut either way).
+
+        Chunks come back unread (`ragloom.stored_chunks`): their texts and metadata are read
+        when first used, or by `load_chunks` for just the ones a caller keeps."""
+        return self.search_many([embedding], top_k, where)[0]
+
+    def search_many(
+        self,
+        embeddings: Sequence[Sequence[float]],
+        top_k: int,
+        where: Filter | dict[str, Any] | None = None,
+    ) -> list[list[tuple[Chunk, float]]]:
+        """`search` for many query embeddings in one Chroma query (one list each, in order)."""
+        if not embeddings:
             return []
         node = as_filter(where)
         ids: list[str] | None = None
@@ -247,25 +265,45 @@ class ChromaStore:
         except Untranslatable:
             chroma_where, ids = None, self.matching_ids(node)  # type: ignore[arg-type]
             if not ids:
-                return []
-            total = len(ids)
+                return [[] for _ in embeddings]
         result = self.collection.query(
-            query_embeddings=[list(map(float, embedding))],
-            n_results=min(top_k, total),
+            query_embeddings=[list(map(float, e)) for e in embeddings],
+            n_results=top_k,  # Chroma returns fewer when fewer match
             where=chroma_where,
             ids=ids,
-            include=["documents", "metadatas", "distances"],
+            include=["distances"],
         )
-        rows = zip(
-            result["ids"][0],
-            result["documents"][0],
-            result["metadatas"][0],
-            result["distances"][0],
-            strict=True,
-        )
-        found = [(_chunk_from_record(i, t, m), 1.0 - float(d)) for i, t, m, d in rows]
+        return [
+            self._unread(found_ids, distances)
+            for found_ids, distances in zip(result["ids"], result["distances"], strict=True)
+        ]
+
+    def _unread(self, ids: list[str], distances: list[float]) -> list[tuple[Chunk, float]]:
+        """Search results as unread chunks, best first (ties by id); an id not in ragloom's
+        `doc_id#start-end` form is read at once, since only its row says its document."""
+        spans = {i: parsed for i in ids if (parsed := parse_chunk_id(i)) is not None}
+        odd = [i for i in ids if i not in spans]
+        rows = self.read(odd) if odd else {}
+        unread = StoredChunk.search_results([(i, *span) for i, span in spans.items()], self.read)
+        stored = {c.id: c for c in unread}
+        found: list[tuple[Chunk, float]] = []
+        for chunk_id, distance in zip(ids, distances, strict=True):
+            chunk = stored.get(chunk_id) or rows.get(chunk_id)
+            if chunk is None:
+                raise ChunkGoneError(
+                    f"chunk {chunk_id!r} was deleted while this query ran: run it again"
+                )
+            found.append((chunk, 1.0 - float(distance)))
         found.sort(key=lambda pair: (-pair[1], pair[0].id))
         return found
+
+    def read(self, ids: list[str]) -> dict[str, Chunk]:
+        """The stored chunks with these ids (an id not stored is left out)."""
+        rows = self.collection.get(ids=ids, include=["documents", "metadatas"])
+        return {
+            i: _chunk_from_record(i, text, meta)
+            for i, text, meta in zip(rows["ids"], rows["documents"], rows["metadatas"], strict=True)
+        }
 
 
 def to_hits(found: list[tuple[Chunk, float]], source: str) -> list[Hit]:

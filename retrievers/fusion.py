@@ -27,6 +27,7 @@ from pydantic import Field, PositiveInt
 from ragloom.component import Component, Variadic, output_types
 from ragloom.registry import register
 from ragloom.retrievers.score_fusion import by_document, reciprocal_rank_fusion, score_fusion
+from ragloom.stored_chunks import read_hits
 from ragloom.types import Hit
 
 __all__ = ["ReciprocalRankFusion", "ScoreFusion", "reciprocal_rank_fusion", "score_fusion"]
@@ -64,7 +65,7 @@ class FusionStage(Component):
     def run(self, hits: Variadic[list[Hit]], top_k: int | None = None) -> dict[str, Any]:
         limit = self.top_k if top_k is None else top_k  # a per-call value is checked on entry
         lists = by_document(hits) if self.group_by == "document" else hits
-        return {"hits": self.fuse(lists)[:limit]}
+        return {"hits": read_hits(self.fuse(lists)[:limit])}  # texts of the kept hits only
 
 
 @register("rrf_fusion")

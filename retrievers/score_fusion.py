@@ -58,7 +58,7 @@ def by_document(lists: Sequence[Sequence[Hit]]) -> list[list[Hit]]:
     for hits in lists:
         for hit in hits:
             old = chunks.get(hit.chunk.doc_id)
-            if old is None or len(hit.chunk.text) > len(old.text):
+            if old is None or _length(hit.chunk) > _length(old):
                 chunks[hit.chunk.doc_id] = hit.chunk
     collapsed = []
     for list_index, hits in enumerate(lists):
@@ -90,6 +90,11 @@ def by_document(lists: Sequence[Sequence[Hit]]) -> list[list[Hit]]:
             ]
         )
     return collapsed
+
+
+def _length(chunk: Chunk) -> int:
+    """A chunk's length in characters, from its span (its text may not be read yet)."""
+    return chunk.end - chunk.start
 
 
 def reciprocal_rank_fusion(

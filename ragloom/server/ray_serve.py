@@ -44,7 +44,7 @@ from ragloom.pipeline.ray_config import (
 )
 from ragloom.pipeline.ray_resources import check_resources, ensure_ray
 from ragloom.rag import RAG
-from ragloom.roles import BatchRunner
+from ragloom.roles import BatchRunner, IndexReader
 from ragloom.server.app import create_app
 from ragloom.server.serve_settings import StageServing
 from ragloom.server.serve_stages import Mode, StageDeployment, remote_runner
@@ -61,15 +61,16 @@ INGRESS_OVERFLOW = 1024
 
 def deployed_stages(pipeline: Pipeline) -> dict[str, Mode]:
     """The heavy stages of a query pipeline, each with how it is called: generators streamed;
-    stages that run many calls in one pass (query encoders, rerankers: `BatchRunner`s)
-    batched, so a batch of concurrent requests is one forward pass."""
+    model stages that run many calls in one pass (query encoders, rerankers: `BatchRunner`s)
+    batched, so a batch of concurrent requests is one forward pass. A retriever that batches
+    (`IndexReader`) stays in the ingress, beside the index it reads."""
     from ragloom.generation.generator import LLMGenerator
 
     modes: dict[str, Mode] = {}
     for name, component in pipeline.components.items():
         if isinstance(component, LLMGenerator):
             modes[name] = "stream"
-        elif isinstance(component, BatchRunner):
+        elif isinstance(component, BatchRunner) and not isinstance(component, IndexReader):
             modes[name] = "batched"
     return modes
 

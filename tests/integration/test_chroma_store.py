@@ -13,6 +13,8 @@ import pytest
 from ragloom.errors import ComponentConfigError
 from ragloom.retrievers.chroma import ChromaRetriever, ChromaWriter
 from ragloom.retrievers.chroma_store import ChromaStore, CollectionNotFound, open_client
+from ragloom.retrievers.fusion import ScoreFusion
+from ragloom.stored_chunks import ChunkGoneError, StoredChunk
 from ragloom.types import Chunk, Document
 
 DIM = 16
@@ -293,3 +295,96 @@ def test_collection_names_chroma_rejects_fail_at_construction(stage: type, name:
 def test_collection_names_with_double_dots_or_ip_fail_at_construction(name: str) -> None:
     with pytest.raises(ComponentConfigError):
         ChromaWriter(collection=name)
+
+
+# -- reading texts only for the hits kept -----------------------------------------------------
+
+
+class CountingReads:
+    """Counts the ids a real store's `read` is asked for (the store itself answers)."""
+
+    def __init__(self, store: ChromaStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.asked: list[list[str]] = []
+        real = store.read
+
+        def read(ids: list[str]) -> dict[str, Chunk]:
+            self.asked.append(list(ids))
+            return real(ids)
+
+        monkeypatch.setattr(store, "read", read)
+
+
+def test_search_reads_no_text_and_fusion_reads_only_what_it_keeps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer, retriever = _stages(tmp_path, top_k=30)
+    chunks = _chunks("a", 10) + _chunks("b", 10) + _chunks("c", 10)
+    writer.run(chunks=chunks)
+    reads = CountingReads(retriever.store, monkeypatch)
+    dense = retriever.run(query_embedding=chunks[4].embedding.tolist())["hits"]
+    assert len(dense) == 30 and reads.asked == []
+    assert all(isinstance(h.chunk, StoredChunk) and not h.chunk.is_read for h in dense)
+    fused = ScoreFusion(top_k=2, group_by="document").run(hits=[dense])["hits"]
+    assert reads.asked and len(reads.asked) == 1 and len(reads.asked[0]) == 2
+    by_id = {c.id: c for c in chunks}
+    for hit in fused:
+        assert type(hit.chunk) is Chunk and hit.chunk == by_id[hit.chunk.id]
+    assert fused[0].chunk == chunks[4]
+
+
+def test_every_field_of_an_unread_hit_matches_an_eager_read(tmp_path: Path) -> None:
+    writer, retriever = _stages(tmp_path, top_k=12)
+    chunks = _chunks("a", 6, {"lang": "en", "n": 3}) + _chunks("b", 6, {"lang": "fr"})
+    writer.run(chunks=chunks)
+    hits = retriever.run(query_embedding=_vector(7).tolist())["hits"]
+    eager = retriever.store.read([h.chunk.id for h in hits])
+    by_id = {c.id: c for c in chunks}
+    for hit in hits:
+        for field in ("id", "doc_id", "text", "start", "end", "position", "metadata"):
+            assert getattr(hit.chunk, field) == getattr(eager[hit.chunk.id], field)
+        assert hit.chunk == by_id[hit.chunk.id]
+
+
+def test_chunks_with_their_own_ids_are_read_at_search_time(tmp_path: Path) -> None:
+    writer, retriever = _stages(tmp_path, top_k=5)
+    chunks = [replace(c, id=f"custom-{n}") for n, c in enumerate(_chunks("a", 3))]
+    writer.run(chunks=chunks)
+    hits = retriever.run(query_embedding=chunks[1].embedding.tolist())["hits"]
+    assert hits[0].chunk == chunks[1]
+    assert all(type(h.chunk) is Chunk for h in hits)
+
+
+def test_an_id_in_ragloom_form_naming_another_span_is_refused(tmp_path: Path) -> None:
+    writer, retriever = _stages(tmp_path)
+    chunk = replace(_chunks("a", 1)[0], id="b#0-7")
+    with pytest.raises(ValueError, match="'b#0-7' reads as ragloom's doc_id#start-end form"):
+        writer.run(chunks=[chunk])
+    assert retriever.store.count() == 0
+
+
+def test_a_hit_deleted_before_its_text_is_read_names_the_chunk(tmp_path: Path) -> None:
+    writer, retriever = _stages(tmp_path, top_k=3)
+    writer.run(chunks=_chunks("a", 3))
+    hits = retriever.run(query_embedding=_vector(3).tolist())["hits"]
+    writer.run(chunks=[], delete_documents=["a"])
+    with pytest.raises(ChunkGoneError, match="was deleted while this query ran"):
+        _ = hits[0].chunk.text
+
+
+def test_a_batch_of_queries_gets_what_each_query_gets_alone(tmp_path: Path) -> None:
+    writer, retriever = _stages(tmp_path, top_k=4)
+    writer.run(chunks=_chunks("a", 5, {"lang": "en"}) + _chunks("b", 5, {"lang": "fr"}))
+    calls: list[dict[str, Any]] = [{"query_embedding": _vector(n).tolist()} for n in range(3)] + [
+        {"query_embedding": _vector(8).tolist(), "top_k": 2},
+        {"query_embedding": _vector(9).tolist(), "filters": {"lang": "fr"}},
+        {"query_embedding": _vector(9).tolist(), "filters": {"lang": "fr"}, "top_k": 7},
+    ]
+    batched = retriever.run_batch(calls)
+    alone = [retriever.run(**call) for call in calls]
+    assert [[h.chunk.id for h in r["hits"]] for r in batched] == [
+        [h.chunk.id for h in r["hits"]] for r in alone
+    ]
+    assert [[h.score for h in r["hits"]] for r in batched] == [
+        [h.score for h in r["hits"]] for r in alone
+    ]
+    assert [len(r["hits"]) for r in batched] == [4, 4, 4, 2, 4, 5]
