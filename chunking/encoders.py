@@ -24,8 +24,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from pydantic import PositiveInt
+from pydantic import NonNegativeInt, PositiveInt
 
+from ragloom.chunking.query_cache import QueryCache
 from ragloom.chunking.text_encoder import DType, Pooling, TextEncoder, load_encoder
 from ragloom.component import Component, output_types
 from ragloom.models import DEFAULT_ENCODER
@@ -102,12 +103,26 @@ class ChunkEncoder(EncoderStage):
 class QueryEncoder(EncoderStage):
     """Embeds a query with the same model and pooling as the index."""
 
+    def __init__(self, cache_size: NonNegativeInt = 1024, **inherited: Any):
+        """`cache_size`: how many recent questions' embeddings to keep (0: none); takes the
+        settings of every encoder stage too."""
+        super().__init__(**inherited)
+        self.cache_size = cache_size
+        self.cache = QueryCache(cache_size)
+
     @output_types(embedding=list[float])
     def run(self, query: str) -> dict[str, Any]:
-        return {"embedding": self._encode([query], prefix=self.query_prefix)[0].tolist()}
+        return self.run_batch([{"query": query}])[0]
 
     def run_batch(self, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Many queries in one forward pass per `batch_size` (`ragloom.roles.BatchRunner`;
-        Ray Serve batches concurrent requests with it)."""
-        vectors = self._encode([call["query"] for call in calls], prefix=self.query_prefix)
-        return [{"embedding": vector.tolist()} for vector in vectors]
+        Ray Serve batches concurrent requests with it); cached questions skip the model."""
+        queries = [call["query"] for call in calls]
+        vectors = {q: v for q in set(queries) if (v := self.cache.get(q)) is not None}
+        missing = sorted(set(queries) - set(vectors))
+        if missing:
+            encoded = self._encode(missing, prefix=self.query_prefix)
+            for query, vector in zip(missing, encoded, strict=True):
+                self.cache.put(query, vector)
+                vectors[query] = vector
+        return [{"embedding": vectors[q].tolist()} for q in queries]

@@ -141,3 +141,16 @@ def test_encoder_output_is_independent_of_a_previous_embedding() -> None:
     chunk = replace(_chunks(TEXTS[:1])[0], embedding=np.zeros(384, dtype=np.float32))
     (out,) = ChunkEncoder(device="cpu").run(chunks=[chunk])["chunks"]
     np.testing.assert_allclose(out.embedding, _encode(TEXTS[:1], device="cpu")[0], atol=1e-6)
+
+
+def test_a_repeated_question_is_answered_from_the_cache_with_the_same_vector() -> None:
+    stage = QueryEncoder(device="cpu", cache_size=2)
+    first = stage.run(query="what is late chunking?")["embedding"]
+    again = stage.run(query="what is late chunking?")["embedding"]
+    assert again == first and again is not first
+    assert (stage.cache.hits, stage.cache.misses) == (1, 1)
+    batch = stage.run_batch([{"query": q} for q in ("x", "what is late chunking?", "x")])
+    assert batch[1]["embedding"] == first and batch[0]["embedding"] == batch[2]["embedding"]
+    uncached = QueryEncoder(device="cpu", cache_size=0)
+    assert np.allclose(uncached.run(query="x")["embedding"], batch[0]["embedding"], atol=1e-6)
+    assert len(uncached.cache) == 0
