@@ -67,7 +67,7 @@ class LocalExecutor:
                     try:
                         kwargs = gather(step, inputs, produced)
                     except ComponentRunError as exc:  # validation: only an optional stage
-                        produced[name], errors[name] = None, _record(name, exc)
+                        produced[name], errors[name] = None, record_optional_failure(name, exc)
                         continue
                     context = contextvars.copy_context()  # e.g. the streaming handler
                     component = pipeline.components[name]
@@ -83,7 +83,7 @@ class LocalExecutor:
                         outputs, seconds = future.result()
                     except BaseException as exc:
                         if isinstance(exc, ComponentRunError) and plan.steps[name].optional:
-                            produced[name], errors[name] = None, _record(name, exc)
+                            produced[name], errors[name] = None, record_optional_failure(name, exc)
                             continue
                         for other in running:
                             other.cancel()
@@ -94,7 +94,7 @@ class LocalExecutor:
         return PipelineResult(plan.collect(produced), timings, errors)
 
 
-def _record(name: str, error: ComponentRunError) -> ComponentRunError:
+def record_optional_failure(name: str, error: ComponentRunError) -> ComponentRunError:
     """Log an optional stage's failure (its receivers go on without it) and return it."""
     logger.warning("optional stage %r failed; the run goes on without it: %s", name, error)
     return error

@@ -13,7 +13,7 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,9 @@ from ragloom.generation.streaming import stream_pieces
 from ragloom.index_dir import prepare_index_dir
 from ragloom.indexing import IndexReport, index_paths
 from ragloom.manifest import check_encoder, read_manifest
+from ragloom.pipeline.batched import run_many
 from ragloom.pipeline.executors import apply_executor, prepare_executor
+from ragloom.pipeline.result import PipelineResult
 from ragloom.roles import ChunkWriter
 from ragloom.structure import citation_location
 from ragloom.types import Answer, Hit
@@ -175,6 +177,34 @@ class RAG:
         """
         return self._run_query(self._query_inputs(question, top_k, history, filters))
 
+    def query_batch(
+        self,
+        questions: Sequence[str],
+        top_k: int | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> list[QueryResult]:
+        """`query` for many questions at once, each result what `query` returns for it (the
+        timings aside: a batched stage's are the batch's, `total` the whole batch's).
+
+        Stages that run many calls in one pass (query encoders, rerankers) run once for all
+        the questions, the others per question (`ragloom.pipeline.batched`), so a batch of
+        questions takes one encoder forward pass per `batch_size` instead of one each. Every
+        question is checked before anything runs; the first question whose run fails raises
+        its error (after the others have run).
+        """
+        runs = [self._query_inputs(question, top_k, filters=filters) for question in questions]
+        if not runs:
+            return []
+        self._check_index()
+        start = time.perf_counter()
+        outcomes = run_many(self.config.query, runs)
+        results = []
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
+            results.append(self._result(outcome, start))
+        return results
+
     def _query_inputs(
         self,
         question: str,
@@ -204,6 +234,12 @@ class RAG:
         return inputs
 
     def _run_query(self, inputs: dict[str, Any]) -> QueryResult:
+        self._check_index()
+        start = time.perf_counter()
+        return self._result(self.config.query.run(inputs), start)
+
+    def _check_index(self) -> None:
+        """Refuse to query a missing index, or one built with another encoder."""
         manifest = read_manifest(self.index_dir)
         if manifest is None:
             raise ConfigError(
@@ -211,8 +247,9 @@ class RAG:
                 f"(or pass --index-dir where the index lives)"
             )
         check_encoder(self.index_dir, manifest, self.config.encoder_settings())
-        start = time.perf_counter()
-        result = self.config.query.run(inputs)
+
+    def _result(self, result: PipelineResult, start: float) -> QueryResult:
+        """The QueryResult of a query pipeline's run that started at `start`."""
         timings = dict(result.timings)
         timings.setdefault("total", time.perf_counter() - start)
         answer = result.outputs.get("answer")
