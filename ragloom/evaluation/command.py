@@ -15,7 +15,7 @@ import typer
 from ragloom.cli_support import ConfigOption, friendly_errors, quiet_libraries
 from ragloom.config import RagConfig
 from ragloom.evaluation.metrics import METRICS
-from ragloom.evaluation.runner import EvalReport
+from ragloom.evaluation.runner import DEFAULT_BATCH, EvalReport
 
 BeirOption = Annotated[
     Path | None,
@@ -53,6 +53,15 @@ DepthOption = Annotated[
     int,
     typer.Option("--depth", min=100, help="Chunk hits asked of every stage that has a top_k."),
 ]
+BatchOption = Annotated[
+    int,
+    typer.Option(
+        "--batch-size",
+        min=1,
+        help="Queries run together (query encoder and reranker once per batch; same rankings "
+        "as one at a time). Per-query times are then a batch's time / its size.",
+    ),
+]
 
 
 def eval_command(
@@ -65,6 +74,7 @@ def eval_command(
     as_json: JsonOption = False,
     limit_queries: LimitOption = None,
     depth: DepthOption = 1000,
+    batch_size: BatchOption = DEFAULT_BATCH,
 ) -> None:
     """Retrieval quality on BEIR data (nDCG@10, Recall@10/100, MRR@10) and/or answer quality
     on a QA set (exact match, token F1, citation precision), with timings."""
@@ -79,7 +89,9 @@ def eval_command(
         result: dict[str, object] = {"config": str(config) if config else "<built-in default>"}
         qa_index = index_dir
         if beir is not None:
-            report = _retrieval(rag_config, beir, split, index_dir, limit_queries, depth, as_json)
+            report = _retrieval(
+                rag_config, beir, split, index_dir, limit_queries, depth, batch_size, as_json
+            )
             result.update(report.to_dict())
             qa_index = index_dir or Path(report.index_dir)
         if qa is not None:
@@ -125,6 +137,7 @@ def _retrieval(
     index_dir: Path | None,
     limit_queries: int | None,
     depth: int,
+    batch_size: int,
     as_json: bool,
 ) -> EvalReport:
     """Retrieval metrics on a BEIR split, printed unless `as_json`."""
@@ -137,6 +150,7 @@ def _retrieval(
         index_dir=index_dir,
         limit_queries=limit_queries,
         depth=depth,
+        batch_size=batch_size,
         log=lambda message: typer.echo(message, err=True),
     )
     if as_json:

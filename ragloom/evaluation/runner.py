@@ -3,7 +3,9 @@
 Only the ranking part of the query pipeline runs (the stages the `hits` output depends on: no
 answerer or generator). Every stage with a `top_k` is asked for at least `depth` chunk hits,
 chunk hits collapse to documents (a document scores its best chunk), and trec_eval scores the
-document ranking.
+document ranking. Queries run `batch_size` at a time through `ragloom.pipeline.batched`
+(query encoders, rerankers and other batch-capable stages once per batch); the rankings are
+those of one query at a time.
 
 Example::
 
@@ -32,6 +34,7 @@ from ragloom.evaluation.metrics import document_run, evaluate
 from ragloom.indexing.journal import read_documents
 from ragloom.loaders.files import load_beir_corpus
 from ragloom.manifest import check_encoder, read_manifest
+from ragloom.pipeline.batched import run_many
 from ragloom.pipeline.graph import Address, Pipeline
 from ragloom.progress import progress_bar
 from ragloom.rag import RAG
@@ -39,6 +42,8 @@ from ragloom.rag import RAG
 #: Documents kept per query: the deepest cutoff of the reported metrics (Recall@100).
 RUN_DEPTH = 100
 EVAL_ROOT = Path(".ragloom") / "eval"
+#: Queries `ragloom eval` runs together by default.
+DEFAULT_BATCH = 32
 
 
 @dataclass
@@ -57,6 +62,8 @@ class EvalReport:
     query_seconds: float
     query_ms: list[float] = field(default_factory=list, repr=False)
     depth: int = 1000
+    #: Queries run together; each query's `query_ms` is then its batch's time / its size.
+    batch_size: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """The `ragloom eval --json` object: metric names are top-level keys."""
@@ -68,6 +75,7 @@ class EvalReport:
             "documents": self.documents,
             "chunks": self.chunks,
             "depth": self.depth,
+            "batch_size": self.batch_size,
             "index_dir": self.index_dir,
             "index_reused": self.index_reused,
             "index_seconds": round(self.index_seconds, 3),
@@ -178,11 +186,15 @@ def evaluate_beir(
     index_dir: str | Path | None = None,
     limit_queries: int | None = None,
     depth: int = 1000,
+    batch_size: int = DEFAULT_BATCH,
     log: Callable[[str], None] = lambda message: None,
 ) -> EvalReport:
-    """Index `dataset` with the config's indexing pipeline and score its query pipeline."""
+    """Index `dataset` with the config's indexing pipeline and score its query pipeline,
+    `batch_size` queries at a time."""
     if depth < RUN_DEPTH:
         raise ConfigError(f"depth must be at least {RUN_DEPTH} (Recall@{RUN_DEPTH}), got {depth}")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
     folder = check_beir_dir(dataset).resolve()
     queries, qrels = load_split(folder, split, limit_queries)
     if not queries:
@@ -195,17 +207,21 @@ def evaluate_beir(
     ranking.warm_up()
     run: dict[str, dict[str, float]] = {}
     query_ms: list[float] = []
+    items = list(queries.items())
+    extra: dict[str, Any] = {"top_k": depth} if "top_k" in ranking.inputs else {}
     start = time.perf_counter()
     with progress_bar(total=len(queries), desc="querying", unit="query") as bar:
-        for qid, text in queries.items():
-            inputs: dict[str, Any] = {"query": text}
-            if "top_k" in ranking.inputs:
-                inputs["top_k"] = depth
+        for first in range(0, len(items), batch_size):
+            batch = items[first : first + batch_size]
             began = time.perf_counter()
-            hits = ranking.run(inputs)["hits"]
-            query_ms.append((time.perf_counter() - began) * 1000)
-            run[qid] = document_run(hits, RUN_DEPTH)
-            bar.update(1)
+            outcomes = run_many(ranking, [{"query": text, **extra} for _, text in batch])
+            each_ms = (time.perf_counter() - began) * 1000 / len(batch)
+            for (qid, _), outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    raise outcome
+                run[qid] = document_run(outcome["hits"], RUN_DEPTH)
+                query_ms.append(each_ms)
+            bar.update(len(batch))
     query_seconds = time.perf_counter() - start
     return EvalReport(
         dataset=str(folder),
@@ -220,4 +236,5 @@ def evaluate_beir(
         query_seconds=query_seconds,
         query_ms=query_ms,
         depth=depth,
+        batch_size=batch_size,
     )

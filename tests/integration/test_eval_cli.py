@@ -55,3 +55,17 @@ def test_dense_example_configs_index_and_rank(
         evaluate_beir(
             load_config(EXAMPLES / "bm25.yaml"), scifact_slice, index_dir=tmp_path / "index"
         )
+
+
+def test_batched_queries_score_as_one_at_a_time(scifact_slice: Path, tmp_path: Path) -> None:
+    """Queries run together (encoder and Chroma once per batch) rank as they do alone."""
+    config = EXAMPLES / "naive-chunking.yaml"
+    reports = [
+        evaluate_beir(
+            load_config(config), scifact_slice, index_dir=tmp_path / "index", batch_size=size
+        )
+        for size in (1, 4)
+    ]
+    assert [r.batch_size for r in reports] == [1, 4]
+    assert reports[0].metrics == reports[1].metrics
+    assert len(reports[1].query_ms) == reports[1].queries == 10
