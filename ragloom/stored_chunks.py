@@ -116,16 +116,16 @@ class StoredChunk(Chunk):
         assert self._row is not None
         return self._row
 
-    @property  # type: ignore[override]
-    def text(self) -> str:
+    @property
+    def text(self) -> str:  # type: ignore[override]
         return self._read().text
 
-    @property  # type: ignore[override]
-    def position(self) -> int:
+    @property
+    def position(self) -> int:  # type: ignore[override]
         return self._read().position
 
-    @property  # type: ignore[override]
-    def metadata(self) -> Metadata:
+    @property
+    def metadata(self) -> Metadata:  # type: ignore[override]
         return self._read().metadata
 
     @property
@@ -158,11 +158,28 @@ class StoredChunk(Chunk):
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled (Ray, multiprocessing) or copied: a plain `Chunk`, read first."""
-        return self.plain().__reduce__()
+        return self.plain().__reduce__()  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         state = "read" if self.is_read else "unread"
         return f"StoredChunk(id={self.id!r}, doc_id={self.doc_id!r}, {state})"
+
+
+def unread_chunks(
+    ids: Sequence[str], read: ReadChunks, read_now: ReadChunks | None = None
+) -> list[Chunk]:
+    """The chunks of a search's `ids`, in order: unread for ids in `doc_id#start-end` form
+    (read later, together, by `read`); the others read at once by `read_now` (default `read`),
+    since only their rows say their document."""
+    odd = [i for i in ids if parse_chunk_id(i) is None]
+    rows = (read_now or read)(odd) if odd else {}
+    spans = [(i, *parsed) for i in ids if (parsed := parse_chunk_id(i)) is not None]
+    stored: dict[str, Chunk] = {c.id: c for c in StoredChunk.search_results(spans, read)}
+    stored.update(rows)
+    gone = next((i for i in ids if i not in stored), None)
+    if gone is not None:
+        raise ChunkGoneError(f"chunk {gone!r} was deleted while this query ran: run it again")
+    return [stored[i] for i in ids]
 
 
 def load_chunks(chunks: Iterable[Chunk]) -> None:

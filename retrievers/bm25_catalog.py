@@ -117,6 +117,29 @@ def records(connection: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, 
     return found
 
 
+def chunk_ids(connection: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, str]:
+    """rowid -> chunk id for the given rows that exist (no record read)."""
+    found: dict[int, str] = {}
+    for part in _slices(rowids):
+        marks = ",".join("?" * len(part))
+        query = f"SELECT rowid, id FROM chunks WHERE rowid IN ({marks})"
+        found.update(
+            (int(rowid), str(chunk_id))
+            for rowid, chunk_id in connection.execute(query, tuple(part))
+        )
+    return found
+
+
+def records_of_chunks(connection: sqlite3.Connection, ids: Sequence[str]) -> dict[str, str]:
+    """chunk id -> record for the given chunk ids that are stored."""
+    found: dict[str, str] = {}
+    for part in _slices(ids):
+        marks = ",".join("?" * len(part))
+        query = f"SELECT id, record FROM chunks WHERE id IN ({marks})"
+        found.update((str(i), str(r)) for i, r in connection.execute(query, tuple(part)))
+    return found
+
+
 def delete_rows(connection: sqlite3.Connection, rowids: Sequence[int]) -> None:
     """Drop chunk rows and tombstone them (their segments still hold their postings)."""
     for part in _slices(rowids):

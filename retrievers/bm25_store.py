@@ -22,6 +22,7 @@ a time (a file lock on the directory); readers never wait for it. Never pickle.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -72,6 +73,7 @@ from ragloom.retrievers.bm25_segments import (
     open_segment,
     save_segment,
 )
+from ragloom.stored_chunks import unread_chunks
 from ragloom.types import Chunk, Hit, chunk_from_record, chunk_to_record
 
 __all__ = [
@@ -437,18 +439,31 @@ class BM25Store:
                 else:
                     scores, rowids = self._segment_candidates(tokens, top_k, allowed)
                 picked = _best(np.arange(len(scores)), scores, top_k)
-                found = catalog.records(db, rowids[picked].tolist())
+                found = catalog.chunk_ids(db, rowids[picked].tolist())
                 if len(found) == len(picked):
                     ranked = sorted(
                         zip(scores[picked].tolist(), rowids[picked].tolist(), strict=True),
-                        key=lambda pair: (-pair[0], found[pair[1]][0]),
+                        key=lambda pair: (-pair[0], found[pair[1]]),
                     )[:top_k]
+                    ids = [found[rowid] for _, rowid in ranked]
+                    chunks = unread_chunks(ids, self.read, functools.partial(self._read, db))
                     return [
-                        Hit(chunk=chunk_from_record(json.loads(found[rowid][1])), score=score)
-                        for score, rowid in ranked
+                        Hit(chunk=chunk, score=score)
+                        for chunk, (score, _) in zip(chunks, ranked, strict=True)
                     ]
                 self._generation = -1  # a newer commit deleted a hit meanwhile: look again
         raise ConfigError(f"{self.directory}: the BM25 index keeps changing; retry the query")
+
+    def read(self, ids: list[str]) -> dict[str, Chunk]:
+        """The stored chunks with these ids (an id not stored is left out)."""
+        with self._lock:
+            db = self._connection()
+            return {} if db is None else self._read(db, ids)
+
+    @staticmethod
+    def _read(db: sqlite3.Connection, ids: list[str]) -> dict[str, Chunk]:
+        records = catalog.records_of_chunks(db, ids) if ids else {}
+        return {i: chunk_from_record(json.loads(record)) for i, record in records.items()}
 
     # -- writing ----------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from ragloom.errors import RagloomError
 from ragloom.filters import Filter, Untranslatable, as_filter, matches, to_chroma_where
-from ragloom.stored_chunks import ChunkGoneError, StoredChunk, misleading_id, parse_chunk_id
+from ragloom.stored_chunks import misleading_id, unread_chunks
 from ragloom.types import (
     RECORD_SPAN,
     Chunk,
@@ -279,21 +279,9 @@ class ChromaStore:
         ]
 
     def _unread(self, ids: list[str], distances: list[float]) -> list[tuple[Chunk, float]]:
-        """Search results as unread chunks, best first (ties by id); an id not in ragloom's
-        `doc_id#start-end` form is read at once, since only its row says its document."""
-        spans = {i: parsed for i in ids if (parsed := parse_chunk_id(i)) is not None}
-        odd = [i for i in ids if i not in spans]
-        rows = self.read(odd) if odd else {}
-        unread = StoredChunk.search_results([(i, *span) for i, span in spans.items()], self.read)
-        stored = {c.id: c for c in unread}
-        found: list[tuple[Chunk, float]] = []
-        for chunk_id, distance in zip(ids, distances, strict=True):
-            chunk = stored.get(chunk_id) or rows.get(chunk_id)
-            if chunk is None:
-                raise ChunkGoneError(
-                    f"chunk {chunk_id!r} was deleted while this query ran: run it again"
-                )
-            found.append((chunk, 1.0 - float(distance)))
+        """Search results as unread chunks (`unread_chunks`), best first, ties by id."""
+        chunks = unread_chunks(ids, self.read)
+        found = [(c, 1.0 - float(d)) for c, d in zip(chunks, distances, strict=True)]
         found.sort(key=lambda pair: (-pair[1], pair[0].id))
         return found
 

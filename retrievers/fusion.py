@@ -57,15 +57,15 @@ class FusionStage(Component):
         self.weights = dict(weights or {})
         self.group_by = group_by
 
-    def fuse(self, lists: list[list[Hit]]) -> list[Hit]:
-        """Every candidate of `lists`, fused and best first."""
+    def fuse(self, lists: list[list[Hit]], limit: int) -> list[Hit]:
+        """The `limit` best candidates of `lists`, fused, best first."""
         raise NotImplementedError
 
     @output_types(hits=list[Hit])
     def run(self, hits: Variadic[list[Hit]], top_k: int | None = None) -> dict[str, Any]:
         limit = self.top_k if top_k is None else top_k  # a per-call value is checked on entry
         lists = by_document(hits) if self.group_by == "document" else hits
-        return {"hits": read_hits(self.fuse(lists)[:limit])}  # texts of the kept hits only
+        return {"hits": read_hits(self.fuse(lists, limit))}  # texts of the kept hits only
 
 
 @register("rrf_fusion")
@@ -83,8 +83,8 @@ class ReciprocalRankFusion(FusionStage):
         super().__init__(**inherited)
         self.k = k
 
-    def fuse(self, lists: list[list[Hit]]) -> list[Hit]:
-        return reciprocal_rank_fusion(lists, self.k, self.weights)
+    def fuse(self, lists: list[list[Hit]], limit: int) -> list[Hit]:
+        return reciprocal_rank_fusion(lists, self.k, self.weights, limit)
 
 
 @register("score_fusion")
@@ -106,5 +106,5 @@ class ScoreFusion(FusionStage):
         super().__init__(**inherited)
         self.method = method
 
-    def fuse(self, lists: list[list[Hit]]) -> list[Hit]:
-        return score_fusion(lists, self.method, self.weights)
+    def fuse(self, lists: list[list[Hit]], limit: int) -> list[Hit]:
+        return score_fusion(lists, self.method, self.weights, limit)

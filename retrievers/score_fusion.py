@@ -21,6 +21,7 @@ left) makes that source neutral. A source that returned nothing contributes noth
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
@@ -98,9 +99,13 @@ def _length(chunk: Chunk) -> int:
 
 
 def reciprocal_rank_fusion(
-    lists: Sequence[Sequence[Hit]], k: int = 60, weights: Mapping[str, float] | None = None
+    lists: Sequence[Sequence[Hit]],
+    k: int = 60,
+    weights: Mapping[str, float] | None = None,
+    limit: int | None = None,
 ) -> list[Hit]:
-    """Fuse ranked lists: score = sum of weight_s / (k + rank_s); best first, ties by chunk id.
+    """Fuse ranked lists: score = sum of weight_s / (k + rank_s); best first, ties by chunk id;
+    the first `limit` (default all).
 
     Ranks come from `hit_sources`. Every source's score and rank is kept on the fused hit; the
     chunk is the one from the first list it appeared in. A source met twice for one chunk
@@ -130,7 +135,7 @@ def reciprocal_rank_fusion(
     fused = reciprocal_rank_scores(entries, k)
     return [
         Hit(chunks[cid], fused[cid], source_scores=scores[cid], source_ranks=ranks[cid])
-        for cid in best_first(fused)
+        for cid in best_first(fused, limit)
     ]
 
 
@@ -145,9 +150,13 @@ def reciprocal_rank_scores(entries: Iterable[tuple[K, int, float]], k: int = 60)
     return {key: math.fsum(values) for key, values in terms.items()}
 
 
-def best_first(scores: Mapping[K, float]) -> list[K]:
-    """The keys of `scores`, highest score first, ties by key (so the order is reproducible)."""
-    return sorted(scores, key=lambda key: (-scores[key], key))
+def best_first(scores: Mapping[K, float], limit: int | None = None) -> list[K]:
+    """The keys of `scores`, highest score first, ties by key (so the order is reproducible);
+    the first `limit` of them when given (a partial sort)."""
+    order = lambda key: (-scores[key], key)  # noqa: E731
+    if limit is None or limit >= len(scores):
+        return sorted(scores, key=order)
+    return heapq.nsmallest(limit, scores, key=order)
 
 
 def fuse_rankings(rankings: Iterable[Sequence[K]], k: int = 60) -> list[K]:
@@ -240,8 +249,10 @@ def score_fusion(
     lists: Sequence[Sequence[Hit]],
     method: str = "minmax",
     weights: Mapping[str, float] | None = None,
+    limit: int | None = None,
 ) -> list[Hit]:
-    """Fuse by sum of weight_s * normalised score_s (floor when s missed); ties by chunk id.
+    """Fuse by sum of weight_s * normalised score_s (floor when s missed); ties by chunk id;
+    the first `limit` (default all).
 
     Normalisation is per source over its own candidates (see the module docstring). Without
     `weights` every source weighs 1.0; with them every source met must be listed (a missing
@@ -279,5 +290,5 @@ def score_fusion(
             source_scores={s: best[s][cid][0] for s in sources if cid in best[s]},
             source_ranks={s: best[s][cid][1] for s in sources if cid in best[s]},
         )
-        for cid in best_first(fused)
+        for cid in best_first(fused, limit)
     ]

@@ -175,8 +175,12 @@ def test_a_chunk_repeated_within_one_list_counts_once() -> None:
 def test_fusion_stage_top_k_and_serialisation(
     fusion: FusionStage, init_parameters: dict[str, object]
 ) -> None:
-    lists = [_ranked("bm25", "a", "b", "c"), _ranked("dense", "c")]
-    assert fusion.run(hits=lists)["hits"] == fusion.fuse(lists)[:2]
+    lists = [_ranked("bm25", "a", "b", "c", "d", "e"), _ranked("dense", "c", "e", "f")]
+    everything = fusion.fuse(lists, 100)
+    assert len(everything) == 6
+    for limit in range(1, 7):  # a partial sort keeps exactly the full ranking's head
+        assert fusion.fuse(lists, limit) == everything[:limit]
+    assert fusion.run(hits=lists)["hits"] == everything[:2]
     assert len(fusion.run(hits=lists, top_k=3)["hits"]) == 3
     data = fusion.to_dict()
     assert data == {
