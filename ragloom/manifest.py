@@ -15,6 +15,7 @@ each run checks the files it adds against their former ids (`check_former_ids`),
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +48,31 @@ class ManifestSchema(pydantic.BaseModel):
     pending: list[str] | None = None  # format 1: ids being rewritten
     #: Format 3: documents indexed before format 3 may still go by their former ids.
     legacy_ids: bool | None = None
+
+
+_read_before: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+_read_before_lock = threading.Lock()
+
+
+def read_manifest_once(index_dir: Path) -> dict[str, Any] | None:
+    """`read_manifest`, parsed again only when the file changed (commits replace it by a
+    rename: a new inode); for per-query checks, where parsing a large index's manifest costs
+    about a millisecond. The dict is shared: read it, never change it."""
+    path = Path(index_dir) / FILENAME
+    try:
+        info = path.stat()
+    except OSError:
+        return read_manifest(index_dir)
+    key = (info.st_ino, info.st_size, info.st_mtime_ns)
+    with _read_before_lock:
+        seen = _read_before.get(path)
+    if seen is not None and seen[0] == key:
+        return seen[1]
+    manifest = read_manifest(index_dir)
+    if manifest is not None:
+        with _read_before_lock:
+            _read_before[path] = (key, manifest)
+    return manifest
 
 
 def read_manifest(index_dir: Path) -> dict[str, Any] | None:

@@ -26,7 +26,7 @@ from ragloom.generation.base import Message
 from ragloom.generation.streaming import stream_pieces
 from ragloom.index_dir import prepare_index_dir
 from ragloom.indexing import IndexReport, index_paths
-from ragloom.manifest import check_encoder, read_manifest
+from ragloom.manifest import check_encoder, read_manifest_once
 from ragloom.pipeline.batched import run_many
 from ragloom.pipeline.executors import apply_executor, prepare_executor
 from ragloom.pipeline.result import PipelineResult
@@ -240,7 +240,7 @@ class RAG:
 
     def _check_index(self) -> None:
         """Refuse to query a missing index, or one built with another encoder."""
-        manifest = read_manifest(self.index_dir)
+        manifest = read_manifest_once(self.index_dir)
         if manifest is None:
             raise ConfigError(
                 f"no index in {self.index_dir}: run `ragloom index PATH...` first "

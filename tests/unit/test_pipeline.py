@@ -485,7 +485,24 @@ def test_bind_index_gets_the_pipeline_index_dir(tmp_path: Path) -> None:
     assert pipe.components["rec"].calls == [("bind_index", tmp_path), ("warm_up", None)]  # type: ignore[attr-defined]
 
 
-def test_stages_run_off_the_calling_thread() -> None:
+def test_a_chain_runs_on_the_calling_thread_and_starts_no_thread() -> None:
+    seen: list[str] = []
+
+    class WhereAmI(Component):
+        @output_types(text=str)
+        def run(self, text: str = "") -> dict[str, Any]:
+            seen.append(threading.current_thread().name)
+            return {"text": text}
+
+    pipe = Pipeline().add("first", WhereAmI()).add("second", WhereAmI())
+    pipe.connect("first.text", "second.text")
+    before = threading.active_count()
+    pipe.run()
+    assert seen == [threading.current_thread().name] * 2
+    assert threading.active_count() == before
+
+
+def test_max_workers_one_runs_branches_one_after_another() -> None:
     seen: list[str] = []
 
     class WhereAmI(Component):
@@ -494,5 +511,7 @@ def test_stages_run_off_the_calling_thread() -> None:
             seen.append(threading.current_thread().name)
             return {"text": ""}
 
-    Pipeline().add("where", WhereAmI()).run()
-    assert seen and seen[0] != threading.current_thread().name
+    pipe = Pipeline(executor={"type": "local", "max_workers": 1})
+    pipe.add("a", WhereAmI()).add("b", WhereAmI()).add("c", WhereAmI())
+    pipe.run()
+    assert seen == [threading.current_thread().name] * 3
