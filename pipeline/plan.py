@@ -39,6 +39,8 @@ from ragloom.errors import (
 )
 from ragloom.pipeline.sockets import is_constrained
 from ragloom.roles import BatchRunner
+from ragloom.stored_chunks import read_hits
+from ragloom.types import Hit
 
 if TYPE_CHECKING:
     from ragloom.pipeline.graph import Pipeline
@@ -195,15 +197,23 @@ class ExecutionPlan:
         stage is left out."""
         if self.outputs:
             return {
-                name: outputs[socket]
+                name: _read(outputs[socket])
                 for name, stage, socket in self.outputs
                 if (outputs := produced.get(stage)) is not None
             }
         return {
-            f"{stage}.{socket}": outputs[socket]
+            f"{stage}.{socket}": _read(outputs[socket])
             for stage, socket in self.unconsumed
             if (outputs := produced.get(stage)) is not None
         }
+
+
+def _read(value: Any) -> Any:
+    """A run's output with any unread hits read (`ragloom.stored_chunks`): what leaves a run
+    never goes back to a store, which may have changed by the time it is serialised."""
+    if isinstance(value, list) and value and isinstance(value[0], Hit):
+        return read_hits(value)
+    return value
 
 
 def _input_checks(pipeline: Pipeline) -> tuple[InputCheck, ...]:

@@ -88,7 +88,12 @@ class ServeRagService(RagService):
         super().__init__(rag, settings)
         self.remote = dict(remote)
         for pipeline in self.pipelines():
-            mine = {name: run for name, run in self.remote.items() if name in pipeline.components}
+            # Deployed stages call their deployment; the ingress's own batch-capable stages
+            # (retrievers) keep the coalescers RagService gave them.
+            mine: dict[str, StageRunner] = {
+                name: run for name, run in self.coalescers.items() if name in pipeline.components
+            }
+            mine.update((n, run) for n, run in self.remote.items() if n in pipeline.components)
             pipeline.runner = LocalExecutor(remote=mine)
 
     def pipelines(self) -> tuple[Pipeline, ...]:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ragloom.errors import ComponentConfigError
+from ragloom.pipeline.graph import Pipeline
 from ragloom.retrievers.chroma import ChromaRetriever, ChromaWriter
 from ragloom.retrievers.chroma_store import ChromaStore, CollectionNotFound, open_client
 from ragloom.retrievers.fusion import ScoreFusion
@@ -388,3 +389,14 @@ def test_a_batch_of_queries_gets_what_each_query_gets_alone(tmp_path: Path) -> N
         [h.score for h in r["hits"]] for r in alone
     ]
     assert [len(r["hits"]) for r in batched] == [4, 4, 4, 2, 4, 5]
+
+
+def test_hits_leaving_a_run_are_read_and_plain(tmp_path: Path) -> None:
+    writer, retriever = _stages(tmp_path, top_k=3)
+    chunks = _chunks("a", 4)
+    writer.run(chunks=chunks)
+    pipe = Pipeline(index_dir=str(tmp_path)).add("dense", retriever)
+    pipe.add_input("embedding", "dense.query_embedding").add_output("hits", "dense.hits")
+    hits = pipe.run({"embedding": chunks[2].embedding.tolist()}).outputs["hits"]
+    assert [type(h.chunk) for h in hits] == [Chunk] * 3
+    assert hits[0].chunk == chunks[2]
