@@ -34,6 +34,16 @@ async def send_error(send: Send, status: int, message: str, headers: dict[str, s
     await send({"type": "http.response.body", "body": body})
 
 
+def app_path(scope: Scope) -> str:
+    """The request's path within the app: without the prefix it is mounted at (`root_path`,
+    e.g. a Ray Serve app's route_prefix `/tight`), which ASGI servers may include in `path`."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "").rstrip("/")
+    if root and (path == root or path.startswith(f"{root}/")):
+        return path[len(root) :]
+    return path
+
+
 class InFlightLimit:
     """At most `limit` requests to /v1/ endpoints at once; the next gets 429 and Retry-After."""
 
@@ -44,7 +54,7 @@ class InFlightLimit:
         self.in_flight = 0  # the event loop is single-threaded: no lock needed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(BOUNDED_PREFIX):
+        if scope["type"] != "http" or not app_path(scope).startswith(BOUNDED_PREFIX):
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.limit:

@@ -2,8 +2,9 @@
 
 Registered on import as `server_test_gate`. Holding a request inside the pipeline makes the
 server tests deterministic (a request is in flight for as long as the test wants), with no
-timing guesses: the gate touches `<folder>/entered` when a request arrives and waits for
-`<folder>/release`. A subprocess `ragloom serve` imports this module by name.
+timing guesses: the gate adds a line to `<folder>/entered` when a request arrives (a test can
+count held requests) and waits for `<folder>/release`. A subprocess `ragloom serve` imports
+this module by name.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ class Gate(Component):
     def run(self, query: str) -> dict[str, Any]:
         if query.startswith("hold"):
             folder = Path(self.folder)
-            (folder / "entered").touch()
+            with (folder / "entered").open("a") as entered:  # a line per held request
+                entered.write(f"{query}\n")
             waited = 0.0
             while not (folder / "release").exists():
                 if waited > HOLD_LIMIT_S:

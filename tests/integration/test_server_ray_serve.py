@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import signal
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,6 +27,7 @@ from ragloom.server.app import create_app
 from ragloom.server.settings import ServerSettings
 from tests.integration.conftest import RunningServer, free_port
 from tests.integration.serve_process import serve_process
+from tests.integration.test_server_protection import held
 
 QUESTION = "What do k1 and b control?"
 #: Concurrent requests of the batching test; the encoder's batch waits up to BATCH_WAIT_S for
@@ -157,6 +159,57 @@ def test_query_encoder_batches_concurrent_requests(on_serve: str) -> None:
     batches = encoder.stats.remote().result(timeout_s=60)["batch_sizes"][seen:]
     assert sum(batches) == CLIENTS
     assert max(batches) > 1, batches
+
+
+def test_requests_past_max_in_flight_get_429_at_once(
+    on_serve: str, served_index: tuple[Path, Path, dict]
+) -> None:
+    """With max_in_flight requests held in the ingress's pipeline, every further request
+    reaches the app (INGRESS_OVERFLOW) and gets 429 with Retry-After at once, never a 5xx or
+    a wait in Serve's proxy; the held ones then succeed."""
+    from ray import serve
+
+    from ragloom.server.ray_serve import deploy
+
+    gate, index_dir, data = served_index
+    limit, extra = 2, 6
+    ray = {"app_name": "tight", "route_prefix": "/tight"}
+    settings = ServerSettings(workers=limit, max_in_flight=limit, retry_after_s=7, ray=ray)
+    deploy(RAG(config_from_dict(data), index_dir=index_dir), settings)
+    url = f"{on_serve}/tight/v1"
+
+    def post(path: str, question: str) -> httpx.Response:
+        return httpx.post(f"{url}/{path}", json={"query": question}, timeout=60)
+
+    try:
+        with ThreadPoolExecutor(limit + extra) as pool, held(gate):
+            admitted = [pool.submit(post, "retrieve", f"hold {n} BM25") for n in range(limit)]
+            wait_held(gate, limit)
+            paths = ["retrieve", "query"] * (extra // 2)
+            refused = list(pool.map(lambda path: post(path, "What is BM25?"), paths))
+            assert httpx.get(f"{on_serve}/tight/healthz", timeout=60).status_code == 200
+        for reply in refused:
+            assert reply.status_code == 429, reply.text
+            assert reply.headers["retry-after"] == "7"
+            assert reply.json()["error"]["type"] == "rate_limit_error"
+            assert f"too many requests in flight ({limit}" in reply.json()["error"]["message"]
+        for future in admitted:
+            reply = future.result(timeout=60)
+            assert reply.status_code == 200, reply.text
+            assert reply.json()["hits"]
+        assert post("retrieve", "What is BM25?").status_code == 200  # the slots are free again
+    finally:
+        serve.delete("tight")
+
+
+def wait_held(gate: Path, count: int) -> None:
+    """Until `count` held requests are inside the pipeline (the gate's lines in `entered`)."""
+    entered = gate / "entered"
+    for _ in range(6000):
+        if entered.exists() and len(entered.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{count} held requests never reached the gate")
 
 
 def test_cli_serves_on_ray_serve_until_sigterm(
