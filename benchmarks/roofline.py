@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "datasets" / "scifact"
 SIZES = (512, 1024, 2048)
 EMULATED_CHECK = ("bfloat16", "float16")
+PROBE_SIZE = 2048
 #: CPU flags that make a type fast on x86 (bf16 dot products, int8 dot products, AMX tiles).
 FAST_FLAGS = {
     "bfloat16": ("avx512_bf16", "amx_bf16"),
@@ -73,33 +74,35 @@ def cpu_flags() -> set[str]:
     return set()
 
 
-def _best_rate(run: Callable[[], Any], flops: float, repeat: int) -> float:
-    """Best GFLOP/s of `repeat` timed calls after one warm-up call."""
+def _seconds(run: Callable[[], Any]) -> float:
+    began = time.perf_counter()
     run()
-    best = float("inf")
-    for _ in range(repeat):
-        began = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - began)
-    return flops / best / 1e9
+    return time.perf_counter() - began
 
 
-def torch_matmul_rate(kind: str, n: int, repeat: int) -> float:
-    """GFLOP/s of an n x n x n matmul: `torch.matmul` for float types, `torch._int_mm` for int8."""
+def torch_matmul(kind: str, n: int) -> Callable[[], Any]:
+    """An n x n x n matmul: `torch.matmul` for float types, `torch._int_mm` for int8."""
     import torch
 
     if kind == "int8":
         a = torch.randint(-128, 128, (n, n), dtype=torch.int8)
         b = torch.randint(-128, 128, (n, n), dtype=torch.int8)
-        return _best_rate(lambda: torch._int_mm(a, b), 2.0 * n**3, repeat)
+        return lambda: torch._int_mm(a, b)
     dtype = getattr(torch, kind)
     x = torch.randn(n, n).to(dtype)
     y = torch.randn(n, n).to(dtype)
-    return _best_rate(lambda: torch.matmul(x, y), 2.0 * n**3, repeat)
+    return lambda: torch.matmul(x, y)
 
 
-def ort_matmul_integer_rate(n: int, repeat: int, threads: int) -> float:
-    """GFLOP/s of ONNX Runtime's MatMulInteger (uint8 x int8 -> int32) on n x n matrices."""
+def torch_matmul_rate(kind: str, n: int, repeat: int) -> float:
+    """Best GFLOP/s of `repeat` timed `torch_matmul(kind, n)` calls after a warm-up call."""
+    run = torch_matmul(kind, n)
+    run()
+    return 2.0 * n**3 / min(_seconds(run) for _ in range(repeat)) / 1e9
+
+
+def ort_matmul_integer(n: int, threads: int) -> Callable[[], Any]:
+    """ONNX Runtime's MatMulInteger (uint8 x int8 -> int32) on n x n matrices."""
     import numpy as np
     import onnxruntime as ort
     from onnx import TensorProto, helper
@@ -118,45 +121,54 @@ def ort_matmul_integer_rate(n: int, repeat: int, threads: int) -> float:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # No spinning after a run: idle spinners would steal the cores from the next torch call.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(
-        model.SerializeToString(),
-        options,
-        providers=["CPUExecutionProvider"],
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
     rng = np.random.default_rng(0)
     feeds = {
         "a": rng.integers(0, 256, (n, n), dtype=np.uint8),
         "b": rng.integers(-128, 128, (n, n), dtype=np.int8),
     }
-    return _best_rate(lambda: session.run(None, feeds), 2.0 * n**3, repeat)
+    return lambda: session.run(None, feeds)
 
 
 def matmul_rates(
     sizes: Sequence[int] = SIZES, repeat: int = 5, threads: int | None = None
 ) -> dict[str, dict[int, float]]:
-    """GFLOP/s by kind and matrix size. A 16-bit type running under a fifth of float32's rate
-    (emulated) is measured at the first size only, so a slow type does not stall the run."""
+    """Best GFLOP/s by kind and matrix size over `repeat` rounds, each round timing one call of
+    every (kind, size) in turn, so every kind samples the same moments of a shared machine's
+    load. A 16-bit type under a fifth of float32's rate at the first size (emulated) is kept
+    to that size, so a slow type does not stall the run."""
     import torch
 
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
-    measures: dict[str, Callable[[int], float]] = {
-        kind: (lambda n, kind=kind: torch_matmul_rate(kind, n, repeat))
-        for kind in ("float32", "bfloat16", "float16", "int8")
-    }
+    kinds = ["float32", "bfloat16", "float16", "int8"]
     try:
         import onnxruntime  # noqa: F401
 
-        measures["int8 ort"] = lambda n: ort_matmul_integer_rate(n, repeat, threads)
+        kinds.append("int8 ort")
     except ImportError:
         pass
-    rates: dict[str, dict[int, float]] = {}
-    for kind, measure in measures.items():
-        rates[kind] = {}
+    runs: dict[tuple[str, int], Callable[[], Any]] = {}
+    first: dict[str, float] = {}
+    for kind in kinds:
         for n in sizes:
-            rates[kind][n] = measure(n)
-            if kind in EMULATED_CHECK and rates[kind][n] < 0.2 * rates["float32"][n]:
+            run = ort_matmul_integer(n, threads) if kind == "int8 ort" else torch_matmul(kind, n)
+            run()  # warm-up
+            runs[kind, n] = run
+            first.setdefault(kind, 2.0 * n**3 / _seconds(run) / 1e9)
+            if kind in EMULATED_CHECK and first[kind] < 0.2 * first["float32"]:
                 break  # emulated: larger sizes would only take minutes to say the same
+    best = {key: float("inf") for key in runs}
+    for _ in range(repeat):
+        for key, run in runs.items():
+            best[key] = min(best[key], _seconds(run))
+    rates: dict[str, dict[int, float]] = {kind: {} for kind in kinds}
+    for (kind, n), seconds in best.items():
+        rates[kind][n] = 2.0 * n**3 / seconds / 1e9
     return rates
 
 
@@ -220,15 +232,18 @@ def batch_lengths(batches: Iterable[tuple[list[int], Any]]) -> tuple[list[int], 
     return real, padded
 
 
-def timed(run: Callable[[], Any], repeat: int) -> float:
-    """Best wall time of `repeat` calls, after one warm-up call."""
+def timed(run: Callable[[], Any], repeat: int, dtype: str) -> tuple[float, float]:
+    """(best wall time of `repeat` calls after a warm-up call, best GFLOP/s of a 2048-square
+    `dtype` matmul probed just before each call): on a shared machine the probe sees the same
+    load as the model, so their ratio holds better than a ratio to a peak measured earlier."""
     run()
-    best = float("inf")
+    best, probe = float("inf"), 0.0
     for _ in range(repeat):
+        probe = max(probe, torch_matmul_rate(dtype, PROBE_SIZE, 2))
         began = time.perf_counter()
         run()
         best = min(best, time.perf_counter() - began)
-    return best
+    return best, probe
 
 
 def model_rows(args: argparse.Namespace, dtypes: Sequence[str]) -> list[dict[str, Any]]:
@@ -256,9 +271,11 @@ def encoder_rows(
     rows = []
     for name, texts in (("sentences", sentences), ("128-token chunks", windows)):
         real, padded = batch_lengths(encoder.batches(texts, batch_size=32))
-        seconds = timed(lambda texts=texts: encoder.encode(texts, batch_size=32), repeat)
+        seconds, probe = timed(
+            lambda texts=texts: encoder.encode(texts, batch_size=32), repeat, dtype
+        )
         config = encoder.model.config
-        rows.append(_row("MiniLM encoder", name, dtype, real, padded, seconds, config))
+        rows.append(_row("MiniLM encoder", name, dtype, real, padded, (seconds, probe), config))
     return rows
 
 
@@ -279,8 +296,8 @@ def cross_encoder_row(
         for claim, passages in pairs:
             cross.score(claim, passages, batch_size=16, max_length=256)
 
-    seconds = timed(score_all, repeat)
-    return _row("cross-encoder", "depth-20 pairs", dtype, real, padded, seconds, cross.model.config)
+    timing = timed(score_all, repeat, dtype)
+    return _row("cross-encoder", "depth-20 pairs", dtype, real, padded, timing, cross.model.config)
 
 
 def _row(
@@ -289,9 +306,10 @@ def _row(
     dtype: str,
     real: list[int],
     padded: list[int],
-    seconds: float,
+    timing: tuple[float, float],
     config: Any,
 ) -> dict[str, Any]:
+    seconds, probe = timing
     return {
         "model": model,
         "workload": workload,
@@ -303,13 +321,15 @@ def _row(
         "items_per_s": len(real) / seconds,
         "gflops_real": model_flops(config, real) / seconds / 1e9,
         "gflops_padded": model_flops(config, padded) / seconds / 1e9,
+        "matmul_alongside": probe,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="timed passes per model row")
+    parser.add_argument("--peak-repeat", type=int, default=10, help="timed matmuls per size")
     parser.add_argument("--peak-only", action="store_true")
     parser.add_argument("--sentences", type=int, default=1024)
     parser.add_argument("--chunks", type=int, default=256)
@@ -332,7 +352,7 @@ def main() -> None:
         f"{torch.__version__} threads {torch.get_num_threads()}, "
         f"load average {os.getloadavg()[0]:.2f} at start"
     )
-    rates = matmul_rates(args.sizes, args.repeat, threads)
+    rates = matmul_rates(args.sizes, args.peak_repeat, threads)
     peak = {kind: max(by_size.values()) for kind, by_size in rates.items()}
     print(
         "\n| kind | "
@@ -352,17 +372,19 @@ def main() -> None:
         dtypes = ["float32"] + (["bfloat16"] if peak["bfloat16"] > peak["float32"] else [])
         rows = model_rows(args, dtypes)
         print(
-            "\n| model | workload | dtype | items | real / padded tokens | items/s | "
-            "GFLOP/s real | GFLOP/s padded | padded % of fp32 peak | padded % of dtype peak |"
+            "\n| model | workload | dtype | items | real / padded tokens | items/s | GFLOP/s real "
+            "| GFLOP/s padded | padded % of float32 peak | padded % of its dtype's peak | "
+            f"{PROBE_SIZE}-matmul GFLOP/s alongside | padded % of that |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for row in rows:
+            padded = row["gflops_padded"]
             print(
                 f"| {row['model']} | {row['workload']} | {row['dtype']} | {row['items']} | "
                 f"{row['real_tokens']} / {row['padded_tokens']} | {row['items_per_s']:.1f} | "
-                f"{row['gflops_real']:.1f} | {row['gflops_padded']:.1f} | "
-                f"{row['gflops_padded'] / peak['float32']:.0%} | "
-                f"{row['gflops_padded'] / peak[row['dtype']]:.0%} |"
+                f"{row['gflops_real']:.1f} | {padded:.1f} | {padded / peak['float32']:.0%} | "
+                f"{padded / peak[row['dtype']]:.0%} | {row['matmul_alongside']:.1f} | "
+                f"{padded / row['matmul_alongside']:.0%} |"
             )
         result["models"] = rows
     print(f"\nload average {os.getloadavg()[0]:.2f} at end")
