@@ -4,9 +4,10 @@ Also: an optional text prefix (E5 "passage: ", nomic "search_query: "), Matryosh
 of the embedding (`truncate_dim`, applied before normalising), and `token_states` for stages
 that pool token embeddings themselves (late chunking).
 
-Loading, the per-process cache (keyed by model, device and dtype, so the chunk encoder and the
-query encoder of one pipeline share one copy of the weights) and the length-sorted batches come
-from `ragloom.pretrained`, shared with the cross-encoder.
+Loading, the per-process cache (keyed by model, device, dtype, backend and quantize, so the chunk
+encoder and the query encoder of one pipeline share one copy of the weights), the backend that
+runs the model (torch, or onnx: `ragloom.backends`) and the length-sorted batches come from
+`ragloom.pretrained`, shared with the cross-encoder.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ragloom.backends import Backend, Quantize
 from ragloom.devices import DType
 from ragloom.pretrained import BatchEncoder, length_batches
 
@@ -30,7 +32,7 @@ class TextEncoder(BatchEncoder):
     @property
     def dimension(self) -> int:
         """The model's embedding size (before any Matryoshka truncation)."""
-        return int(self.model.config.hidden_size)
+        return int(self.config.hidden_size)
 
     def encode(
         self,
@@ -55,7 +57,7 @@ class TextEncoder(BatchEncoder):
         )
         with torch.inference_mode():
             for rows, batch in batches:
-                hidden = self.model(**batch).last_hidden_state
+                hidden = self.forward(batch)
                 pooled = pool(hidden, batch["attention_mask"], pooling)
                 out[rows] = finish(pooled.float(), normalize, truncate_dim).cpu().numpy()
         return out
@@ -91,9 +93,8 @@ class TextEncoder(BatchEncoder):
                 for row, i in enumerate(idx):
                     ids[row, : len(sequences[i])] = torch.tensor(list(sequences[i]))
                     mask[row, : len(sequences[i])] = 1
-                hidden = self.model(
-                    input_ids=ids.to(self.device), attention_mask=mask.to(self.device)
-                ).last_hidden_state.float()
+                batch = {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device)}
+                hidden = self.forward(batch).float()
                 for row, i in enumerate(idx):
                     yield i, hidden[row, : len(sequences[i])]
 
@@ -117,6 +118,12 @@ def pool(hidden: Any, mask: Any, pooling: Pooling) -> Any:
     return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
 
 
-def load_encoder(model: str, device: str = "auto", dtype: DType = "auto") -> TextEncoder:
+def load_encoder(
+    model: str,
+    device: str = "auto",
+    dtype: DType = "auto",
+    backend: Backend = "torch",
+    quantize: Quantize = "none",
+) -> TextEncoder:
     """A process-wide shared encoder for these settings (loaded once, thread-safe)."""
-    return TextEncoder.shared(model, device, dtype)
+    return TextEncoder.shared(model, device, dtype, backend, quantize)

@@ -2,17 +2,22 @@
 length-sorted batches the encoders feed it.
 
 `TextEncoder`, `CrossEncoder` and the local chat model subclass `Pretrained`, naming their Auto
-class; `Cls.shared(model, device, dtype)` keeps one copy per process for each (model, device,
-concrete dtype), so a pipeline's chunk and query encoders share one set of weights and `auto`
-shares the copy of the dtype it picks. Loading goes through `ragloom.models.load_pretrained`
-(bundled alias, local folder or hub id, with its clear errors).
+class; `Cls.shared(model, device, dtype, backend, quantize)` keeps one copy per process for each
+(model, device, concrete dtype, backend, quantize), so a pipeline's chunk and query encoders share
+one set of weights and `auto` shares the copy of the dtype it picks. Loading goes through
+`ragloom.models.load_pretrained` (bundled alias, local folder or hub id, with its clear errors).
+
+`forward(batch)` runs a tokenized batch on the chosen backend (`ragloom.backends`): PyTorch
+eager, or ONNX Runtime over an export cached once (`ragloom.onnx_export`), and returns the
+subclass's `output_name` tensor (token states or logits) as a torch tensor, so the pooling and
+scoring code is the same for both.
 
 Example::
 
     encoder = TextEncoder.shared("minilm", device="cpu")
     with torch.inference_mode():
         for rows, batch in encoder.batches(texts, batch_size=32):
-            out[rows] = encoder.model(**batch).last_hidden_state[:, 0].numpy()
+            out[rows] = encoder.forward(batch)[:, 0].numpy()
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Self
 
+from ragloom.backends import Backend, Quantize, TorchRunner, check_backend
 from ragloom.devices import DType, pick_device, pick_dtype
 from ragloom.models import load_once, load_pretrained
 
@@ -28,28 +34,76 @@ MAX_ENCODER_TOKENS = 512
 
 
 class Pretrained:
-    """Tokenizer + a transformers `auto_class` model, moved to `device` and in eval mode."""
+    """Tokenizer + a transformers `auto_class` model, on `device` in eval mode (backend `torch`),
+    or its cached ONNX export in an ONNX Runtime session (backend `onnx`, CPU)."""
 
     auto_class: ClassVar[str] = "AutoModel"
+    #: The model output `forward` returns.
+    output_name: ClassVar[str] = "last_hidden_state"
 
-    def __init__(self, model: str, device: str = "auto", dtype: DType = "auto"):
+    def __init__(
+        self,
+        model: str,
+        device: str = "auto",
+        dtype: DType = "auto",
+        backend: Backend = "torch",
+        quantize: Quantize = "none",
+    ):
         import transformers
 
+        check_backend(backend, quantize, dtype)
         self.model_name = model
+        self.backend = backend
+        self.quantize = quantize
+        self.runner: Any
+        self.model: Any = None  # the torch module (backend torch only)
+        if backend == "onnx":
+            from ragloom.onnx_export import onnx_model_file
+            from ragloom.onnx_runtime import OnnxRunner, onnx_device, onnx_session
+
+            self.device = onnx_device(device)
+            self.tokenizer, self.config = load_pretrained(
+                model, transformers.AutoConfig, pick_dtype("float32", self.device)
+            )
+            path = onnx_model_file(model, self.auto_class, self.output_name, quantize)
+            self.runner = OnnxRunner(onnx_session(path), self.output_name)
+            return
         self.device = pick_device(device)
         self.tokenizer, self.model = load_pretrained(
             model, getattr(transformers, self.auto_class), pick_dtype(dtype, self.device)
         )
         self.model.to(self.device).eval()
+        self.config = self.model.config
+        self.runner = TorchRunner(self.model, self.output_name)
+
+    def forward(self, batch: Any) -> Any:
+        """The `output_name` tensor of a tokenized batch (call under `torch.inference_mode`)."""
+        return self.runner(batch)
 
     @classmethod
-    def shared(cls, model: str, device: str = "auto", dtype: DType = "auto") -> Self:
+    def shared(
+        cls,
+        model: str,
+        device: str = "auto",
+        dtype: DType = "auto",
+        backend: Backend = "torch",
+        quantize: Quantize = "none",
+    ) -> Self:
         """The process-wide instance for these settings (loaded once, thread-safe)."""
-        device = pick_device(device)
-        concrete = str(pick_dtype(dtype, device)).removeprefix("torch.")
+        check_backend(backend, quantize, dtype)
+        if backend == "onnx":
+            from ragloom.onnx_runtime import onnx_device
+
+            device, concrete = onnx_device(device), "float32"
+        else:
+            device = pick_device(device)
+            concrete = str(pick_dtype(dtype, device)).removeprefix("torch.")
+        # Only non-default backend settings are passed on: subclasses such as the chat model
+        # take (model, device, dtype) alone.
+        options = {} if backend == "torch" else {"backend": backend, "quantize": quantize}
         return load_once(
-            (cls, model, device, concrete),
-            lambda: cls(model, device=device, dtype=concrete),  # type: ignore[arg-type]
+            (cls, model, device, concrete, backend, quantize),
+            lambda: cls(model, device=device, dtype=concrete, **options),  # type: ignore[arg-type]
         )
 
 
@@ -57,9 +111,16 @@ class BatchEncoder(Pretrained):
     """A `Pretrained` that reads texts in length-sorted, padded batches of at most
     `max_length` tokens (the model's positions, capped at `MAX_ENCODER_TOKENS`)."""
 
-    def __init__(self, model: str, device: str = "auto", dtype: DType = "auto"):
-        super().__init__(model, device, dtype)
-        positions = getattr(self.model.config, "max_position_embeddings", MAX_ENCODER_TOKENS)
+    def __init__(
+        self,
+        model: str,
+        device: str = "auto",
+        dtype: DType = "auto",
+        backend: Backend = "torch",
+        quantize: Quantize = "none",
+    ):
+        super().__init__(model, device, dtype, backend, quantize)
+        positions = getattr(self.config, "max_position_embeddings", MAX_ENCODER_TOKENS)
         self.max_length = min(int(positions), MAX_ENCODER_TOKENS)
 
     def batches(

@@ -5,8 +5,9 @@ written by `ragloom train-reranker`), a bundled alias, or a hub id such as
 `cross-encoder/ms-marco-MiniLM-L6-v2` for users with a network. A one-label model's logit is the
 score; a two-label model scores by its "relevant" (last) logit minus the first.
 
-Loading, the per-process cache (keyed by model, device and dtype) and the length-sorted batches
-come from `ragloom.pretrained`, shared with the text encoders.
+Loading, the per-process cache (keyed by model, device, dtype, backend and quantize), the backend
+that runs the model (torch, or onnx: `ragloom.backends`) and the length-sorted batches come from
+`ragloom.pretrained`, shared with the text encoders.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ragloom.backends import Backend, Quantize
 from ragloom.devices import DType
 from ragloom.pretrained import BatchEncoder
 
@@ -24,11 +26,12 @@ class CrossEncoder(BatchEncoder):
     """Tokenizer + sequence-classification head; `score` returns one relevance per pair."""
 
     auto_class = "AutoModelForSequenceClassification"
+    output_name = "logits"
 
     @property
     def num_labels(self) -> int:
         """Logits per pair: one (the score), or several (the last is "relevant")."""
-        return int(self.model.config.num_labels)
+        return int(self.config.num_labels)
 
     def score(
         self,
@@ -77,7 +80,7 @@ class CrossEncoder(BatchEncoder):
         )
         with torch.inference_mode():
             for rows, batch in batches:
-                out[rows] = relevance(self.model(**batch).logits.float()).cpu().numpy()
+                out[rows] = relevance(self.forward(batch).float()).cpu().numpy()
         return out
 
 
@@ -88,6 +91,12 @@ def relevance(logits: Any) -> Any:
     return logits[:, -1] - logits[:, 0]
 
 
-def load_cross_encoder(model: str, device: str = "auto", dtype: DType = "auto") -> CrossEncoder:
+def load_cross_encoder(
+    model: str,
+    device: str = "auto",
+    dtype: DType = "auto",
+    backend: Backend = "torch",
+    quantize: Quantize = "none",
+) -> CrossEncoder:
     """A process-wide shared cross-encoder for these settings (loaded once, thread-safe)."""
-    return CrossEncoder.shared(model, device, dtype)
+    return CrossEncoder.shared(model, device, dtype, backend, quantize)

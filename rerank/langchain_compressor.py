@@ -13,13 +13,14 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor
 from langchain_core.documents import Document as LCDocument
-from pydantic import Field, PositiveInt, PrivateAttr
+from pydantic import Field, PositiveInt, PrivateAttr, model_validator
 
+from ragloom.backends import Backend, Quantize, check_backend
 from ragloom.devices import DType
 from ragloom.rerank.cross_encoder import CrossEncoder, load_cross_encoder
 from ragloom.rerank.reranker import rerank_hits
@@ -38,12 +39,22 @@ class CrossEncoderCompressor(BaseDocumentCompressor):
     threshold: float | None = None
     device: str = "auto"
     dtype: DType = "auto"
+    #: `onnx`: ONNX Runtime on the CPU (see `ragloom.backends`); `quantize: int8` with it.
+    backend: Backend = "torch"
+    quantize: Quantize = "none"
     _encoder: CrossEncoder | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _backend_settings(self) -> Self:
+        check_backend(self.backend, self.quantize, self.dtype)
+        return self
 
     def encoder(self) -> CrossEncoder:
         """The loaded cross-encoder (shared with reranker stages using the same settings)."""
         if self._encoder is None:
-            self._encoder = load_cross_encoder(self.model, self.device, self.dtype)
+            self._encoder = load_cross_encoder(
+                self.model, self.device, self.dtype, self.backend, self.quantize
+            )
         return self._encoder
 
     def compress_documents(

@@ -12,11 +12,14 @@ With `retrieval_weight: w` > 0 the final score is `(1 - w) * reranker + w * retr
 min-max normalised over the reranked candidates: a reranker trained on little data then adds
 to what retrieval already ranks well instead of overruling it (tune w on held-out queries).
 
+`backend: onnx` scores with ONNX Runtime on the CPU (the model exported once into the model
+cache; float32 scores match torch), `quantize: int8` with dynamic int8 weights on top of it.
+
 Example YAML::
 
     reranker:
       type: cross_encoder_reranker
-      init_parameters: {model: models/scifact-reranker, depth: 20, top_k: 5}
+      init_parameters: {model: models/scifact-reranker, depth: 20, top_k: 5, backend: onnx}
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, PositiveInt
 
+from ragloom.backends import Backend, Quantize, refuse_backend
 from ragloom.component import Component, output_types
 from ragloom.devices import DType
 from ragloom.registry import register
@@ -152,7 +156,10 @@ class CrossEncoderReranker(Component):
         device: str = "auto",
         dtype: DType = "auto",
         retrieval_weight: Weight = 0.0,
+        backend: Backend = "torch",
+        quantize: Quantize = "none",
     ):
+        refuse_backend(self.registered_name(), backend, quantize, dtype)
         self.model = model
         self.top_k = top_k
         self.depth = depth
@@ -162,11 +169,15 @@ class CrossEncoderReranker(Component):
         self.device = device
         self.dtype = dtype
         self.retrieval_weight = retrieval_weight
+        self.backend = backend
+        self.quantize = quantize
         self._encoder: CrossEncoder | None = None
 
     def warm_up(self) -> None:
         if self._encoder is None:
-            self._encoder = load_cross_encoder(self.model, self.device, self.dtype)
+            self._encoder = load_cross_encoder(
+                self.model, self.device, self.dtype, self.backend, self.quantize
+            )
 
     @output_types(hits=list[Hit])
     def run(self, query: str, hits: list[Hit], top_k: int | None = None) -> dict[str, Any]:

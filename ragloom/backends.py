@@ -1,0 +1,69 @@
+"""Which runtime runs an encoder's transformer: PyTorch eager (`torch`) or ONNX Runtime (`onnx`).
+
+A backend is a small runner: it takes a tokenized batch and returns one output tensor (token
+states for an encoder, logits for a cross-encoder), so pooling, prefixes, Matryoshka truncation,
+late chunking and batching stay one copy in `TextEncoder` / `CrossEncoder`. `quantize: int8`
+(ONNX Runtime dynamic int8) applies to the onnx backend only; torch takes `dtype` instead.
+
+Example::
+
+    encoder = TextEncoder.shared("minilm", backend="onnx", quantize="int8")
+    vectors = encoder.encode(["a sentence"])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from ragloom.errors import ComponentConfigError, Problem
+
+Backend = Literal["torch", "onnx"]
+Quantize = Literal["none", "int8"]
+
+#: The torch dtypes the onnx backend accepts (it runs float32 graphs; int8 via `quantize`).
+ONNX_DTYPES = ("auto", "float32")
+
+
+def backend_problem(backend: str, quantize: str, dtype: str) -> tuple[str, str] | None:
+    """(message, field) when the settings do not go together, else None."""
+    if backend == "torch" and quantize != "none":
+        return f"quantize: {quantize} needs backend: onnx (torch takes dtype instead)", "quantize"
+    if backend == "onnx" and dtype not in ONNX_DTYPES:
+        return (
+            f"dtype: {dtype} is a torch setting; backend: onnx runs float32 "
+            "(quantize: int8 for dynamic int8 weights)",
+            "dtype",
+        )
+    return None
+
+
+def check_backend(backend: str, quantize: str, dtype: str) -> None:
+    """Raise ValueError (one line) when backend, quantize and dtype do not go together."""
+    if backend not in ("torch", "onnx"):
+        raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+    if quantize not in ("none", "int8"):
+        raise ValueError(f"quantize must be 'none' or 'int8', got {quantize!r}")
+    problem = backend_problem(backend, quantize, dtype)
+    if problem is not None:
+        raise ValueError(problem[0])
+
+
+def refuse_backend(stage: str, backend: str, quantize: str, dtype: str) -> None:
+    """Raise ComponentConfigError naming `stage` and the field when the settings clash (a
+    stage's `__init__` calls it, so a bad combination fails before any model loads)."""
+    problem = backend_problem(backend, quantize, dtype)
+    if problem is not None:
+        message, field = problem
+        raise ComponentConfigError(Problem(f"{stage}: {message}", field=field))
+
+
+class TorchRunner:
+    """Runs a transformers module eagerly and returns its `output` (e.g. `last_hidden_state`)."""
+
+    def __init__(self, module: Any, output: str):
+        self.module = module
+        self.output = output
+
+    def __call__(self, batch: Mapping[str, Any]) -> Any:
+        return getattr(self.module(**batch), self.output)
