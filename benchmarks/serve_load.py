@@ -63,19 +63,19 @@ class Workload:
     max_requests: int | None = None  # a cap for slow workloads (the LLM)
 
 
-#: The query encoder's settings for variants that measure the encoder: no cache of repeated
+#: Stage settings (by stage type) of variants that measure the encoder: no cache of repeated
 #: questions (the load cycles through 300 questions, so a cache would answer most of them).
-UNCACHED = {"cache_size": 0}
+UNCACHED = {"query_encoder": {"cache_size": 0}}
 
 
 @dataclass(frozen=True)
 class Variant:
-    """How the server runs: extra `serve:` settings, and query-encoder settings, merged into
-    the config."""
+    """How the server runs: extra `serve:` settings, and stage settings by stage type, merged
+    into the config."""
 
     name: str
     serve: dict[str, Any] = field(default_factory=dict)
-    encoder: dict[str, Any] = field(default_factory=lambda: dict(UNCACHED))
+    stages: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(UNCACHED))
 
 
 @dataclass
@@ -121,7 +121,12 @@ VARIANTS = {
     # The local server joins concurrent query encodings into one forward pass (max_batch).
     "local": Variant("local"),
     # ... and with the query encoder's cache on (its default): a repeated question skips it.
-    "local-cached": Variant("local-cached", encoder={}),
+    "local-cached": Variant("local-cached", stages={}),
+    # ... and with 100 dense candidates instead of hybrid.yaml's 300 (equal SciFact train
+    # nDCG@10: benchmarks/README.md, "ragloom serve under load").
+    "local-dense100": Variant(
+        "local-dense100", stages={**UNCACHED, "chroma_retriever": {"top_k": 100}}
+    ),
     "local-unbatched": Variant("local-unbatched", {"max_batch": 1}),
     # Ray Serve: an ingress plus one deployment per heavy stage, with and without @serve.batch.
     "ray": Variant("ray", {"executor": "ray"}),
@@ -163,9 +168,9 @@ def ensure_index(work: Workload) -> Path:
 
 
 def config_with(work: Workload, variant: Variant, scratch: Path) -> Path | None:
-    """The workload's config with the variant's `serve:` and query-encoder settings merged
-    in (a config without a query encoder keeps its own)."""
-    if not variant.serve and not variant.encoder:
+    """The workload's config with the variant's `serve:` and stage settings merged in (a
+    config without a stage of a named type is left as it is there)."""
+    if not variant.serve and not variant.stages:
         return work.config
     if work.config is None:
         from importlib import resources
@@ -176,8 +181,9 @@ def config_with(work: Workload, variant: Variant, scratch: Path) -> Path | None:
         base = yaml.safe_load(work.config.read_text(encoding="utf-8"))
     base["serve"] = {**base.get("serve", {}), **variant.serve}
     for stage in base["query"]["components"].values():
-        if stage.get("type") == "query_encoder" and variant.encoder:
-            stage["init_parameters"] = {**stage.get("init_parameters", {}), **variant.encoder}
+        if stage.get("type") in variant.stages:
+            settings = variant.stages[stage["type"]]
+            stage["init_parameters"] = {**stage.get("init_parameters", {}), **settings}
     path = scratch / f"{work.name}-{variant.name}.yaml"
     path.write_text(yaml.safe_dump(base), encoding="utf-8")
     return path

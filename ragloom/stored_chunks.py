@@ -31,7 +31,7 @@ from ragloom.types import Chunk, Hit, Metadata
 #: Reads chunks by id; an id it cannot find is left out of the mapping.
 ReadChunks = Callable[[list[str]], Mapping[str, Chunk]]
 
-_CANONICAL_ID = re.compile(r"(?s)(.*)#(\d+)-(\d+)")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 class ChunkGoneError(RuntimeError):
@@ -40,11 +40,12 @@ class ChunkGoneError(RuntimeError):
 
 def parse_chunk_id(chunk_id: str) -> tuple[str, int, int] | None:
     """(doc_id, start, end) of an id in ragloom's `doc_id#start-end` form, else None."""
-    match = _CANONICAL_ID.fullmatch(chunk_id)
-    if match is None:
+    doc_id, mark, span = chunk_id.rpartition("#")
+    start, dash, end = span.partition("-")
+    if not (mark and dash and _DIGITS.fullmatch(start) and _DIGITS.fullmatch(end)):
         return None
-    doc_id, start, end = match.group(1), int(match.group(2)), int(match.group(3))
-    return (doc_id, start, end) if start <= end else None
+    first, last = int(start), int(end)
+    return (doc_id, first, last) if first <= last else None
 
 
 def misleading_id(chunk: Chunk) -> bool:
@@ -95,11 +96,18 @@ class StoredChunk(Chunk):
     ) -> list[StoredChunk]:
         """Unread chunks for (id, doc_id, start, end) rows, read together by `read`."""
         search = _Search(read)
+        new = object.__new__
         for chunk_id, doc_id, start, end in found:
-            chunk = cls.__new__(cls)
-            chunk._set_known(chunk_id, doc_id, start, end, search)
-            chunk._row = None
-            chunk.embedding = None
+            chunk = new(cls)
+            chunk.__dict__ = {  # what _set_known sets, at a fraction of the cost (300 a query)
+                "id": chunk_id,
+                "doc_id": doc_id,
+                "start": start,
+                "end": end,
+                "_search": search,
+                "_row": None,
+                "embedding": None,
+            }
             search.pending.append(chunk)
         return list(search.pending)
 

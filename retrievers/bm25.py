@@ -19,7 +19,6 @@ Example YAML::
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal
 
@@ -174,9 +173,10 @@ class BM25Retriever(_BM25Stage):
             )
         limit = self.top_k if top_k is None else top_k  # a per-call value is checked on entry
         hits = self.store.search(query, limit, combine(self._filter, parse_filter(filters)))
+        source = self.source
         return {
             "hits": [
-                replace(hit, source_scores={self.source: hit.score}, source_ranks={self.source: n})
+                Hit(hit.chunk, hit.score, {source: hit.score}, {source: n})
                 for n, hit in enumerate(hits, 1)
             ]
         }
