@@ -23,6 +23,7 @@ padded tokens run (`roofline.model_flops`). Times are the best of --repeat after
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -155,7 +156,7 @@ class Bench:
                         len(texts),
                         padded,
                         enc.model.config,
-                        lambda texts=texts, size=size, enc=enc: enc.encode(texts, batch_size=size),
+                        functools.partial(enc.encode, texts, batch_size=size),
                     )
 
     def late_chunking(self) -> None:
@@ -179,7 +180,7 @@ class Bench:
                 len(docs),
                 lengths,  # unpadded: batches are length-sorted and capped in tokens
                 stage.encoder.model.config,
-                lambda stage=stage: stage.embed(chunks, docs),
+                functools.partial(stage.embed, chunks, docs),
             )
 
     def cross_encoder(self, model: str) -> None:

@@ -12,7 +12,7 @@ pairs cut to 256 tokens, as examples/hybrid-rerank.yaml). FLOPs are counted from
 config by `model_flops` (see its docstring and benchmarks/README.md), over the real tokens and,
 separately, over the padded tokens the batches actually run.
 
-    python benchmarks/roofline.py                     # peak + models (about 5 minutes)
+    python benchmarks/roofline.py                     # peak + models (~10 min on a quiet 2-core VM)
     python benchmarks/roofline.py --peak-only
     python benchmarks/roofline.py --reranker benchmarks/results/scifact-reranker-v2
 
@@ -22,6 +22,7 @@ Other scripts import the helpers: `model_flops(config, lengths)` and `matmul_pea
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -139,8 +140,8 @@ def matmul_rates(
 ) -> dict[str, dict[int, float]]:
     """Best GFLOP/s by kind and matrix size over `repeat` rounds, each round timing one call of
     every (kind, size) in turn, so every kind samples the same moments of a shared machine's
-    load. A 16-bit type under a fifth of float32's rate at the first size (emulated) is kept
-    to that size, so a slow type does not stall the run."""
+    load. A 16-bit type under a fifth of float32's rate at the first size (best of 3 calls:
+    emulated) is kept to that size, so a slow type does not stall the run."""
     import torch
 
     threads = threads or os.cpu_count() or 1
@@ -159,7 +160,7 @@ def matmul_rates(
             run = ort_matmul_integer(n, threads) if kind == "int8 ort" else torch_matmul(kind, n)
             run()  # warm-up
             runs[kind, n] = run
-            first.setdefault(kind, 2.0 * n**3 / _seconds(run) / 1e9)
+            first.setdefault(kind, 2.0 * n**3 / min(_seconds(run) for _ in range(3)) / 1e9)
             if kind in EMULATED_CHECK and first[kind] < 0.2 * first["float32"]:
                 break  # emulated: larger sizes would only take minutes to say the same
     best = {key: float("inf") for key in runs}
@@ -272,7 +273,7 @@ def encoder_rows(
     for name, texts in (("sentences", sentences), ("128-token chunks", windows)):
         real, padded = batch_lengths(encoder.batches(texts, batch_size=32))
         seconds, probe = timed(
-            lambda texts=texts: encoder.encode(texts, batch_size=32), repeat, dtype
+            functools.partial(encoder.encode, texts, batch_size=32), repeat, dtype
         )
         config = encoder.model.config
         rows.append(_row("MiniLM encoder", name, dtype, real, padded, (seconds, probe), config))
@@ -369,7 +370,9 @@ def main() -> None:
         )
     result: dict[str, Any] = {"peak_gflops": peak, "rates": rates}
     if not args.peak_only:
-        dtypes = ["float32"] + (["bfloat16"] if peak["bfloat16"] > peak["float32"] else [])
+        native_bf16 = any(flag in flags for flag in FAST_FLAGS["bfloat16"])
+        fast_bf16 = native_bf16 or peak["bfloat16"] > peak["float32"]
+        dtypes = ["float32"] + (["bfloat16"] if fast_bf16 else [])
         rows = model_rows(args, dtypes)
         print(
             "\n| model | workload | dtype | items | real / padded tokens | items/s | GFLOP/s real "
