@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import statistics
@@ -135,9 +136,12 @@ def deepen(pipeline: Pipeline, depth: int) -> None:
 
 
 def _pipeline_key(pipeline_dict: Any) -> Any:
-    """An indexing pipeline's identity: its JSON form without the index directory, and without
-    settings left at None (so an index built before a release added an optional setting, such
-    as a Chroma stage's `server`, is still recognised)."""
+    """An indexing pipeline's identity: its JSON form as this release builds it (a setting
+    added since the index was written takes its default, e.g. an encoder's `backend`), without
+    the index directory and without settings left at None (so an index built before a release
+    added an optional setting, such as a Chroma stage's `server`, is still recognised)."""
+    with contextlib.suppress(Exception):  # a stage or setting gone since: compare as written
+        pipeline_dict = Pipeline.from_dict(pipeline_dict).to_dict()
     data = json.loads(json.dumps(pipeline_dict or {}, sort_keys=True, default=str))
     data.pop("index_dir", None)
     for component in (data.get("components") or {}).values():

@@ -131,3 +131,15 @@ def test_settings_left_at_none_do_not_change_the_index_identity() -> None:
     assert default_index_dir(config, dataset) == default_index_dir(
         load_config(ROOT / "examples" / "hybrid-chunks.yaml"), dataset
     )
+
+
+def test_settings_added_since_an_index_was_built_take_their_defaults() -> None:
+    """A manifest written before `backend` and `quantize` existed still names this pipeline;
+    a setting that differs from its default does not."""
+    config = load_config(ROOT / "examples" / "hybrid.yaml")
+    before = config.indexing.to_dict()
+    encoder = before["components"]["encoder"]["init_parameters"]
+    encoder.pop("backend"), encoder.pop("quantize")  # what the previous release wrote
+    assert _pipeline_key(before) == _pipeline_key(config.indexing.to_dict())
+    encoder["backend"] = "onnx"
+    assert _pipeline_key(before) != _pipeline_key(config.indexing.to_dict())
