@@ -96,7 +96,9 @@ def test_int8_stays_close_to_float32(torch_encoder: TextEncoder) -> None:
     int8 = load_encoder("minilm", backend="onnx", quantize="int8")
     assert int8 is not load_encoder("minilm", backend="onnx")  # the shared cache keys on both
     cosines = _cosines(int8.encode(TEXTS, batch_size=3), torch_encoder.encode(TEXTS))
-    assert cosines.min() >= 0.9  # measured 0.95-0.99 (benchmarks/README.md: ONNX Runtime)
+    # Measured here: min 0.972 (the empty text), the rest 0.990-0.996; SciFact sentences min
+    # 0.980, mean 0.993 (benchmarks/README.md, "Inference backends").
+    assert cosines.min() >= 0.95
 
 
 def test_stage_output_matches_torch_and_records_the_backend() -> None:
