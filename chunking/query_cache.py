@@ -52,5 +52,9 @@ class QueryCache:
             while len(self._vectors) > self.size:
                 self._vectors.popitem(last=False)
 
+    def __reduce__(self) -> tuple[type[QueryCache], tuple[int]]:
+        """Pickled (a stage sent to a Ray actor or Serve replica): an empty cache of this size."""
+        return (QueryCache, (self.size,))
+
     def __len__(self) -> int:
         return len(self._vectors)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -35,3 +37,10 @@ def test_cached_vectors_are_copies_that_cannot_be_changed() -> None:
     assert kept is not None and kept.tolist() == [0.0, 1.0, 2.0]
     with pytest.raises(ValueError):
         kept[0] = 5
+
+
+def test_a_pickled_cache_arrives_empty_with_its_size() -> None:
+    cache = QueryCache(3)
+    cache.put("a", np.zeros(2))
+    copy = pickle.loads(pickle.dumps(cache))
+    assert copy.size == 3 and len(copy) == 0
