@@ -54,16 +54,24 @@ _read_before: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 _read_before_lock = threading.Lock()
 
 
+def manifest_version(index_dir: Path) -> tuple[int, int, int] | None:
+    """What identifies the manifest file now (inode, size, modification time): a run that
+    committed to the index has replaced it. None while there is none."""
+    try:
+        info = (Path(index_dir) / FILENAME).stat()
+    except OSError:
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+
 def read_manifest_once(index_dir: Path) -> dict[str, Any] | None:
     """`read_manifest`, parsed again only when the file changed (commits replace it by a
     rename: a new inode); for per-query checks, where parsing a large index's manifest costs
     about a millisecond. The dict is shared: read it, never change it."""
     path = Path(index_dir) / FILENAME
-    try:
-        info = path.stat()
-    except OSError:
+    key = manifest_version(index_dir)
+    if key is None:
         return read_manifest(index_dir)
-    key = (info.st_ino, info.st_size, info.st_mtime_ns)
     with _read_before_lock:
         seen = _read_before.get(path)
     if seen is not None and seen[0] == key:

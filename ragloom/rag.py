@@ -26,11 +26,11 @@ from ragloom.generation.base import Message
 from ragloom.generation.streaming import stream_pieces
 from ragloom.index_dir import prepare_index_dir
 from ragloom.indexing import IndexReport, index_paths
-from ragloom.manifest import check_encoder, read_manifest_once
+from ragloom.manifest import check_encoder, manifest_version, read_manifest_once
 from ragloom.pipeline.batched import run_many
 from ragloom.pipeline.executors import apply_executor, prepare_executor
 from ragloom.pipeline.result import PipelineResult
-from ragloom.roles import ChunkWriter
+from ragloom.roles import ChunkWriter, ReopensIndex
 from ragloom.structure import citation_location
 from ragloom.types import Answer, Hit
 
@@ -96,6 +96,8 @@ class RAG:
         self.config = config or default_config()
         self.config.set_index_dir(index_dir)
         apply_executor(self.config, executor)  # `executor`: "local" or "ray" overrides the file
+        #: The manifest the last query saw: when another run replaces it, readers reopen.
+        self._seen_version: tuple[int, int, int] | None = None
 
     @classmethod
     def from_file(
@@ -239,7 +241,15 @@ class RAG:
         return self._result(self.config.query.run(inputs), start)
 
     def _check_index(self) -> None:
-        """Refuse to query a missing index, or one built with another encoder."""
+        """Refuse to query a missing index, or one built with another encoder; after another
+        run committed to it, have the stores that keep a copy in memory load it afresh."""
+        version = manifest_version(self.index_dir)
+        if version != self._seen_version:
+            if self._seen_version is not None:
+                for component in self.config.query.components.values():
+                    if isinstance(component, ReopensIndex):
+                        component.reopen_index()
+            self._seen_version = version
         manifest = read_manifest_once(self.index_dir)
         if manifest is None:
             raise ConfigError(

@@ -59,3 +59,13 @@ class IndexReader(Protocol):
     def check_index(self) -> None:
         """Raise, saying what to do, when the index has no store for this stage."""
         ...
+
+
+@runtime_checkable
+class ReopensIndex(Protocol):
+    """A reader whose store keeps a copy of the index in memory (Chroma's HNSW graph): told
+    when another process committed to the index, it loads the store afresh."""
+
+    def reopen_index(self) -> None:
+        """Make the next search see the index as it is on disk now."""
+        ...

@@ -205,6 +205,12 @@ class ChromaRetriever(_ChromaStage):
         except ChromaServerUnreachable as exc:
             raise ChromaServerUnreachable(f"{self.label()}: server: {exc}") from None
 
+    def reopen_index(self) -> None:
+        """Search what another process committed since the store opened
+        (`ragloom.roles.ReopensIndex`)."""
+        if self._store is not None:
+            self._store.reopen()
+
     def check_index(self) -> None:
         """Refuse to query a collection that is not there, saying what to do
         (`ragloom.roles.IndexReader`)."""

@@ -35,6 +35,12 @@ RESERVED_KEYS = (*RECORD_SPAN, "metadata_json")
 SQLITE_FILE = "chroma.sqlite3"
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
+#: Directories this process opened to write: its readers share the writer's client, which
+#: already holds every write, and are never reopened under it.
+_written: set[str] = set()
+#: The client each reopened directory had before, kept alive for searches still running on
+#: it and stopped at the directory's next reopen.
+_retired: dict[str, Any] = {}
 
 
 class ChromaServerUnreachable(RagloomError):
@@ -60,7 +66,34 @@ def open_client(path: Path, create: bool = True) -> Any:
             _clients[key] = chromadb.PersistentClient(
                 path=key, settings=Settings(anonymized_telemetry=False)
             )
+        if create:
+            _written.add(key)
         return _clients[key]
+
+
+def reopen_client(path: Path, seen: Any) -> bool:
+    """Drop the client `seen` of a directory this process only reads, so the next
+    `open_client` loads the store as it is on disk now; whether it was dropped.
+
+    Chroma's embedded client keeps the HNSW index it loaded: a process that only reads
+    (a server's worker while `ragloom index` runs elsewhere) would search the vectors of the
+    day it opened. Nothing happens where this process writes the directory, or where another
+    store already replaced `seen`."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    key = str(path.resolve())
+    with _clients_lock:
+        if key in _written or _clients.get(key) is not seen:
+            return False
+        # Chroma caches one System per path; a new client needs the cached one gone.
+        system = SharedSystemClient._identifier_to_system.pop(seen._identifier, None)
+        previous = _retired.pop(key, None)
+        if previous is not None:
+            previous.stop()
+        if system is not None:
+            _retired[key] = system
+        del _clients[key]
+        return True
 
 
 def open_server_client(server: str) -> Any:
@@ -132,6 +165,7 @@ class ChromaStore:
         self.hnsw = dict(hnsw)
         self.read_only = read_only
         self._collection: Any = None
+        self._opened_with: Any = None  # the client `_collection` came from
         self._write_lock = threading.RLock()
 
     @property
@@ -155,9 +189,18 @@ class ChromaStore:
                 self._collection = client.get_collection(
                     self.collection_name, embedding_function=None
                 )
+                self._opened_with = client
             except (CollectionNotFound, NotFoundError):
                 return False
         return True
+
+    def reopen(self) -> None:
+        """See what other processes wrote since this store opened (`reopen_client`): an
+        embedded reader's next search loads the collection afresh."""
+        if self.server or not self.read_only or self._opened_with is None:
+            return
+        reopen_client(self.path, self._opened_with)
+        self._collection = self._opened_with = None
 
     @property
     def collection(self) -> Any:
