@@ -9,7 +9,8 @@ latency, 429s, other errors, and the server's resident memory before and at the 
 Rows (the issue's list): `/v1/retrieve` with examples/bm25.yaml and examples/hybrid.yaml over
 SciFact, `/v1/chat/completions` with the default config over examples/corpus (few requests),
 at 1 / 8 / 32 / 64 clients, plus an overload row (256 clients) that should get 429s, not 5xx.
-Variants: the local server, and Ray Serve with and without `@serve.batch` where available.
+Variants: the local server (one process or `--processes 2`), and Ray Serve with and without
+`@serve.batch` where available.
 
     python benchmarks/serve_load.py                       # every row
     python benchmarks/serve_load.py --only retrieve-bm25 --clients 1,32 --requests 200
@@ -128,6 +129,23 @@ VARIANTS = {
         "local-dense100", stages={**UNCACHED, "chroma_retriever": {"top_k": 100}}
     ),
     "local-unbatched": Variant("local-unbatched", {"max_batch": 1}),
+    # Two server processes (`--processes 2`): Python work (fusion, HTTP, Chroma's search,
+    # which holds the GIL) on both cores; then also 100 dense candidates; then also the query
+    # encoder on ONNX Runtime (float32: the same vectors as torch).
+    "local-2proc": Variant("local-2proc", {"processes": 2}),
+    "local-2proc-dense100": Variant(
+        "local-2proc-dense100",
+        {"processes": 2},
+        stages={**UNCACHED, "chroma_retriever": {"top_k": 100}},
+    ),
+    "local-2proc-onnx-dense100": Variant(
+        "local-2proc-onnx-dense100",
+        {"processes": 2},
+        stages={
+            "query_encoder": {"cache_size": 0, "backend": "onnx"},
+            "chroma_retriever": {"top_k": 100},
+        },
+    ),
     # Ray Serve: an ingress plus one deployment per heavy stage, with and without @serve.batch.
     "ray": Variant("ray", {"executor": "ray"}),
     "ray-unbatched": Variant(
@@ -220,12 +238,19 @@ def running_server(
 
 
 def _ready(proc: subprocess.Popen[bytes], log: Any, base: str) -> tuple[str, psutil.Process]:
-    """Wait for `/readyz`; exit with the server's log tail if it dies or takes too long."""
+    """Wait for `/readyz` (20 answers 200 in a row, each on a new connection: with several
+    server processes, each one answers some); exit with the server's log tail if it dies or
+    takes too long."""
     deadline = time.monotonic() + 600
+    in_a_row = 0
     while proc.poll() is None:
         with suppress(httpx.HTTPError):
-            if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
+            ready = httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+            in_a_row = in_a_row + 1 if ready else 0
+            if in_a_row >= 20:
                 return base, psutil.Process(proc.pid)
+            if ready:
+                continue
         if time.monotonic() > deadline:
             raise SystemExit("ragloom serve was not ready within 600 s")
         time.sleep(0.5)

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from ragloom.cli_support import ConfigOption, err, friendly_errors, quiet_libraries
-from ragloom.errors import RagloomError
+from ragloom.errors import ConfigError, RagloomError
 from ragloom.structure import location_label
 
 app = typer.Typer(
@@ -258,6 +258,15 @@ def serve(
         int | None,
         typer.Option("--workers", min=1, help="Threads running pipelines (default 4)."),
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            min=1,
+            help="Server processes on the port (default 1). More use more cores; they only "
+            "read the index: add documents with `ragloom index`.",
+        ),
+    ] = None,
     max_in_flight: Annotated[
         int | None,
         typer.Option("--max-in-flight", min=1, help="Requests at once; beyond, 429 (default 64)."),
@@ -285,15 +294,26 @@ def serve(
             "api_keys_file": api_keys_file,
             "model_name": model_name,
             "workers": workers,
+            "processes": processes,
             "max_in_flight": max_in_flight,
             "request_timeout_s": timeout,
         }
         settings = settings_for(config, overrides)
         rag = RAG.from_file(config, index_dir, executor or settings.executor)
-        if rag.config.query.executor.get("type") == "ray":
+        on_ray = rag.config.query.executor.get("type") == "ray"
+        if settings.processes > 1 and on_ray:
+            raise ConfigError(
+                "--processes is for the local executor; on Ray Serve, scale with replicas "
+                "(`serve: ray:` settings)"
+            )
+        if on_ray:
             from ragloom.server.ray_serve import serve_on_ray
 
             serve_on_ray(rag, settings)
+        elif settings.processes > 1:
+            from ragloom.server.processes import serve_processes
+
+            serve_processes(config, index_dir, settings)
         else:
             run_server(rag, settings)
 

@@ -1,6 +1,8 @@
 """Prometheus metrics: requests, errors and latency per endpoint; seconds per pipeline stage.
 
-Each app owns its registry (two apps in one process, as in tests, do not clash). Endpoints are
+Each app owns its registry (two apps in one process, as in tests, do not clash). Under
+`ragloom serve --processes N` (prometheus_client's multiprocess mode: `PROMETHEUS_MULTIPROC_DIR`
+set) every process records into that folder and any of them renders the sum. Endpoints are
 labelled by their route template (`/v1/documents/{doc_id}`), never the raw path, so the
 number of series stays bounded.
 
@@ -13,6 +15,7 @@ number of series stays bounded.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,6 +27,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 
 from ragloom.server.limits import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +36,8 @@ from ragloom.server.limits import ASGIApp, Message, Receive, Scope, Send
 #: seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 OTHER = "other"
+#: prometheus_client's folder for multiprocess mode (`ragloom.server.processes` sets it).
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class ServerMetrics:
@@ -64,7 +70,10 @@ class ServerMetrics:
             registry=self.registry,
         )
         self.in_flight = Gauge(
-            "ragloom_requests_in_flight", "HTTP requests being answered.", registry=self.registry
+            "ragloom_requests_in_flight",
+            "HTTP requests being answered.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
 
     def observe_stages(self, pipeline: str, timings: Mapping[str, float]) -> None:
@@ -73,7 +82,12 @@ class ServerMetrics:
             self.stages.labels(pipeline, stage).observe(float(seconds))
 
     def render(self) -> tuple[bytes, str]:
-        """The text exposition format and its content type."""
+        """The text exposition format and its content type (all processes' series summed
+        under multiprocess mode)."""
+        if os.environ.get(MULTIPROCESS_ENV):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 

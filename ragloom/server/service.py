@@ -191,6 +191,14 @@ class RagService:
 
     def write(self, documents: list[Document], delete: list[str]) -> IndexReport:
         """Add, replace and delete documents through the indexing pipeline (blocking)."""
+        if self.settings.processes > 1:
+            raise ApiError(
+                409,
+                f"this server runs {self.settings.processes} processes, which only read the "
+                "index (Chroma allows one writing process): add documents with `ragloom index`, "
+                "or serve with --processes 1",
+                "read_only_server",
+            )
         prepare_index_dir(self.rag.index_dir)
         with self.lock.write():
             try:

@@ -56,6 +56,9 @@ class ServerSettings(BaseModel):
     retry_after_s: Annotated[int, Field(ge=0)] = 1
     #: Threads running pipelines (queries wait for a free one; documents have their own).
     workers: Annotated[int, Field(gt=0)] = 4
+    #: Server processes on the port, each with its own pipelines (`ragloom.server.processes`);
+    #: more than one only reads the index (documents are added with `ragloom index`).
+    processes: Annotated[int, Field(gt=0)] = 1
     #: Concurrent requests' calls of a batch-capable stage (a query encoder) joined into one
     #: run at most (`ragloom.pipeline.coalesce`; no added wait); 1: each call runs alone.
     max_batch: Annotated[int, Field(gt=0)] = 32
