@@ -83,10 +83,11 @@ def reopen_client(path: Path, seen: Any) -> bool:
 
     key = str(path.resolve())
     with _clients_lock:
-        if key in _written or _clients.get(key) is not seen:
+        client = _clients.get(key)
+        if key in _written or client is None or client is not seen:
             return False
         # Chroma caches one System per path; a new client needs the cached one gone.
-        system = SharedSystemClient._identifier_to_system.pop(seen._identifier, None)
+        system = SharedSystemClient._identifier_to_system.pop(client._identifier, None)
         previous = _retired.pop(key, None)
         if previous is not None:
             previous.stop()
