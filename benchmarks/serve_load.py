@@ -129,6 +129,11 @@ VARIANTS = {
         "local-dense100", stages={**UNCACHED, "chroma_retriever": {"top_k": 100}}
     ),
     "local-unbatched": Variant("local-unbatched", {"max_batch": 1}),
+    # The query encoder on one intra-op thread (`threads: 1`): the other core stays free for
+    # the requests' Python work instead of both cores spinning on one small forward pass.
+    "local-encoder-1thread": Variant(
+        "local-encoder-1thread", stages={"query_encoder": {"cache_size": 0, "threads": 1}}
+    ),
     # Two server processes (`--processes 2`): Python work (fusion, HTTP, Chroma's search,
     # which holds the GIL) on both cores; then also 100 dense candidates; then also the query
     # encoder on ONNX Runtime (float32: the same vectors as torch).

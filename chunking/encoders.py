@@ -15,7 +15,10 @@ normalises.
 `backend: onnx` runs the model with ONNX Runtime on the CPU (exported once into the model cache;
 float32 matches torch to cosine 0.9999), `quantize: int8` on top of it uses dynamic int8
 weights (faster still, at a measured cost: cosine to float32 about 0.99, min 0.98 on SciFact;
-benchmarks/README.md). Both stages should use the same backend and quantize.
+benchmarks/README.md). Both stages should use the same backend and quantize. `threads` sets
+the model's intra-op threads for this stage alone (default: torch's count in the process, the
+cores or `OMP_NUM_THREADS`); one thread keeps a query encoder fast while other stages or
+requests use the other cores (benchmarks/README.md, "Threads per stage").
 
 Example YAML::
 
@@ -58,6 +61,7 @@ class EncoderStage(Component):
         truncate_dim: PositiveInt | None = None,
         backend: Backend = "torch",
         quantize: Quantize = "none",
+        threads: PositiveInt | None = None,
     ):
         refuse_backend(self.registered_name(), backend, quantize, dtype)
         self.model = model
@@ -72,11 +76,14 @@ class EncoderStage(Component):
         self.truncate_dim = truncate_dim
         self.backend = backend
         self.quantize = quantize
+        self.threads = threads
         self._encoder: TextEncoder | None = None
 
     def warm_up(self) -> None:
         if self._encoder is None:
-            encoder = load_encoder(self.model, self.device, self.dtype, self.backend, self.quantize)
+            encoder = load_encoder(
+                self.model, self.device, self.dtype, self.backend, self.quantize, self.threads
+            )
             encoder.output_dimension(self.truncate_dim)  # fail now on a too-large truncate_dim
             self._encoder = encoder
 

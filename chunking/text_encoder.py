@@ -124,6 +124,7 @@ def load_encoder(
     dtype: DType = "auto",
     backend: Backend = "torch",
     quantize: Quantize = "none",
+    threads: int | None = None,
 ) -> TextEncoder:
     """A process-wide shared encoder for these settings (loaded once, thread-safe)."""
-    return TextEncoder.shared(model, device, dtype, backend, quantize)
+    return TextEncoder.shared(model, device, dtype, backend, quantize, threads)

@@ -59,11 +59,23 @@ def refuse_backend(stage: str, backend: str, quantize: str, dtype: str) -> None:
 
 
 class TorchRunner:
-    """Runs a transformers module eagerly and returns its `output` (e.g. `last_hidden_state`)."""
+    """Runs a transformers module eagerly and returns its `output` (e.g. `last_hidden_state`),
+    on `threads` intra-op threads when given (torch's OpenMP count is per calling thread, so
+    this stage's setting does not change another stage's running beside it)."""
 
-    def __init__(self, module: Any, output: str):
+    def __init__(self, module: Any, output: str, threads: int | None = None):
         self.module = module
         self.output = output
+        self.threads = threads
 
     def __call__(self, batch: Mapping[str, Any]) -> Any:
-        return getattr(self.module(**batch), self.output)
+        if self.threads is None:
+            return getattr(self.module(**batch), self.output)
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return getattr(self.module(**batch), self.output)
+        finally:
+            torch.set_num_threads(before)

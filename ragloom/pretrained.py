@@ -2,10 +2,11 @@
 length-sorted batches the encoders feed it.
 
 `TextEncoder`, `CrossEncoder` and the local chat model subclass `Pretrained`, naming their Auto
-class; `Cls.shared(model, device, dtype, backend, quantize)` keeps one copy per process for each
-(model, device, concrete dtype, backend, quantize), so a pipeline's chunk and query encoders share
-one set of weights and `auto` shares the copy of the dtype it picks. Loading goes through
-`ragloom.models.load_pretrained` (bundled alias, local folder or hub id, with its clear errors).
+class; `Cls.shared(model, device, dtype, backend, quantize, threads)` keeps one copy per process
+for each (model, device, concrete dtype, backend, quantize, threads), so a pipeline's chunk and
+query encoders share one set of weights and `auto` shares the copy of the dtype it picks.
+Loading goes through `ragloom.models.load_pretrained` (bundled alias, local folder or hub id,
+with its clear errors).
 
 `forward(batch)` runs a tokenized batch on the chosen backend (`ragloom.backends`): PyTorch
 eager, or ONNX Runtime over an export cached once (`ragloom.onnx_export`), and returns the
@@ -48,6 +49,7 @@ class Pretrained:
         dtype: DType = "auto",
         backend: Backend = "torch",
         quantize: Quantize = "none",
+        threads: int | None = None,
     ):
         import transformers
 
@@ -66,7 +68,7 @@ class Pretrained:
                 model, transformers.AutoConfig, pick_dtype("float32", self.device)
             )
             path = onnx_model_file(model, self.auto_class, self.output_name, quantize)
-            self.runner = OnnxRunner(onnx_session(path), self.output_name)
+            self.runner = OnnxRunner(onnx_session(path, threads), self.output_name)
             return
         self.device = pick_device(device)
         self.tokenizer, self.model = load_pretrained(
@@ -74,7 +76,7 @@ class Pretrained:
         )
         self.model.to(self.device).eval()
         self.config = self.model.config
-        self.runner = TorchRunner(self.model, self.output_name)
+        self.runner = TorchRunner(self.model, self.output_name, threads)
 
     def forward(self, batch: Any) -> Any:
         """The `output_name` tensor of a tokenized batch (call under `torch.inference_mode`)."""
@@ -88,8 +90,10 @@ class Pretrained:
         dtype: DType = "auto",
         backend: Backend = "torch",
         quantize: Quantize = "none",
+        threads: int | None = None,
     ) -> Self:
-        """The process-wide instance for these settings (loaded once, thread-safe)."""
+        """The process-wide instance for these settings (loaded once, thread-safe); `threads`:
+        its intra-op threads (None: torch's count in this process)."""
         check_backend(backend, quantize, dtype)
         if backend == "onnx":
             from ragloom.onnx_runtime import onnx_device
@@ -100,9 +104,13 @@ class Pretrained:
             concrete = str(pick_dtype(dtype, device)).removeprefix("torch.")
         # Only non-default backend settings are passed on: subclasses such as the chat model
         # take (model, device, dtype) alone.
-        options = {} if backend == "torch" else {"backend": backend, "quantize": quantize}
+        options: dict[str, Any] = (
+            {} if backend == "torch" else {"backend": backend, "quantize": quantize}
+        )
+        if threads is not None:
+            options["threads"] = threads
         return load_once(
-            (cls, model, device, concrete, backend, quantize),
+            (cls, model, device, concrete, backend, quantize, threads),
             lambda: cls(model, device=device, dtype=concrete, **options),  # type: ignore[arg-type]
         )
 
@@ -118,8 +126,9 @@ class BatchEncoder(Pretrained):
         dtype: DType = "auto",
         backend: Backend = "torch",
         quantize: Quantize = "none",
+        threads: int | None = None,
     ):
-        super().__init__(model, device, dtype, backend, quantize)
+        super().__init__(model, device, dtype, backend, quantize, threads)
         positions = getattr(self.config, "max_position_embeddings", MAX_ENCODER_TOKENS)
         self.max_length = min(int(positions), MAX_ENCODER_TOKENS)
 

@@ -97,6 +97,7 @@ def load_cross_encoder(
     dtype: DType = "auto",
     backend: Backend = "torch",
     quantize: Quantize = "none",
+    threads: int | None = None,
 ) -> CrossEncoder:
     """A process-wide shared cross-encoder for these settings (loaded once, thread-safe)."""
-    return CrossEncoder.shared(model, device, dtype, backend, quantize)
+    return CrossEncoder.shared(model, device, dtype, backend, quantize, threads)

@@ -158,6 +158,7 @@ class CrossEncoderReranker(Component):
         retrieval_weight: Weight = 0.0,
         backend: Backend = "torch",
         quantize: Quantize = "none",
+        threads: PositiveInt | None = None,
     ):
         refuse_backend(self.registered_name(), backend, quantize, dtype)
         self.model = model
@@ -171,12 +172,13 @@ class CrossEncoderReranker(Component):
         self.retrieval_weight = retrieval_weight
         self.backend = backend
         self.quantize = quantize
+        self.threads = threads
         self._encoder: CrossEncoder | None = None
 
     def warm_up(self) -> None:
         if self._encoder is None:
             self._encoder = load_cross_encoder(
-                self.model, self.device, self.dtype, self.backend, self.quantize
+                self.model, self.device, self.dtype, self.backend, self.quantize, self.threads
             )
 
     @output_types(hits=list[Hit])
