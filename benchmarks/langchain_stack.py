@@ -31,6 +31,12 @@ The LangChain stack:
     python benchmarks/langchain_stack.py --reranker /tmp/rr --limit-queries 10 --limit-docs 200
     python benchmarks/langchain_stack.py --reranker ... --config examples/hybrid-chunks.yaml \
         --depths 20 --retrieval-weight 0     # equal settings: one chunking, cross-encoder only
+    python benchmarks/langchain_stack.py --config examples/hybrid.yaml --depths 0 \
+        --query-backends onnx int8           # no reranker; ragloom's query encoder on ONNX too
+
+`--query-backends` adds ragloom stacks whose query encoder runs on ONNX Runtime (`onnx`: float32,
+`int8`: dynamic int8), over the same index, timed in the same alternation; each such row also
+says for how many queries its top 10 documents are the torch stack's, in the same order.
 
 Indexes are built once under benchmarks/results/langchain-stack/ and reused (their build
 times are recorded there); `--limit-docs N` (smoke runs) indexes the judged documents of the
@@ -62,13 +68,16 @@ from typing import Any
 import numpy as np
 
 from ragloom.chunking.base import Chunker
-from ragloom.config import RagConfig, load_config
+from ragloom.chunking.encoders import QueryEncoder
+from ragloom.chunking.query_cache import QueryCache
+from ragloom.config import RagConfig, config_from_dict, load_config
 from ragloom.evaluation.beir import load_split
-from ragloom.evaluation.metrics import document_run, per_query
+from ragloom.evaluation.metrics import document_run, per_query, ranked
 from ragloom.evaluation.runner import default_index_dir, ensure_index, ranking_pipeline
 from ragloom.loaders.files import load_beir_corpus
 from ragloom.manifest import check_encoder, read_manifest
 from ragloom.pipeline.graph import Pipeline
+from ragloom.pipeline.spec import load_yaml_file
 from ragloom.rag import RAG
 from ragloom.rerank.reranker import CrossEncoderReranker
 from ragloom.retrievers.bm25 import BM25Retriever as RagloomBM25
@@ -206,14 +215,18 @@ def ragloom_index(config: RagConfig, corpus: Path) -> tuple[Path, float | None, 
 def ragloom_stack(
     config: RagConfig,
     index_dir: Path,
-    reranker: str,
+    reranker: str | None,
     sizes: Sizes,
     retrieval_weight: float | None,
 ) -> Pipeline:
     """The config's ranking pipeline sized to `sizes`: reranker at `depth`, none at depth 0."""
     ranking = ranking_pipeline(config.query)
     ranking.index_dir = index_dir
-    ranking = with_reranker(ranking, reranker) if sizes.depth else without_reranker(ranking)
+    if sizes.depth:
+        assert reranker is not None  # main() refuses a depth without --reranker
+        ranking = with_reranker(ranking, reranker)
+    else:
+        ranking = without_reranker(ranking)
     k = retriever_k(config, sizes)
     for component in ranking.components.values():
         if isinstance(component, CrossEncoderReranker):
@@ -224,6 +237,10 @@ def ragloom_stack(
             component.top_k = sizes.depth or sizes.top_k
         elif _is_retriever(component):
             component.top_k = k[_role(component)]  # type: ignore[attr-defined]
+        elif isinstance(component, QueryEncoder):
+            # No cache of repeated questions: the warm-up and profile queries repeat timed
+            # ones, and LangChain's stack has none.
+            component.cache = QueryCache(0)
     ranking.warm_up()
     return ranking
 
@@ -262,12 +279,24 @@ def without_reranker(ranking: Pipeline) -> Pipeline:
 # -- the LangChain stack ----------------------------------------------------------------------
 
 
+def query_backend_config(path: Path, backend: str) -> RagConfig:
+    """The config at `path` with its query encoder on ONNX Runtime (`onnx`: float32, `int8`)."""
+    data, source = load_yaml_file(path)
+    for component in data["query"]["components"].values():
+        if component["type"] == "query_encoder":
+            settings = component.setdefault("init_parameters", {})
+            settings.update(
+                {"backend": "onnx", "quantize": "int8" if backend == "int8" else "none"}
+            )
+    return config_from_dict(data, source)
+
+
 def langchain_parts(
     config: RagConfig,
     chunks: dict[str, list[Chunk]],
     dense_chunker: Chunker,
     corpus: Path,
-    reranker: str,
+    reranker: str | None,
 ) -> tuple[dict[str, Any], dict[str, float | None]]:
     """LangChain's pieces that every depth shares: BM25Retriever over the BM25 writer's chunks,
     a Chroma store over the dense writer's chunks (built once, named by `dense_chunker`'s
@@ -296,7 +325,11 @@ def langchain_parts(
     bm25_seconds = time.perf_counter() - began
     key = f"chroma-{corpus.name}-{_digest([dense_chunker.to_dict()])}"
     store, chroma_seconds = _chroma(Chroma, docs["dense"], embeddings, RESULTS / key)
-    model = HuggingFaceCrossEncoder(model_name=reranker, model_kwargs=_cross_encoder_kwargs(config))
+    model = (
+        HuggingFaceCrossEncoder(model_name=reranker, model_kwargs=_cross_encoder_kwargs(config))
+        if reranker
+        else None
+    )
     parts = {"bm25": bm25, "store": store, "embeddings": embeddings, "cross_encoder": model}
     return parts, {"bm25": bm25_seconds, "chroma": chroma_seconds}
 
@@ -451,11 +484,16 @@ def latency(ms: list[float]) -> dict[str, float]:
 
 
 def profile(
-    queries: list[str], ranking: Pipeline, lc: dict[str, Any], parts: dict[str, Any], sizes: Sizes
+    queries: list[str],
+    rankings: dict[str, Pipeline],
+    lc: dict[str, Any],
+    parts: dict[str, Any],
+    sizes: Sizes,
 ) -> dict[str, dict[str, float]]:
-    """Median ms per stage: LangChain's pieces called one by one, ragloom's stage timings."""
+    """Median ms per stage: LangChain's pieces called one by one, each ragloom stack's stage
+    timings."""
     lc_ms: dict[str, list[float]] = {}
-    rl_ms: dict[str, list[float]] = {}
+    rl_ms: dict[str, dict[str, list[float]]] = {name: {} for name in rankings}
 
     @contextmanager
     def clock(into: dict[str, list[float]], name: str) -> Iterator[None]:
@@ -471,19 +509,22 @@ def profile(
         with clock(lc_ms, "chroma search"):
             dense = parts["store"].similarity_search_by_vector(vector, k=lc["dense_k"])
         with clock(lc_ms, "fusion (weighted RRF) + cut"):
-            candidates = lc["ensemble"].weighted_reciprocal_rank([sparse, dense])[: sizes.depth]
-        with clock(lc_ms, "rerank (compress_documents)"):
-            lc["compressor"].compress_documents(candidates, text)
+            cut = sizes.depth or sizes.top_k
+            candidates = lc["ensemble"].weighted_reciprocal_rank([sparse, dense])[:cut]
+        if sizes.depth:
+            with clock(lc_ms, "rerank (compress_documents)"):
+                lc["compressor"].compress_documents(candidates, text)
         with clock(lc_ms, "total (stack.invoke)"):
             lc["stack"].invoke(text)
-        with clock(rl_ms, "total (pipeline.run)"):
-            result = ranking.run({"query": text})
-        for name, seconds in result.timings.items():
-            rl_ms.setdefault(name, []).append(seconds * 1000)
-    return {
-        "langchain": {k: statistics.median(v) for k, v in lc_ms.items()},
-        "ragloom": {k: statistics.median(v) for k, v in rl_ms.items()},
-    }
+        for stack, ranking in rankings.items():
+            with clock(rl_ms[stack], "total (pipeline.run)"):
+                result = ranking.run({"query": text})
+            for name, seconds in result.timings.items():
+                rl_ms[stack].setdefault(name, []).append(seconds * 1000)
+    medians = {"langchain": {k: statistics.median(v) for k, v in lc_ms.items()}}
+    for stack, stages in rl_ms.items():
+        medians[stack] = {k: statistics.median(v) for k, v in stages.items()}
+    return medians
 
 
 def paired_bootstrap(a: list[float], b: list[float], samples: int = 2000) -> tuple[float, float]:
@@ -519,8 +560,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     log(f"{len(documents)} documents -> chunks {counts_made} in {chunk_seconds:.1f} s")
     by_id = {c.id: c for role_chunks in chunks.values() for c in role_chunks}
 
-    reranker = str(Path(args.reranker).resolve())
+    reranker = str(Path(args.reranker).resolve()) if args.reranker else None
     index_dir, rl_build, counts = ragloom_index(config, corpus)
+    backends = {f"ragloom-{b}": query_backend_config(args.config, b) for b in args.query_backends}
     parts, lc_build = langchain_parts(config, chunks, chunkers["dense"], corpus, reranker)
     texts = list(queries.values())
     rows: list[dict[str, Any]] = []
@@ -536,16 +578,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             hits: list[Hit] = ranking.run({"query": text})["hits"]
             return hits
 
+        stacks: dict[str, Any] = {"ragloom": ask_ragloom}
+        rankings = {"ragloom": ranking}
+        for name, variant in backends.items():
+            other = ragloom_stack(variant, index_dir, reranker, sizes, args.retrieval_weight)
+            rankings[name] = other
+            stacks[name] = lambda text, other=other: other.run({"query": text})["hits"]
+
         def ask_langchain(text: str, lc: dict[str, Any] = lc) -> list[Hit]:
             found = lc["stack"].invoke(text)
             return [Hit(by_id[d.metadata["chunk_id"]], -float(n)) for n, d in enumerate(found)]
 
-        stacks = {"ragloom": ask_ragloom, "langchain": ask_langchain}
+        stacks["langchain"] = ask_langchain
         for text in texts[: args.warmup]:
             for ask in stacks.values():
                 ask(text)
         runs: dict[str, dict[str, dict[str, float]]] = {name: {} for name in stacks}
         ms: dict[str, list[float]] = {name: [] for name in stacks}
+        top: dict[str, dict[str, list[str]]] = {name: {} for name in stacks}
         for n, (qid, text) in enumerate(queries.items()):
             order = list(stacks) if n % 2 == 0 else list(reversed(stacks))
             for name in order:
@@ -553,15 +603,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 hits = stacks[name](text)
                 ms[name].append((time.perf_counter() - began) * 1000)
                 runs[name][qid] = document_run(hits, args.top_k)
+                top[name][qid] = list(ranked(runs[name][qid]))
             if (n + 1) % 50 == 0:
                 log(f"depth {depth}: {n + 1}/{len(queries)} queries")
         for name in stacks:
             scores = per_query(qrels, runs[name], METRICS)
             mean = {m: statistics.fmean(v[m] for v in scores.values()) for m in METRICS}
-            rows.append({"stack": name, "depth": depth} | mean | latency(ms[name]))
+            same = sum(top[name][q] == top["ragloom"][q] for q in queries)
+            rows.append(
+                {"stack": name, "depth": depth}
+                | mean
+                | latency(ms[name])
+                | {"same_top_as_ragloom": same}
+            )
             per_query_ndcg[(name, depth)] = [scores[q]["ndcg@10"] for q in qrels]
-        if depth == max(args.depths) and depth:
-            profiled = profile(texts[: args.profile], ranking, lc, parts, sizes)
+        if depth == max(args.depths):
+            profiled = profile(texts[: args.profile], rankings, lc, parts, sizes)
 
     return {
         "rows": rows,
@@ -576,6 +633,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "setup": {
             "config": str(args.config),
             "reranker": reranker,
+            "query_backends": args.query_backends,
             "queries": len(queries),
             "documents": len(documents),
             "chunks": counts_made,
@@ -644,12 +702,24 @@ def table(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     labels = {"langchain": "LangChain (hand-built)", "ragloom": "ragloom"}
+    lc_p50 = {r["depth"]: r["p50_ms"] for r in report["rows"] if r["stack"] == "langchain"}
     for r in report["rows"]:
         lines.append(
-            f"| {labels[r['stack']]} | {_depth_label(r['depth'])} | {r['ndcg@10']:.4f} | "
-            f"{r['recall@10']:.4f} | {r['mrr@10']:.4f} | {r['p50_ms']:.1f} | "
-            f"{r['p95_ms']:.1f} | {r['mean_ms']:.1f} |"
+            f"| {labels.get(r['stack'], r['stack'])} | {_depth_label(r['depth'])} | "
+            f"{r['ndcg@10']:.4f} | {r['recall@10']:.4f} | {r['mrr@10']:.4f} | "
+            f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['mean_ms']:.1f} |"
         )
+    lines += [
+        "",
+        "| stack | reranking | p50 speed-up over LangChain | top 10 = ragloom's (queries) |",
+        "|---|---|---|---|",
+    ]
+    for r in report["rows"]:
+        if r["stack"] != "langchain":
+            lines.append(
+                f"| {labels.get(r['stack'], r['stack'])} | {_depth_label(r['depth'])} | "
+                f"{lc_p50[r['depth']] / r['p50_ms']:.2f}x | {r['same_top_as_ragloom']} |"
+            )
     lines += [
         "",
         "| LangChain row | fastest ragloom row at >= its nDCG@10 | nDCG@10 delta (95 % CI) "
@@ -677,7 +747,14 @@ def table(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reranker", required=True, help="cross-encoder folder (HF format)")
+    parser.add_argument("--reranker", help="cross-encoder folder (HF format; for depths > 0)")
+    parser.add_argument(
+        "--query-backends",
+        nargs="*",
+        default=[],
+        choices=["onnx", "int8"],
+        help="also ragloom with its query encoder on ONNX Runtime (float32 / int8)",
+    )
     parser.add_argument("--config", type=Path, default=default_config_path())
     parser.add_argument("--dataset", type=Path, default=DATASET)
     parser.add_argument("--limit-queries", type=int, default=None, help="first N test queries")
@@ -701,7 +778,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead")
     args = parser.parse_args(argv)
-    if not (Path(args.reranker) / "config.json").is_file():
+    if args.reranker is None and any(args.depths):
+        parser.error(f"--depths {args.depths} rerank: give --reranker FOLDER (or --depths 0)")
+    if args.reranker and not (Path(args.reranker) / "config.json").is_file():
         parser.error(f"--reranker {args.reranker}: no config.json (not a model folder)")
     if any(0 < depth < args.top_k for depth in args.depths):
         parser.error(f"--depths ({args.depths}) must be 0 or at least --top-k ({args.top_k})")

@@ -361,7 +361,7 @@ async def fire(
 
 def print_row(row: Row) -> None:
     print(
-        f"{row.workload:16} {row.variant:12} {row.clients:>4} {row.ok:>6}/{row.sent:<6} "
+        f"{row.workload:16} {row.variant:26} {row.clients:>4} {row.ok:>6}/{row.sent:<6} "
         f"{row.qps:>7.1f} {row.p50_ms:>8.1f} {row.p95_ms:>8.1f} {row.p99_ms:>8.1f} "
         f"{row.rejected_429:>5} {row.errors:>5} "
         f"{row.rss_before_mb:>6.0f} {row.rss_peak_mb:>6.0f} {row.rss_after_mb:>6.0f}",
@@ -408,7 +408,7 @@ def main() -> None:
         flush=True,
     )
     print(
-        f"{'workload':16} {'variant':12} {'cli':>4} {'ok/sent':>13} {'req/s':>7} "
+        f"{'workload':16} {'variant':26} {'cli':>4} {'ok/sent':>13} {'req/s':>7} "
         f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'429':>5} {'err':>5} "
         f"{'rss0':>6} {'peak':>6} {'rss1':>6}",
         flush=True,
