@@ -59,6 +59,7 @@ def serve_processes(
             port=settings.port,
             log_level=log_level,
             timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+            timeout_keep_alive=int(settings.keep_alive_s),
             limit_concurrency=None,  # the app answers 429 itself (see `serve`)
             server_header=False,
         )

@@ -37,6 +37,7 @@ def serve(rag: RAG, settings: ServerSettings, log_level: str = "info") -> None:
         port=settings.port,
         log_level=log_level,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        timeout_keep_alive=int(settings.keep_alive_s),
         # The app bounds requests itself (429 with Retry-After); uvicorn's own bound answers
         # 503 without a body.
         limit_concurrency=None,

@@ -62,6 +62,10 @@ class ServerSettings(BaseModel):
     #: Concurrent requests' calls of a batch-capable stage (a query encoder) joined into one
     #: run at most (`ragloom.pipeline.coalesce`; no added wait); 1: each call runs alone.
     max_batch: Annotated[int, Field(gt=0)] = 32
+    #: Seconds an idle keep-alive connection stays open. Long enough that a connection is not
+    #: closed under a client about to reuse it while a busy server's event loop lags
+    #: (uvicorn's 5 s default dropped such requests under overload: client-side ReadErrors).
+    keep_alive_s: Annotated[float, Field(gt=0)] = 60.0
     #: Seconds SIGTERM waits for in-flight requests before closing them.
     shutdown_timeout_s: Annotated[float, Field(gt=0)] = 30.0
     #: Where pipelines run: `ray` serves on Ray Serve (an ingress plus a deployment per heavy
