@@ -36,6 +36,9 @@ def onnx_session(path: Path, threads: int | None = None) -> Any:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # No spin-waiting after a run: ONNX Runtime's idle threads otherwise spin for a while and
+    # take the cores from the stages that run next (a query's Chroma search, BM25).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only: fused-graph notices are not the user's concern
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

@@ -79,6 +79,8 @@ def test_query_encoder_threads_give_the_same_embedding(backend: str) -> None:
     else:
         options = single.encoder.runner.session.get_session_options()
         assert options.intra_op_num_threads == 1
+        # idle threads sleep instead of spinning into the next stage's time
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert load_encoder("minilm", backend=backend, threads=1) is single.encoder
 
 
