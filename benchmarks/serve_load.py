@@ -135,13 +135,18 @@ VARIANTS = {
         "local-encoder-1thread", stages={"query_encoder": {"cache_size": 0, "threads": 1}}
     ),
     # Two server processes (`--processes 2`): Python work (fusion, HTTP, Chroma's search,
-    # which holds the GIL) on both cores; then also 100 dense candidates; then also the query
-    # encoder on ONNX Runtime (float32: the same vectors as torch).
+    # which holds the GIL) on both cores; then also 100 dense candidates; the query encoder on
+    # ONNX Runtime (float32: the same vectors as torch), with 300 or 100 dense candidates.
     "local-2proc": Variant("local-2proc", {"processes": 2}),
     "local-2proc-dense100": Variant(
         "local-2proc-dense100",
         {"processes": 2},
         stages={**UNCACHED, "chroma_retriever": {"top_k": 100}},
+    ),
+    "local-2proc-onnx": Variant(
+        "local-2proc-onnx",
+        {"processes": 2},
+        stages={"query_encoder": {"cache_size": 0, "backend": "onnx"}},
     ),
     "local-2proc-onnx-dense100": Variant(
         "local-2proc-onnx-dense100",
