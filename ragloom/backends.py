@@ -1,9 +1,11 @@
-"""Which runtime runs an encoder's transformer: PyTorch eager (`torch`) or ONNX Runtime (`onnx`).
+"""Which runtime runs an encoder's transformer: PyTorch eager (`torch`), ONNX Runtime (`onnx`),
+or OpenVINO (`openvino`, over the same ONNX export).
 
 A backend is a small runner: it takes a tokenized batch and returns one output tensor (token
 states for an encoder, logits for a cross-encoder), so pooling, prefixes, Matryoshka truncation,
 late chunking and batching stay one copy in `TextEncoder` / `CrossEncoder`. `quantize: int8`
-(ONNX Runtime dynamic int8) applies to the onnx backend only; torch takes `dtype` instead.
+(ONNX Runtime dynamic int8) applies to the onnx backend only; torch and openvino take `dtype`
+instead (openvino: auto, float32 or bfloat16).
 
 Example::
 
@@ -18,21 +20,33 @@ from typing import Any, Literal
 
 from ragloom.errors import ComponentConfigError, Problem
 
-Backend = Literal["torch", "onnx"]
+Backend = Literal["torch", "onnx", "openvino"]
+BACKENDS = ("torch", "onnx", "openvino")
 Quantize = Literal["none", "int8"]
 
 #: The torch dtypes the onnx backend accepts (it runs float32 graphs; int8 via `quantize`).
 ONNX_DTYPES = ("auto", "float32")
+#: The dtypes the openvino backend accepts (`auto`: bfloat16 where the CPU has it).
+OPENVINO_DTYPES = ("auto", "float32", "bfloat16")
 
 
 def backend_problem(backend: str, quantize: str, dtype: str) -> tuple[str, str] | None:
     """(message, field) when the settings do not go together, else None."""
-    if backend == "torch" and quantize != "none":
-        return f"quantize: {quantize} needs backend: onnx (torch takes dtype instead)", "quantize"
+    if backend != "onnx" and quantize != "none":
+        return (
+            f"quantize: {quantize} needs backend: onnx ({backend} takes dtype instead)",
+            "quantize",
+        )
     if backend == "onnx" and dtype not in ONNX_DTYPES:
         return (
             f"dtype: {dtype} is a torch setting; backend: onnx runs float32 "
             "(quantize: int8 for dynamic int8 weights)",
+            "dtype",
+        )
+    if backend == "openvino" and dtype not in OPENVINO_DTYPES:
+        return (
+            f"dtype: {dtype} is not an openvino precision; choose one of "
+            f"{', '.join(OPENVINO_DTYPES)}",
             "dtype",
         )
     return None
@@ -40,8 +54,8 @@ def backend_problem(backend: str, quantize: str, dtype: str) -> tuple[str, str] 
 
 def check_backend(backend: str, quantize: str, dtype: str) -> None:
     """Raise ValueError (one line) when backend, quantize and dtype do not go together."""
-    if backend not in ("torch", "onnx"):
-        raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if quantize not in ("none", "int8"):
         raise ValueError(f"quantize must be 'none' or 'int8', got {quantize!r}")
     problem = backend_problem(backend, quantize, dtype)

@@ -36,7 +36,8 @@ MAX_ENCODER_TOKENS = 512
 
 class Pretrained:
     """Tokenizer + a transformers `auto_class` model, on `device` in eval mode (backend `torch`),
-    or its cached ONNX export in an ONNX Runtime session (backend `onnx`, CPU)."""
+    or its cached ONNX export in an ONNX Runtime session (backend `onnx`, CPU) or compiled by
+    OpenVINO (backend `openvino`, CPU)."""
 
     auto_class: ClassVar[str] = "AutoModel"
     #: The model output `forward` returns.
@@ -70,6 +71,18 @@ class Pretrained:
             path = onnx_model_file(model, self.auto_class, self.output_name, quantize)
             self.runner = OnnxRunner(onnx_session(path, threads), self.output_name)
             return
+        if backend == "openvino":
+            from ragloom.onnx_export import onnx_model_file
+            from ragloom.openvino_runtime import OpenVinoRunner, compile_openvino, openvino_device
+
+            self.device = openvino_device(device)
+            self.tokenizer, self.config = load_pretrained(
+                model, transformers.AutoConfig, pick_dtype("float32", self.device)
+            )
+            path = onnx_model_file(model, self.auto_class, self.output_name)
+            compiled = compile_openvino(path, threads, dtype)
+            self.runner = OpenVinoRunner(compiled, self.output_name)
+            return
         self.device = pick_device(device)
         self.tokenizer, self.model = load_pretrained(
             model, getattr(transformers, self.auto_class), pick_dtype(dtype, self.device)
@@ -99,6 +112,10 @@ class Pretrained:
             from ragloom.onnx_runtime import onnx_device
 
             device, concrete = onnx_device(device), "float32"
+        elif backend == "openvino":
+            from ragloom.openvino_runtime import openvino_device
+
+            device, concrete = openvino_device(device), str(dtype)
         else:
             device = pick_device(device)
             concrete = str(pick_dtype(dtype, device)).removeprefix("torch.")

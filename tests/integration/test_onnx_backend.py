@@ -210,11 +210,11 @@ INPUTS = {
 @pytest.mark.parametrize(
     ("stage", "params", "field", "words"),
     [
-        ("chunk_encoder", "backend: tensorrt", "backend", "'torch' or 'onnx'"),
+        ("chunk_encoder", "backend: tensorrt", "backend", "'torch', 'onnx' or 'openvino'"),
         ("query_encoder", "quantize: int4", "quantize", "'none' or 'int8'"),
         ("late_chunking_encoder", "quantize: int8", "quantize", "needs backend: onnx"),
         ("chunk_encoder", "backend: onnx, dtype: bfloat16", "dtype", "runs float32"),
-        ("cross_encoder_reranker", "model: x, backend: gpu", "backend", "'torch' or 'onnx'"),
+        ("cross_encoder_reranker", "model: x, backend: gpu", "backend", "'torch', 'onnx' or 'openvino'"),
     ],
 )
 def test_bad_backend_settings_are_refused_at_load(
