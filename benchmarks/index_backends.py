@@ -1,5 +1,6 @@
 """The whole `ragloom index` of SciFact with `examples/hybrid.yaml` per inference backend, and
-the SciFact nDCG@10 each index gives: torch fp32 against ONNX Runtime fp32 and dynamic int8.
+the SciFact nDCG@10 each index gives: torch fp32 against ONNX Runtime fp32 and dynamic int8, and
+OpenVINO (its own precision choice: bfloat16 on CPUs with it).
 
 Each variant is hybrid.yaml with `backend`/`quantize` set on both encoders (the late-chunking
 encoder that indexes and the query encoder that asks), so a variant's index is searched with
@@ -46,6 +47,7 @@ VARIANTS: dict[str, dict[str, str]] = {
     "torch": {"backend": "torch"},
     "onnx": {"backend": "onnx"},
     "onnx-int8": {"backend": "onnx", "quantize": "int8"},
+    "openvino": {"backend": "openvino"},  # dtype auto: bfloat16 where the CPU has it
 }
 ENCODER_TYPES = ("late_chunking_encoder", "chunk_encoder", "query_encoder")
 

@@ -1,5 +1,5 @@
 """Reranking at depth 20 by inference backend, on SciFact: `examples/hybrid-rerank.yaml`'s
-cross-encoder on torch fp32 (the reference), torch bf16, onnx fp32 and onnx int8, with the
+cross-encoder on torch fp32 (the reference), torch bf16, onnx fp32, onnx int8 and openvino, with the
 nDCG@10 each gives and its reranking time, side by side.
 
 For every test claim the hybrid retrieval runs once (the config's stages before the reranker,
@@ -37,6 +37,7 @@ BACKENDS: dict[str, dict[str, str]] = {
     "torch bf16": {"backend": "torch", "dtype": "bfloat16"},
     "onnx fp32": {"backend": "onnx"},
     "onnx int8": {"backend": "onnx", "quantize": "int8"},
+    "openvino": {"backend": "openvino", "dtype": "auto"},  # bfloat16 where the CPU has it
 }
 DEPTH = 100  # documents fusion returns, as `ragloom eval --depth 100`
 
