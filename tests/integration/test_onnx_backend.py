@@ -214,7 +214,12 @@ INPUTS = {
         ("query_encoder", "quantize: int4", "quantize", "'none' or 'int8'"),
         ("late_chunking_encoder", "quantize: int8", "quantize", "needs backend: onnx"),
         ("chunk_encoder", "backend: onnx, dtype: bfloat16", "dtype", "runs float32"),
-        ("cross_encoder_reranker", "model: x, backend: gpu", "backend", "'torch', 'onnx' or 'openvino'"),
+        (
+            "cross_encoder_reranker",
+            "model: x, backend: gpu",
+            "backend",
+            "'torch', 'onnx' or 'openvino'",
+        ),
     ],
 )
 def test_bad_backend_settings_are_refused_at_load(
