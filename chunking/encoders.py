@@ -17,10 +17,9 @@ float32 matches torch to cosine 0.9999), `quantize: int8` on top of it uses dyna
 weights (faster still, at a measured cost: cosine to float32 about 0.99, min 0.98 on SciFact;
 benchmarks/README.md). `backend: openvino` compiles the same export with OpenVINO (bfloat16
 where the CPU has it unless `dtype: float32`). Both stages should use the same backend and
-quantize. `threads` sets
-the model's intra-op threads for this stage alone (default: torch's count in the process, the
-cores or `OMP_NUM_THREADS`); one thread keeps a query encoder fast while other stages or
-requests use the other cores (benchmarks/README.md, "Threads per stage").
+quantize. `threads` sets the model's intra-op threads for this stage alone (default: torch's
+count in the process, the cores or `OMP_NUM_THREADS`); one thread keeps a query encoder fast
+while other stages or requests use the other cores (README, "Threads per stage").
 
 Example YAML::
 

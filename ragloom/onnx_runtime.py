@@ -43,6 +43,18 @@ def onnx_session(path: Path, threads: int | None = None) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def numpy_feed(batch: Mapping[str, Any], names: list[str]) -> dict[str, Any]:
+    """The named inputs of a tokenized batch as numpy arrays; `token_type_ids` default to
+    zeros, as in transformers (the onnx and openvino runners feed the same export)."""
+    import torch
+
+    ids = batch["input_ids"]
+    return {
+        name: (batch[name] if name in batch else torch.zeros_like(ids)).cpu().numpy()
+        for name in names
+    }
+
+
 class OnnxRunner:
     """Runs a tokenized batch through an ONNX session; returns the output as a torch tensor."""
 
@@ -54,9 +66,5 @@ class OnnxRunner:
     def __call__(self, batch: Mapping[str, Any]) -> Any:
         import torch
 
-        ids = batch["input_ids"]
-        feed = {
-            name: (batch[name] if name in batch else torch.zeros_like(ids)).cpu().numpy()
-            for name in self.inputs  # token_type_ids default to zeros, as in transformers
-        }
+        feed = numpy_feed(batch, self.inputs)
         return torch.from_numpy(self.session.run([self.output], feed)[0])

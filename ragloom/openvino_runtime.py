@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ragloom.errors import RagloomError
+from ragloom.onnx_runtime import numpy_feed
 
 #: OpenVINO's names for the precisions `dtype` may ask for (`auto`: the plugin's choice).
 PRECISIONS = {"float32": "f32", "bfloat16": "bf16"}
@@ -71,10 +72,5 @@ class OpenVinoRunner:
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self.compiled.create_infer_request()
-        ids = batch["input_ids"]
-        feed = {
-            name: (batch[name] if name in batch else torch.zeros_like(ids)).cpu().numpy()
-            for name in self.inputs  # token_type_ids default to zeros, as in transformers
-        }
-        result = request.infer(feed)
+        result = request.infer(numpy_feed(batch, self.inputs))
         return torch.from_numpy(result[self.compiled.output(self.output)].copy())

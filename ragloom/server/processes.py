@@ -26,6 +26,7 @@ from fastapi import FastAPI
 
 from ragloom.rag import RAG
 from ragloom.server.metrics import MULTIPROCESS_ENV
+from ragloom.server.run import uvicorn_options
 from ragloom.server.settings import ServerSettings
 
 #: How the supervisor tells each worker process what to serve (JSON: config, index_dir,
@@ -55,13 +56,7 @@ def serve_processes(
             f"{__name__}:worker_app",
             factory=True,
             workers=settings.processes,
-            host=settings.host,
-            port=settings.port,
-            log_level=log_level,
-            timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
-            timeout_keep_alive=int(settings.keep_alive_s),
-            limit_concurrency=None,  # the app answers 429 itself (see `serve`)
-            server_header=False,
+            **uvicorn_options(settings, log_level),
         )
 
 

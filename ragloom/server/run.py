@@ -28,21 +28,25 @@ def settings_for(config: str | Path | None, overrides: dict[str, Any]) -> Server
     return settings_from(block, overrides, f"{config}: serve" if config else "serve")
 
 
+def uvicorn_options(settings: ServerSettings, log_level: str) -> dict[str, Any]:
+    """What `ragloom serve` tells uvicorn, in one process or several."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": log_level,
+        "timeout_graceful_shutdown": int(settings.shutdown_timeout_s),
+        "timeout_keep_alive": int(settings.keep_alive_s),
+        # The app bounds requests itself (429 with Retry-After); uvicorn's own bound answers
+        # 503 without a body.
+        "limit_concurrency": None,
+        "server_header": False,
+    }
+
+
 def serve(rag: RAG, settings: ServerSettings, log_level: str = "info") -> None:
     """Serve `rag` on `settings.host:settings.port` until SIGTERM or Ctrl-C."""
     app = create_app(rag, settings)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
-        timeout_keep_alive=int(settings.keep_alive_s),
-        # The app bounds requests itself (429 with Retry-After); uvicorn's own bound answers
-        # 503 without a body.
-        limit_concurrency=None,
-        server_header=False,
-    )
+    config = uvicorn.Config(app, **uvicorn_options(settings, log_level))
     server = uvicorn.Server(config)
     service = app.state.service
     if service.on_ray:

@@ -78,17 +78,24 @@ def test_token_states_match_torch(torch_encoder: TextEncoder, onnx_encoder: Text
         assert float((states - expected[i]).abs().max()) < 1e-3
 
 
-def test_late_chunking_stage_matches_torch() -> None:
-    text = " ".join(TEXTS)
-    doc = Document(text=text, id="doc")
+def late_chunking_case() -> tuple[list[Chunk], Document]:
+    """TEXTS joined into one document and cut back into its (non-empty) texts as chunks."""
+    doc = Document(text=" ".join(TEXTS), id="doc")
     chunks, pos = [], 0
     for n, part in enumerate(TEXTS):
         chunks.append(Chunk(doc_id="doc", text=part, start=pos, end=pos + len(part), id=f"c{n}"))
         pos += len(part) + 1
-    chunks = [c for c in chunks if c.text]
-    params = {"window_size": 160, "window_overlap": 32, "batch_size": 2, "late_weight": 0.6}
-    expected = LateChunkingEncoder(**params).embed(chunks, [doc])
-    got = LateChunkingEncoder(backend="onnx", **params).embed(chunks, [doc])
+    return [c for c in chunks if c.text], doc
+
+
+#: Late-chunking settings small enough that TEXTS span several windows and batches.
+LATE_PARAMS = {"window_size": 160, "window_overlap": 32, "batch_size": 2, "late_weight": 0.6}
+
+
+def test_late_chunking_stage_matches_torch() -> None:
+    chunks, doc = late_chunking_case()
+    expected = LateChunkingEncoder(**LATE_PARAMS).embed(chunks, [doc])
+    got = LateChunkingEncoder(backend="onnx", **LATE_PARAMS).embed(chunks, [doc])
     assert _cosines(got, expected).min() >= 0.9999
 
 

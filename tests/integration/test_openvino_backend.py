@@ -16,9 +16,14 @@ from ragloom.chunking.text_encoder import TextEncoder, load_encoder
 from ragloom.errors import ConfigError
 from ragloom.rag import RAG
 from ragloom.rerank.cross_encoder import CrossEncoder
-from ragloom.types import Chunk, Document
 from tests.integration.conftest import CORPUS, ROOT
-from tests.integration.test_onnx_backend import QUERY, TEXTS, _cosines
+from tests.integration.test_onnx_backend import (
+    LATE_PARAMS,
+    QUERY,
+    TEXTS,
+    _cosines,
+    late_chunking_case,
+)
 
 pytest.importorskip("openvino")
 
@@ -53,15 +58,10 @@ def test_token_states_and_late_chunking_match_torch(torch_encoder: TextEncoder) 
         assert states.shape == expected[i].shape
         assert _cosines(states.numpy(), expected[i].numpy()).min() >= 0.9999
 
-    doc = Document(text=" ".join(TEXTS), id="doc")
-    chunks, pos = [], 0
-    for n, part in enumerate(TEXTS):
-        chunks.append(Chunk(doc_id="doc", text=part, start=pos, end=pos + len(part), id=f"c{n}"))
-        pos += len(part) + 1
-    chunks = [c for c in chunks if c.text]
-    params = {"window_size": 160, "window_overlap": 32, "batch_size": 2, "late_weight": 0.6}
-    want = LateChunkingEncoder(**params).embed(chunks, [doc])
-    have = LateChunkingEncoder(backend="openvino", dtype="float32", **params).embed(chunks, [doc])
+    chunks, doc = late_chunking_case()
+    want = LateChunkingEncoder(**LATE_PARAMS).embed(chunks, [doc])
+    openvino_stage = LateChunkingEncoder(backend="openvino", dtype="float32", **LATE_PARAMS)
+    have = openvino_stage.embed(chunks, [doc])
     assert _cosines(have, want).min() >= 0.9999
 
 
