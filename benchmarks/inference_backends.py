@@ -1,5 +1,6 @@
 """Encoder and cross-encoder throughput by backend, side by side in one run: torch float32 (the
-reference), torch bfloat16 (where the CPU has bf16 instructions), onnx float32 and onnx int8.
+reference), torch bfloat16 (where the CPU has bf16 instructions), onnx float32, onnx int8 and,
+when the openvino package imports, openvino (dtype auto: bfloat16 where the CPU has it).
 
 Encoder rows: bundled MiniLM through ragloom's `TextEncoder.encode` (length-sorted batches of
 32, mean pooling, normalised) on SciFact corpus sentences (`split_sentences`, as the examples'
@@ -15,8 +16,16 @@ Every backend is loaded (and exported, the first time) before any timing; then -
 each time every backend once, in turn, and the best round counts, so load from other processes
 hits every backend alike.
 
+Each row is also a share of this machine's matmul peak, measured at the start of the run
+(`roofline.matmul_peak`, `--peak-sizes`/`--peak-repeat`): GFLOP/s of `roofline.model_flops`
+over the padded tokens of the batches the row ran (counted with the encoder's own `batches`,
+which every backend shares), as a % of the float32 peak and of the peak of the row's own type
+(torch bf16: bfloat16, onnx int8: ONNX Runtime's int8 MatMulInteger, openvino: bfloat16 where
+the CPU has a bf16 flag, else float32).
+
     python benchmarks/inference_backends.py                       # 400 abstracts, 3 rounds
     python benchmarks/inference_backends.py --docs 100 --rounds 1 # a quick smoke run
+    python benchmarks/inference_backends.py --docs 20 --rounds 1 --peak-sizes 256 --peak-repeat 1
 """
 
 from __future__ import annotations
@@ -32,6 +41,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from peak_share import (
+    SHARE_HEADER,
+    SHARE_RULE,
+    add_peak_options,
+    measure_peak,
+    native_bf16,
+    own_kind,
+    peak_share,
+    share_cells,
+)
+from roofline import batch_lengths, model_flops
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -51,6 +71,8 @@ BACKENDS = [
     ("onnx fp32", "onnx", "float32", "none"),
     ("onnx int8", "onnx", "float32", "int8"),
 ]
+#: Added when the openvino package imports.
+OPENVINO = ("openvino", "openvino", "auto", "none")
 #: The test suite's four training pairs (tests/integration/conftest.py RERANK_PAIRS).
 TINY_PAIRS = [
     {
@@ -73,13 +95,28 @@ TINY_PAIRS = [
 ]
 
 
-def bf16_supported() -> bool:
-    """True when the CPU has native bf16 dot products (AVX512-BF16 or AMX)."""
+def available_backends() -> list[tuple[str, str, str, str]]:
+    """BACKENDS this machine runs: bf16 only with bf16 instructions, openvino when installed."""
+    backends = [b for b in BACKENDS if b[2] != "bfloat16" or native_bf16()]
     try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+        import openvino  # noqa: F401
+    except ImportError:
+        return backends
+    return [*backends, OPENVINO]
+
+
+def encoder_flops(encoder: Any, texts: list[str]) -> float:
+    """Matmul FLOPs of `encode(texts, batch_size=32)`: the padded tokens of its own batches."""
+    _, padded = batch_lengths(encoder.batches(texts, batch_size=32))
+    return model_flops(encoder.config, padded)
+
+
+def cross_encoder_flops(cross: Any, work: list[tuple[str, list[str]]]) -> float:
+    """Matmul FLOPs of scoring every (claim, passages) at batch 16, pairs cut to 256 tokens."""
+    padded: list[int] = []
+    for claim, texts in work:
+        padded += batch_lengths(cross.batches(texts, batch_size=16, max_length=256, query=claim))[1]
+    return model_flops(cross.config, padded)
 
 
 def passages(docs: int) -> tuple[list[str], list[str], list[tuple[str, list[str]]]]:
@@ -167,16 +204,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--reranker", help="a cross-encoder folder (default: train a tiny one)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    add_peak_options(parser)
     args = parser.parse_args()
 
     import torch
 
-    backends = [b for b in BACKENDS if b[2] != "bfloat16" or bf16_supported()]
+    peak = measure_peak(args.peak_sizes, args.peak_repeat)
+    backends = available_backends()
+    kinds = {
+        label: own_kind(backend, dtype, quantize) for label, backend, dtype, quantize in backends
+    }
     sentences, chunks, work = passages(args.docs)
     print(
         f"{len(sentences)} sentences, {len(chunks)} 128-token chunks, {len(work)} claims x 20 "
         f"passages; torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"bf16 {'yes' if bf16_supported() else 'no'}"
+        f"bf16 {'yes' if native_bf16() else 'no'}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         reranker = args.reranker or str(tiny_reranker(Path(tmp)))
@@ -201,6 +243,7 @@ def main() -> None:
             reference = best["torch fp32"]
             for label, (seconds, vectors) in best.items():
                 low, mean = cosine_stats(vectors, reference[1])
+                flops = encoder_flops(encoders[label], texts)
                 rows.append(
                     {
                         "workload": f"encoder, {kind}",
@@ -210,6 +253,7 @@ def main() -> None:
                         "cos_min": low,
                         "cos_mean": mean,
                     }
+                    | peak_share(flops, seconds, kinds[label], peak)
                 )
         jobs = {
             label: (lambda c=cross: [c.score(q, p, batch_size=16, max_length=256) for q, p in work])
@@ -220,6 +264,7 @@ def main() -> None:
         pairs = sum(len(p) for _, p in work)
         for label, (seconds, scores) in best.items():
             diff, kept = score_agreement(scores, reference[1])
+            flops = cross_encoder_flops(rerankers[label], work)
             rows.append(
                 {
                     "workload": "cross-encoder, depth 20",
@@ -229,11 +274,15 @@ def main() -> None:
                     "max_abs_diff": diff,
                     "top10_kept": kept,
                 }
+                | peak_share(flops, seconds, kinds[label], peak)
             )
 
     print(f"\nload time (s, the onnx export included the first time): {loads}")
-    print("\n| workload | backend | items/s | x torch fp32 | agreement with torch fp32 |")
-    print("|---|---|---:|---:|---|")
+    print(
+        f"\n| workload | backend | items/s | x torch fp32 | agreement with torch fp32 | "
+        f"{SHARE_HEADER} |"
+    )
+    print(f"|---|---|---:|---:|---|{SHARE_RULE}")
     for row in rows:
         if "cos_min" in row:
             agree = f"cosine min {row['cos_min']:.5f}, mean {row['cos_mean']:.5f}"
@@ -241,7 +290,7 @@ def main() -> None:
             agree = f"max |Δscore| {row['max_abs_diff']:.4f}, top-10 kept {row['top10_kept']:.3f}"
         print(
             f"| {row['workload']} | {row['backend']} | {row['per_s']:.1f} | "
-            f"{row['speedup']:.2f} | {agree} |"
+            f"{row['speedup']:.2f} | {agree} | {share_cells(row)} |"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")

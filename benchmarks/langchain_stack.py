@@ -38,6 +38,14 @@ The LangChain stack:
 `int8`: dynamic int8), over the same index, timed in the same alternation; each such row also
 says for how many queries its top 10 documents are the torch stack's, in the same order.
 
+Each ragloom row also gives its query encoder's FLOPs per query (`roofline.model_flops` over the
+claims' token lengths, each encoded alone) over the row's p50 query time, as GFLOP/s and a % of
+this machine's float32 matmul peak, measured at the start of the run (`roofline.matmul_peak`,
+`--peak-sizes`/`--peak-repeat`): the share of a query's time its encoder's matmuls would take
+at that peak. It is small: a query runs one short sequence and waits on retrieval, fusion and
+per-call overheads (latency-bound, not compute-bound). A reranker's FLOPs are not counted
+(benchmarks/rerank_backends.py counts them).
+
 Indexes are built once under benchmarks/results/langchain-stack/ and reused (their build
 times are recorded there); `--limit-docs N` (smoke runs) indexes the judged documents of the
 chosen queries plus the first N documents only.
@@ -66,6 +74,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from peak_share import add_peak_options, measure_peak, own_kind, peak_share, percent
+from roofline import batch_lengths, model_flops
 
 from ragloom.chunking.base import Chunker
 from ragloom.chunking.encoders import QueryEncoder
@@ -475,6 +485,16 @@ def _top_k(retriever: Any, k: int) -> Any:
 # -- measuring ---------------------------------------------------------------------------------
 
 
+def query_encoder_flops(ranking: Pipeline, texts: list[str]) -> tuple[float, str]:
+    """(mean matmul FLOPs of encoding one of `texts` alone with the ranking's query encoder,
+    the `matmul_peak` kind it runs in)."""
+    stage = next(c for c in ranking.components.values() if isinstance(c, QueryEncoder))
+    prefixed = [stage.query_prefix + text for text in texts]
+    batches = stage.encoder.batches(prefixed, batch_size=1, max_length=stage.max_length)
+    flops = model_flops(stage.encoder.config, batch_lengths(batches)[1]) / len(texts)
+    return flops, own_kind(stage.backend, stage.dtype, stage.quantize)
+
+
 def latency(ms: list[float]) -> dict[str, float]:
     return {
         "p50_ms": float(np.percentile(ms, 50)),
@@ -541,6 +561,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
+    peak = measure_peak(args.peak_sizes, args.peak_repeat, file=sys.stderr)
     dataset = args.dataset.resolve()
     queries, qrels = load_split(dataset, "test", args.limit_queries)
     corpus = corpus_folder(dataset, qrels, args.limit_docs)
@@ -610,12 +631,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             scores = per_query(qrels, runs[name], METRICS)
             mean = {m: statistics.fmean(v[m] for v in scores.values()) for m in METRICS}
             same = sum(top[name][q] == top["ragloom"][q] for q in queries)
-            rows.append(
-                {"stack": name, "depth": depth}
-                | mean
-                | latency(ms[name])
-                | {"same_top_as_ragloom": same}
-            )
+            row = {"stack": name, "depth": depth} | mean | latency(ms[name])
+            if name in rankings:
+                flops, kind = query_encoder_flops(rankings[name], texts)
+                share = peak_share(flops, row["p50_ms"] / 1000, kind, peak)
+                row["query_encoder"] = {"gflop_per_query": flops / 1e9} | share
+            rows.append(row | {"same_top_as_ragloom": same})
             per_query_ndcg[(name, depth)] = [scores[q]["ndcg@10"] for q in qrels]
         if depth == max(args.depths):
             profiled = profile(texts[: args.profile], rankings, lc, parts, sizes)
@@ -630,6 +651,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "langchain Chroma.from_documents": lc_build["chroma"],
         },
         "profile": profiled,
+        "peak_gflops": peak,
         "setup": {
             "config": str(args.config),
             "reranker": reranker,
@@ -711,14 +733,18 @@ def table(report: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "| stack | reranking | p50 speed-up over LangChain | top 10 = ragloom's (queries) |",
-        "|---|---|---|---|",
+        "| stack | reranking | p50 speed-up over LangChain | top 10 = ragloom's (queries) "
+        "| query encoder GFLOP per query | its GFLOP/s over p50 | % float32 peak |",
+        "|---|---|---|---|---:|---:|---:|",
     ]
     for r in report["rows"]:
         if r["stack"] != "langchain":
+            encoder = r["query_encoder"]
             lines.append(
                 f"| {labels.get(r['stack'], r['stack'])} | {_depth_label(r['depth'])} | "
-                f"{lc_p50[r['depth']] / r['p50_ms']:.2f}x | {r['same_top_as_ragloom']} |"
+                f"{lc_p50[r['depth']] / r['p50_ms']:.2f}x | {r['same_top_as_ragloom']} | "
+                f"{encoder['gflop_per_query']:.2f} | {encoder['gflops']:.2f} | "
+                f"{percent(encoder['pct_float32_peak'])} |"
             )
     lines += [
         "",
@@ -777,6 +803,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=int, default=20, help="queries timed stage by stage")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead")
+    add_peak_options(parser)
     args = parser.parse_args(argv)
     if args.reranker is None and any(args.depths):
         parser.error(f"--depths {args.depths} rerank: give --reranker FOLDER (or --depths 0)")
