@@ -313,7 +313,9 @@ def serve(
         elif settings.processes > 1:
             from ragloom.server.processes import serve_processes
 
-            serve_processes(config, index_dir, settings)
+            status = serve_processes(config, index_dir, settings)
+            if status:
+                raise typer.Exit(status)
         else:
             run_server(rag, settings)
 

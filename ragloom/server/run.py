@@ -7,7 +7,9 @@ raise the signal again once done, so the exit status would say "killed" after a 
 
 from __future__ import annotations
 
+import contextlib
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +55,17 @@ def serve(rag: RAG, settings: ServerSettings, log_level: str = "info") -> None:
         # Ray starts before the server listens: ray.init installs its own SIGTERM handler
         # (exit at once), which uvicorn must replace while it runs, not the other way round.
         service.warm()
-    # uvicorn handles SIGTERM/SIGINT while it runs, then raises the signal again with the
-    # handler it found: a no-op one here makes a graceful stop a normal return.
+    with stopped_quietly():
+        server.run()
+
+
+@contextlib.contextmanager
+def stopped_quietly() -> Iterator[None]:
+    """Make uvicorn's graceful stop on SIGTERM/SIGINT a normal return: uvicorn handles the
+    signal while it runs, then raises it again with the handler it found, a no-op one here."""
     previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        server.run()
+        yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

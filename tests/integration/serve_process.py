@@ -10,6 +10,9 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psutil
 
 from tests.integration.conftest import free_port, serve_subprocess
 
@@ -44,8 +48,20 @@ def serve_process(
         yield proc, url
     finally:
         if proc.poll() is None:
-            proc.kill()
+            # Its worker processes too: they hold the output pipes, so waiting for the
+            # output of the supervisor alone would wait for them.
+            family = [proc.pid, *(p.pid for p in _children(proc.pid))]
+            for pid in family:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             proc.communicate()
+
+
+def _children(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
 
 
 def _ready(url: str) -> bool:
