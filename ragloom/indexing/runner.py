@@ -306,8 +306,11 @@ def _index_locked(
     writer = _writer_for(config, shape, loaded, ray_settings)
     progress = Throughput(len(plan.write), TokenCounter(model))
     # The loaded corpus lives until the run ends: keep the cyclic garbage collector from
-    # walking it again after every few thousand new objects.
-    gc.freeze()
+    # walking it again after every few thousand new objects. Not in a process that froze its
+    # own objects already (a warm server): unfreezing after the run would thaw those too.
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
     try:
         journal.set_record_keys(plan.rekey)
         _apply(plan, writer, journal, sizer, progress, written, timings)
@@ -316,7 +319,8 @@ def _index_locked(
             journal.clear_legacy_ids()
         journal.save()  # a new index records its encoder even when nothing was written
     finally:
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
         progress.close()
         writer.close()
         pipeline.close()
