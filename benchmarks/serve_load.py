@@ -97,6 +97,10 @@ class Row:
     rss_peak_mb: float
     rss_after_mb: float
     error_samples: list[str]
+    #: CPU seconds per answered request, in ms: the server's processes, and this load
+    #: generator (which shares the machine's cores with them).
+    server_cpu_ms: float = float("nan")
+    client_cpu_ms: float = float("nan")
 
 
 def workloads(dataset: Path) -> dict[str, Workload]:
@@ -269,6 +273,16 @@ def _ready(proc: subprocess.Popen[bytes], log: Any, base: str) -> tuple[str, psu
     raise SystemExit(f"ragloom serve exited ({proc.returncode}):\n{tail}")
 
 
+def tree_cpu_s(proc: psutil.Process) -> float:
+    """User + system CPU seconds of the server and its children so far."""
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        with suppress(psutil.Error):
+            times = p.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def tree_rss_mb(proc: psutil.Process) -> float:
     """Resident memory of the server and its children (Ray's workers), in MB."""
     total = 0
@@ -301,6 +315,7 @@ async def fire(
     counter = iter(range(requests))
     rss_before = tree_rss_mb(proc)
     peak = rss_before
+    server_cpu, client_cpu = tree_cpu_s(proc), time.process_time()
     start = time.perf_counter()
     deadline = start + time_limit
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -338,6 +353,7 @@ async def fire(
         await asyncio.gather(*(client(http) for _ in range(clients)))
         watcher.cancel()
     seconds = time.perf_counter() - start
+    server_cpu, client_cpu = tree_cpu_s(proc) - server_cpu, time.process_time() - client_cpu
     ms = sorted(x * 1000 for x in latencies)
 
     def pct(q: float) -> float:
@@ -361,6 +377,8 @@ async def fire(
         rss_peak_mb=round(max(peak, tree_rss_mb(proc))),
         rss_after_mb=round(tree_rss_mb(proc)),
         error_samples=samples,
+        server_cpu_ms=round(1000 * server_cpu / max(1, statuses["ok"]), 2),
+        client_cpu_ms=round(1000 * client_cpu / max(1, statuses["ok"]), 2),
     )
 
 
@@ -369,7 +387,8 @@ def print_row(row: Row) -> None:
         f"{row.workload:16} {row.variant:26} {row.clients:>4} {row.ok:>6}/{row.sent:<6} "
         f"{row.qps:>7.1f} {row.p50_ms:>8.1f} {row.p95_ms:>8.1f} {row.p99_ms:>8.1f} "
         f"{row.rejected_429:>5} {row.errors:>5} "
-        f"{row.rss_before_mb:>6.0f} {row.rss_peak_mb:>6.0f} {row.rss_after_mb:>6.0f}",
+        f"{row.rss_before_mb:>6.0f} {row.rss_peak_mb:>6.0f} {row.rss_after_mb:>6.0f} "
+        f"{row.server_cpu_ms:>6.1f} {row.client_cpu_ms:>6.1f}",
         flush=True,
     )
     for sample in row.error_samples:
@@ -415,7 +434,7 @@ def main() -> None:
     print(
         f"{'workload':16} {'variant':26} {'cli':>4} {'ok/sent':>13} {'req/s':>7} "
         f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'429':>5} {'err':>5} "
-        f"{'rss0':>6} {'peak':>6} {'rss1':>6}",
+        f"{'rss0':>6} {'peak':>6} {'rss1':>6} {'srvCPU':>6} {'cliCPU':>6}",
         flush=True,
     )
     rows: list[Row] = []
