@@ -3,6 +3,7 @@
 The peak is the best GFLOP/s of large square matmuls (best of --repeat per size, torch threads =
 cores) for float32, bfloat16 and float16 through `torch.matmul` and for int8 through
 `torch._int_mm` (int8 x int8 -> int32) and, when onnxruntime is installed, ONNX Runtime's
+`MatMul` in float32 ("float32 ort": MLAS's kernels, twice torch's sgemm on this AMD EPYC) and
 `MatMulInteger` (uint8 x int8 -> int32, its VNNI path). A type the CPU only emulates shows up as a
 rate far below float32; the CPU flags that make a type fast are printed next to it.
 
@@ -102,20 +103,34 @@ def torch_matmul_rate(kind: str, n: int, repeat: int) -> float:
     return 2.0 * n**3 / min(_seconds(run) for _ in range(repeat)) / 1e9
 
 
-def ort_matmul_integer(n: int, threads: int) -> Callable[[], Any]:
-    """ONNX Runtime's MatMulInteger (uint8 x int8 -> int32) on n x n matrices."""
+def ort_matmul(kind: str, n: int, threads: int) -> Callable[[], Any]:
+    """ONNX Runtime on n x n matrices: "int8 ort" is MatMulInteger (uint8 x int8 -> int32, its
+    VNNI path), "float32 ort" is MatMul in float32 (MLAS's own kernels, not torch's BLAS)."""
     import numpy as np
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
+    rng = np.random.default_rng(0)
+    if kind == "int8 ort":
+        op, types = "MatMulInteger", (TensorProto.UINT8, TensorProto.INT8, TensorProto.INT32)
+        feeds = {
+            "a": rng.integers(0, 256, (n, n), dtype=np.uint8),
+            "b": rng.integers(-128, 128, (n, n), dtype=np.int8),
+        }
+    else:
+        op, types = "MatMul", (TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.FLOAT)
+        feeds = {
+            "a": rng.standard_normal((n, n), dtype=np.float32),
+            "b": rng.standard_normal((n, n), dtype=np.float32),
+        }
     graph = helper.make_graph(
-        [helper.make_node("MatMulInteger", ["a", "b"], ["c"])],
-        "matmul_integer",
+        [helper.make_node(op, ["a", "b"], ["c"])],
+        op.lower(),
         [
-            helper.make_tensor_value_info("a", TensorProto.UINT8, [n, n]),
-            helper.make_tensor_value_info("b", TensorProto.INT8, [n, n]),
+            helper.make_tensor_value_info("a", types[0], [n, n]),
+            helper.make_tensor_value_info("b", types[1], [n, n]),
         ],
-        [helper.make_tensor_value_info("c", TensorProto.INT32, [n, n])],
+        [helper.make_tensor_value_info("c", types[2], [n, n])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = min(model.ir_version, 9)
@@ -127,11 +142,6 @@ def ort_matmul_integer(n: int, threads: int) -> Callable[[], Any]:
     session = ort.InferenceSession(
         model.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
-    rng = np.random.default_rng(0)
-    feeds = {
-        "a": rng.integers(0, 256, (n, n), dtype=np.uint8),
-        "b": rng.integers(-128, 128, (n, n), dtype=np.int8),
-    }
     return lambda: session.run(None, feeds)
 
 
@@ -150,14 +160,14 @@ def matmul_rates(
     try:
         import onnxruntime  # noqa: F401
 
-        kinds.append("int8 ort")
+        kinds += ["float32 ort", "int8 ort"]
     except ImportError:
         pass
     runs: dict[tuple[str, int], Callable[[], Any]] = {}
     first: dict[str, float] = {}
     for kind in kinds:
         for n in sizes:
-            run = ort_matmul_integer(n, threads) if kind == "int8 ort" else torch_matmul(kind, n)
+            run = ort_matmul(kind, n, threads) if kind.endswith(" ort") else torch_matmul(kind, n)
             run()  # warm-up
             runs[kind, n] = run
             first.setdefault(kind, 2.0 * n**3 / min(_seconds(run) for _ in range(3)) / 1e9)
@@ -177,7 +187,8 @@ def matmul_peak(
     sizes: Sequence[int] = SIZES, repeat: int = 5, threads: int | None = None
 ) -> dict[str, float]:
     """This machine's best matmul GFLOP/s per kind: float32, bfloat16, float16, int8 (torch
-    `_int_mm`) and, with onnxruntime installed, "int8 ort" (MatMulInteger)."""
+    `_int_mm`) and, with onnxruntime installed, "float32 ort" (MatMul) and "int8 ort"
+    (MatMulInteger)."""
     return {
         kind: max(by_size.values())
         for kind, by_size in matmul_rates(sizes, repeat, threads).items()

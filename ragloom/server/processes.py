@@ -26,6 +26,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from ragloom.errors import ConfigError
 from ragloom.rag import RAG
 from ragloom.server.balancer import Balancer, listening_socket
 from ragloom.server.metrics import MULTIPROCESS_ENV
@@ -45,6 +46,11 @@ def serve_processes(
 ) -> int:
     """Serve with `settings.processes` worker processes until SIGTERM or Ctrl-C; the exit
     status (1 when a worker failed to start: its error is on stderr)."""
+    if not sys.platform.startswith("linux"):
+        raise ConfigError(
+            f"--processes needs Linux (its supervisor hands connections over sequenced-packet "
+            f"Unix sockets), not {sys.platform}: serve with one process, or on Ray Serve"
+        )
     spec = {
         "config": str(config) if config is not None else None,
         "index_dir": str(index_dir) if index_dir is not None else None,
