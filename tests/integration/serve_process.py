@@ -21,12 +21,31 @@ from pathlib import Path
 
 import httpx
 import psutil
+import yaml
 
-from tests.integration.conftest import free_port, serve_subprocess
+from tests.integration.conftest import CORPUS, ROOT, free_port, ragloom_cli, serve_subprocess
 
 #: Longest the server may take to answer /readyz 200 (Ray and its replicas start slowly on
 #: a 2-core machine); a safety net, not a measure of speed.
 READY_LIMIT_S = 300.0
+
+
+HASHING_HYBRID = ROOT / "tests" / "integration" / "configs" / "hashing-hybrid.yaml"
+
+
+def hashing_served(folder: Path, serve: dict[str, object]) -> tuple[Path, Path, Path]:
+    """(a hashing-hybrid config with the `serve:` block `serve`, its index of a copy of the
+    example corpus, that copy) under `folder`: a server setup with no model to load."""
+    import shutil
+
+    corpus = folder / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    index_dir = folder / "idx"
+    ragloom_cli("index", str(corpus), "-c", str(HASHING_HYBRID), "--index-dir", str(index_dir))
+    config = folder / "serve.yaml"
+    data = yaml.safe_load(HASHING_HYBRID.read_text(encoding="utf-8"))
+    config.write_text(yaml.safe_dump({**data, "serve": serve}), encoding="utf-8")
+    return config, index_dir, corpus
 
 
 @contextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import http.client
-import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -19,25 +18,14 @@ from pathlib import Path
 
 import psutil
 import pytest
-import yaml
 
-from tests.integration.conftest import CORPUS, ROOT, ragloom_cli
-from tests.integration.serve_process import serve_process
-
-HASHING_HYBRID = ROOT / "tests" / "integration" / "configs" / "hashing-hybrid.yaml"
+from tests.integration.serve_process import hashing_served, serve_process
 
 
 @pytest.fixture(scope="module")
 def two_process_config(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(a hashing-hybrid config with `serve: {processes: 2}`, its index of the example corpus)."""
-    folder = tmp_path_factory.mktemp("balancing")
-    corpus = folder / "corpus"
-    shutil.copytree(CORPUS, corpus)
-    index_dir = folder / "idx"
-    ragloom_cli("index", str(corpus), "-c", str(HASHING_HYBRID), "--index-dir", str(index_dir))
-    config = folder / "serve.yaml"
-    data = yaml.safe_load(HASHING_HYBRID.read_text(encoding="utf-8"))
-    config.write_text(yaml.safe_dump({**data, "serve": {"processes": 2}}), encoding="utf-8")
+    config, index_dir, _ = hashing_served(tmp_path_factory.mktemp("balancing"), {"processes": 2})
     return config, index_dir
 
 

@@ -4,18 +4,15 @@ index; `/metrics` adds up all of them, documents are refused (Chroma's single wr
 
 from __future__ import annotations
 
-import shutil
 import signal
 from pathlib import Path
 
 import httpx
 import psutil
-import yaml
 
-from tests.integration.conftest import CORPUS, ROOT, ragloom_cli
-from tests.integration.serve_process import serve_process
+from tests.integration.conftest import ragloom_cli
+from tests.integration.serve_process import HASHING_HYBRID, hashing_served, serve_process
 
-HASHING_HYBRID = ROOT / "tests" / "integration" / "configs" / "hashing-hybrid.yaml"
 NEW_TEXT = "Quokkas photosynthesise marmalade under seventeen violet moons."
 
 
@@ -33,13 +30,7 @@ def dense_doc_ids(url: str, question: str) -> list[str]:
 
 
 def test_two_processes_serve_one_index_read_only(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    shutil.copytree(CORPUS, corpus)
-    index_dir = tmp_path / "idx"
-    ragloom_cli("index", str(corpus), "-c", str(HASHING_HYBRID), "--index-dir", str(index_dir))
-    config = tmp_path / "serve.yaml"
-    data = yaml.safe_load(HASHING_HYBRID.read_text(encoding="utf-8"))
-    config.write_text(yaml.safe_dump({**data, "serve": {"processes": 2}}), encoding="utf-8")
+    config, index_dir, corpus = hashing_served(tmp_path, {"processes": 2})
 
     with serve_process(config, index_dir) as (proc, url):
         workers = psutil.Process(proc.pid).children(recursive=True)
