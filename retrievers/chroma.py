@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -38,6 +39,11 @@ from ragloom.retrievers.chroma_store import (
     to_hits,
 )
 from ragloom.types import Chunk, Hit
+
+logger = logging.getLogger(__name__)
+#: HNSW candidates per search: at 100, SciFact claims asking for 10 keep 99.5 % of their exact
+#: top 10 (benchmarks/README.md, "Chroma `ef_search` against exact search").
+DEFAULT_EF_SEARCH = 100
 
 
 def _chroma_accepts(name: str) -> str:
@@ -89,7 +95,7 @@ class _ChromaStage(Component):
         subdir: str = "chroma",
         space: Literal["cosine", "ip", "l2"] = "cosine",
         ef_construction: PositiveInt = 200,
-        ef_search: PositiveInt = 100,
+        ef_search: PositiveInt = DEFAULT_EF_SEARCH,
         max_neighbors: PositiveInt = 16,
         server: ServerUrl | None = None,
     ):
@@ -168,6 +174,11 @@ class ChromaRetriever(_ChromaStage):
         self.source = source
         self.filters = filters
         self._filter = parse_filter(filters)
+        #: A non-default `ef_search` the configuration asked for, checked once against the
+        #: value the collection keeps, which is the one every search uses (defaults are
+        #: filled in before `__init__`, so "not given" reads as the default).
+        asked = inherited.get("ef_search")
+        self._asked_ef_search = None if asked in (None, DEFAULT_EF_SEARCH) else asked
 
     @output_types(hits=list[Hit])
     def run(
@@ -211,10 +222,25 @@ class ChromaRetriever(_ChromaStage):
         if self._store is not None:
             self._store.reopen()
 
+    def _warn_ignored_ef_search(self) -> None:
+        """Say once that a reader's own `ef_search` does not apply: the collection's, set by
+        its writer (`chroma_writer`'s `ef_search`, applied at its next `ragloom index`), does."""
+        asked, self._asked_ef_search = self._asked_ef_search, None
+        stored = self.store.stored_ef_search()
+        if asked is not None and stored is not None and int(asked) != stored:
+            logger.warning(
+                "%s: ef_search %d is not used: the collection searches with ef_search %d, "
+                "its writer's; set ef_search on chroma_writer and run `ragloom index` to change it",
+                self.label(),
+                asked,
+                stored,
+            )
+
     def check_index(self) -> None:
         """Refuse to query a collection that is not there, saying what to do
         (`ragloom.roles.IndexReader`)."""
         if self.store.find_collection():
+            self._warn_ignored_ef_search()
             return
         if self.server:
             where = f"the Chroma server {self.server} has no collection {self.collection!r}"

@@ -12,6 +12,7 @@ collection; a collection that is not there is a `CollectionNotFound`.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -29,6 +30,8 @@ from ragloom.types import (
     chunk_to_record,
     metadata_json,
 )
+
+logger = logging.getLogger(__name__)
 
 RESERVED_KEYS = (*RECORD_SPAN, "metadata_json")
 #: The file a PersistentClient keeps its collections in: no file, no collection to read.
@@ -217,7 +220,30 @@ class ChromaStore:
                     embedding_function=None,
                     configuration={"hnsw": self.hnsw},
                 )
+                self._apply_ef_search()
         return self._collection
+
+    def stored_ef_search(self) -> int | None:
+        """The `ef_search` the open collection keeps (every search uses it), if it says."""
+        hnsw = (self._collection.configuration or {}).get("hnsw") or {}
+        value = hnsw.get("ef_search")
+        return None if value is None else int(value)
+
+    def _apply_ef_search(self) -> None:
+        """Chroma ignores the configuration given for a collection that exists, so a writer
+        whose `ef_search` changed stores the new one (`modify`): readers search with it from
+        their next opening (benchmarks/README.md, "Chroma `ef_search` against exact search").
+        Only `ef_search` can change; the graph's build settings stay what they were."""
+        wanted, stored = self.hnsw.get("ef_search"), self.stored_ef_search()
+        if wanted is not None and stored is not None and int(wanted) != stored:
+            self._collection.modify(configuration={"hnsw": {"ef_search": int(wanted)}})
+            logger.info(
+                "%s: collection %r now searches with ef_search %d (was %d)",
+                self.location,
+                self.collection_name,
+                wanted,
+                stored,
+            )
 
     def count(self) -> int:
         return int(self.collection.count())
