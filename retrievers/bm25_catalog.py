@@ -20,6 +20,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 CATALOGUE_FILE = "catalogue.sqlite"
 _SCHEMA = """
@@ -40,9 +41,18 @@ CACHE_KIB = 256 * 1024
 _SLICE = 900
 
 
-def _slices(values: Sequence[object]) -> Iterator[Sequence[object]]:
+def _slices(values: Sequence[object]) -> Iterator[tuple[object, ...]]:
+    """`values` in slices of `_SLICE`, so no statement passes SQLite's bound-parameter limit."""
     for begin in range(0, len(values), _SLICE):
-        yield values[begin : begin + _SLICE]
+        yield tuple(values[begin : begin + _SLICE])
+
+
+def _where_in(
+    connection: sqlite3.Connection, statement: str, values: Sequence[object]
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of `statement` for all `values`, its `IN ({marks})` filled slice by slice."""
+    for part in _slices(values):
+        yield from connection.execute(statement.format(marks=",".join("?" * len(part))), part)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -84,67 +94,39 @@ def rows_of_documents(
     connection: sqlite3.Connection, doc_ids: Sequence[str]
 ) -> list[tuple[int, str, str, str]]:
     """(rowid, chunk id, doc id, record) of every stored chunk of the given documents."""
-    found: list[tuple[int, str, str, str]] = []
-    for part in _slices(doc_ids):
-        marks = ",".join("?" * len(part))
-        found.extend(
-            connection.execute(
-                f"SELECT rowid, id, doc_id, record FROM chunks WHERE doc_id IN ({marks})",
-                tuple(part),
-            )
-        )
-    return found
+    statement = "SELECT rowid, id, doc_id, record FROM chunks WHERE doc_id IN ({marks})"
+    return list(_where_in(connection, statement, doc_ids))
 
 
 def rows_of_chunks(connection: sqlite3.Connection, chunk_ids: Sequence[str]) -> list[int]:
     """Rowids of stored chunks with the given ids."""
-    found: list[int] = []
-    for part in _slices(chunk_ids):
-        marks = ",".join("?" * len(part))
-        query = f"SELECT rowid FROM chunks WHERE id IN ({marks})"
-        found.extend(int(r) for (r,) in connection.execute(query, tuple(part)))
-    return found
+    statement = "SELECT rowid FROM chunks WHERE id IN ({marks})"
+    return [int(r) for (r,) in _where_in(connection, statement, chunk_ids)]
 
 
 def records(connection: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, tuple[str, str]]:
     """rowid -> (chunk id, record) for the given rows that exist."""
-    found: dict[int, tuple[str, str]] = {}
-    for part in _slices(rowids):
-        marks = ",".join("?" * len(part))
-        query = f"SELECT rowid, id, record FROM chunks WHERE rowid IN ({marks})"
-        for rowid, chunk_id, record in connection.execute(query, tuple(part)):
-            found[int(rowid)] = (str(chunk_id), str(record))
-    return found
+    statement = "SELECT rowid, id, record FROM chunks WHERE rowid IN ({marks})"
+    return {int(r): (str(i), str(rec)) for r, i, rec in _where_in(connection, statement, rowids)}
 
 
 def chunk_ids(connection: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, str]:
     """rowid -> chunk id for the given rows that exist (no record read)."""
-    found: dict[int, str] = {}
-    for part in _slices(rowids):
-        marks = ",".join("?" * len(part))
-        query = f"SELECT rowid, id FROM chunks WHERE rowid IN ({marks})"
-        found.update(
-            (int(rowid), str(chunk_id))
-            for rowid, chunk_id in connection.execute(query, tuple(part))
-        )
-    return found
+    statement = "SELECT rowid, id FROM chunks WHERE rowid IN ({marks})"
+    return {int(r): str(i) for r, i in _where_in(connection, statement, rowids)}
 
 
 def records_of_chunks(connection: sqlite3.Connection, ids: Sequence[str]) -> dict[str, str]:
     """chunk id -> record for the given chunk ids that are stored."""
-    found: dict[str, str] = {}
-    for part in _slices(ids):
-        marks = ",".join("?" * len(part))
-        query = f"SELECT id, record FROM chunks WHERE id IN ({marks})"
-        found.update((str(i), str(r)) for i, r in connection.execute(query, tuple(part)))
-    return found
+    statement = "SELECT id, record FROM chunks WHERE id IN ({marks})"
+    return {str(i): str(r) for i, r in _where_in(connection, statement, ids)}
 
 
 def delete_rows(connection: sqlite3.Connection, rowids: Sequence[int]) -> None:
     """Drop chunk rows and tombstone them (their segments still hold their postings)."""
     for part in _slices(rowids):
         marks = ",".join("?" * len(part))
-        connection.execute(f"DELETE FROM chunks WHERE rowid IN ({marks})", tuple(part))
+        connection.execute(f"DELETE FROM chunks WHERE rowid IN ({marks})", part)
     connection.executemany("INSERT OR IGNORE INTO tombstones VALUES (?)", ((r,) for r in rowids))
 
 
