@@ -225,7 +225,8 @@ class ChromaStore:
 
     def stored_ef_search(self) -> int | None:
         """The `ef_search` the open collection keeps (every search uses it), if it says."""
-        hnsw = (self._collection.configuration or {}).get("hnsw") or {}
+        # The raw JSON: `configuration` parses it, warning about our null embedding function.
+        hnsw = (self._collection.configuration_json or {}).get("hnsw") or {}
         value = hnsw.get("ef_search")
         return None if value is None else int(value)
 
