@@ -22,7 +22,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
 
 logger = logging.getLogger("ragloom.server")
@@ -42,7 +42,7 @@ class Worker:
     ready: bool = False
     handed: int = 0
     closed: int = 0
-    order: int = field(default=0)
+    order: int = 0
 
     @property
     def open_connections(self) -> int:

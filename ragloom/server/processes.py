@@ -23,6 +23,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 from fastapi import FastAPI
 
@@ -71,17 +72,25 @@ def serve_processes(
         return balancer.run()
 
 
-def worker_spec() -> tuple[ServerSettings, str]:
-    """This worker's server settings and log level, from the supervisor's spec."""
+class WorkerSpec(NamedTuple):
+    """What one worker process serves, as the supervisor wrote it in `SPEC_ENV`."""
+
+    config: str | None
+    index_dir: str | None
+    settings: ServerSettings
+    log_level: str
+
+
+def worker_spec() -> WorkerSpec:
+    """This worker's spec, from the supervisor's environment."""
     spec = json.loads(os.environ[SPEC_ENV])
-    return ServerSettings(**spec["settings"]), spec.get("log_level", "info")
+    settings = ServerSettings(**spec["settings"])
+    return WorkerSpec(spec["config"], spec["index_dir"], settings, spec.get("log_level", "info"))
 
 
-def worker_app() -> FastAPI:
+def worker_app(spec: WorkerSpec) -> FastAPI:
     """The app one worker process serves."""
     from ragloom.server.app import create_app
 
-    spec = json.loads(os.environ[SPEC_ENV])
-    settings, _ = worker_spec()
-    rag = RAG.from_file(spec["config"], spec["index_dir"], "local")  # Ray was refused
-    return create_app(rag, settings)
+    rag = RAG.from_file(spec.config, spec.index_dir, "local")  # Ray was refused
+    return create_app(rag, spec.settings)

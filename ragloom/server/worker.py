@@ -26,7 +26,6 @@ class HandedConnectionsServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, channel: socket.socket):
         super().__init__(config)
         self.channel = channel
-        self.received = 0
         self.closed = 0
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -63,7 +62,6 @@ class HandedConnectionsServer(uvicorn.Server):
             for fd in fds:
                 connection = socket.socket(fileno=fd)
                 connection.setblocking(False)
-                self.received += 1
                 loop.create_task(self._serve_one(loop, connection))
 
     async def _serve_one(self, loop: asyncio.AbstractEventLoop, connection: socket.socket) -> None:
@@ -101,8 +99,8 @@ def main(argv: list[str]) -> None:
     from ragloom.server.run import uvicorn_options
 
     channel = socket.socket(fileno=int(argv[0]))
-    settings, log_level = worker_spec()
-    config = uvicorn.Config(worker_app(), **uvicorn_options(settings, log_level))
+    spec = worker_spec()
+    config = uvicorn.Config(worker_app(spec), **uvicorn_options(spec.settings, spec.log_level))
     with stopped_quietly():
         HandedConnectionsServer(config, channel).run()
 
