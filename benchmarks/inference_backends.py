@@ -51,7 +51,7 @@ from peak_share import (
     peak_share,
     share_cells,
 )
-from roofline import batch_lengths, model_flops
+from roofline import padded_flops
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -107,16 +107,15 @@ def available_backends() -> list[tuple[str, str, str, str]]:
 
 def encoder_flops(encoder: Any, texts: list[str]) -> float:
     """Matmul FLOPs of `encode(texts, batch_size=32)`: the padded tokens of its own batches."""
-    _, padded = batch_lengths(encoder.batches(texts, batch_size=32))
-    return model_flops(encoder.config, padded)
+    return padded_flops(encoder.config, encoder.batches(texts, batch_size=32))
 
 
 def cross_encoder_flops(cross: Any, work: list[tuple[str, list[str]]]) -> float:
     """Matmul FLOPs of scoring every (claim, passages) at batch 16, pairs cut to 256 tokens."""
-    padded: list[int] = []
-    for claim, texts in work:
-        padded += batch_lengths(cross.batches(texts, batch_size=16, max_length=256, query=claim))[1]
-    return model_flops(cross.config, padded)
+    return sum(
+        padded_flops(cross.config, cross.batches(texts, batch_size=16, max_length=256, query=q))
+        for q, texts in work
+    )
 
 
 def passages(docs: int) -> tuple[list[str], list[str], list[tuple[str, list[str]]]]:

@@ -75,7 +75,7 @@ from typing import Any
 
 import numpy as np
 from peak_share import add_peak_options, measure_peak, own_kind, peak_share, percent
-from roofline import batch_lengths, model_flops
+from roofline import padded_flops
 
 from ragloom.chunking.base import Chunker
 from ragloom.chunking.encoders import QueryEncoder
@@ -491,7 +491,7 @@ def query_encoder_flops(ranking: Pipeline, texts: list[str]) -> tuple[float, str
     stage = next(c for c in ranking.components.values() if isinstance(c, QueryEncoder))
     prefixed = [stage.query_prefix + text for text in texts]
     batches = stage.encoder.batches(prefixed, batch_size=1, max_length=stage.max_length)
-    flops = model_flops(stage.encoder.config, batch_lengths(batches)[1]) / len(texts)
+    flops = padded_flops(stage.encoder.config, batches) / len(texts)
     return flops, own_kind(stage.backend, stage.dtype, stage.quantize)
 
 

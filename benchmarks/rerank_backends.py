@@ -41,7 +41,7 @@ from peak_share import (
     peak_share,
     share_cells,
 )
-from roofline import batch_lengths, model_flops
+from roofline import padded_flops
 
 from ragloom.config import load_config
 from ragloom.evaluation.beir import load_split
@@ -91,7 +91,7 @@ def scored_flops(stage: CrossEncoderReranker, query: str, hits: list[Hit]) -> fl
     batches = cross.batches(
         texts, batch_size=stage.batch_size, max_length=stage.max_length, query=query
     )
-    return model_flops(cross.config, batch_lengths(batches)[1])
+    return padded_flops(cross.config, batches)
 
 
 def main() -> None:

@@ -244,6 +244,11 @@ def batch_lengths(batches: Iterable[tuple[list[int], Any]]) -> tuple[list[int], 
     return real, padded
 
 
+def padded_flops(config: Any, batches: Iterable[tuple[list[int], Any]]) -> float:
+    """Matmul FLOPs the tokenized `batches` really run: `model_flops` over their padded widths."""
+    return model_flops(config, batch_lengths(batches)[1])
+
+
 def timed(run: Callable[[], Any], repeat: int, dtype: str) -> tuple[float, float]:
     """(best wall time of `repeat` calls after a warm-up call, best GFLOP/s of a 2048-square
     `dtype` matmul probed just before each call): on a shared machine the probe sees the same
