@@ -223,9 +223,9 @@ class RagService:
 
 
 def freeze_long_lived() -> None:
-    """Keep the objects alive now (models, index, tokenizer: about 440k for SciFact) out of
-    every later garbage collection. Python's full collection walks them all, and it held the
-    GIL for up to 424 ms every ~200 queries, stalling every request in flight: the p99 of a
-    loaded server. Frozen, the longest collection measured 16 ms (benchmarks/README.md)."""
+    """Keep the objects alive now (models, index, tokenizer: about 450k for SciFact) out of
+    every later garbage collection. Python's full collection walks them all while holding the
+    GIL: 300-370 ms, stalling every request in flight (the p99 of a loaded server). Frozen,
+    the longest collection took 7 ms (benchmarks/gc_pauses.py)."""
     gc.collect()
     gc.freeze()

@@ -218,7 +218,7 @@ def test_oversized_body_is_413_by_length_and_by_stream(server: RunningServer) ->
 
 def test_warm_pipelines_are_kept_out_of_garbage_collections(server: RunningServer) -> None:
     """Once ready, the models and stores are frozen: a full collection no longer walks them
-    (it held the GIL for up to 424 ms per run on the SciFact index, the loaded server's p99)."""
+    (it held the GIL for 300-370 ms per run on the SciFact index, the loaded server's p99)."""
     import gc
 
     assert httpx.get(f"{server.base_url}/readyz").status_code == 200
