@@ -2,11 +2,12 @@
 hands it to the worker process with the fewest open connections.
 
 Why not let the workers accept on a shared socket (uvicorn's `workers=N`)? asyncio accepts
-every connection waiting when its socket wakes, so the first worker to wake takes a burst whole:
-32 clients connecting at once split 31/1 or 26/6 (measured by hand), and one core then serves most of
-the load while the other idles. Handing each accepted socket over (`socket.send_fds` on a Unix
-sequenced-packet pair per worker, the way Node's cluster module balances) keeps the split even, and
-counting the connections each worker has closed makes it least-connections, not round-robin.
+every connection waiting when its socket wakes, so the first worker to wake takes a burst
+whole: 32 clients connecting at once split 31/1 or 26/6 (measured by hand), and one core then
+serves most of the load while the other idles. Handing each accepted socket over
+(`socket.send_fds` on a Unix sequenced-packet pair per worker, the way Node's cluster module
+balances) keeps the split even, and counting the connections each worker has closed makes it
+least-connections, not round-robin.
 
 Messages on a worker's channel: the supervisor sends `c` with one socket attached; a worker
 sends `r` once it is ready and `x<count>` with the number of connections it has closed so far.
